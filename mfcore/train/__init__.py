@@ -1,0 +1,4 @@
+"""Training: numba SGD kernels and the MFModel estimator around them."""
+from .model import EpochStats, MFModel, check_memory, memory_estimate
+
+__all__ = ["EpochStats", "MFModel", "check_memory", "memory_estimate"]

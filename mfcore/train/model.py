@@ -1,0 +1,513 @@
+"""Biased (and unbiased) matrix factorization trained by SGD with numba kernels.
+
+:class:`MFModel` follows scikit-learn conventions: keyword-only hyperparameters, ``fit`` resets
+and trains, ``fit_partial`` continues, fitted attributes end in ``_``. Training reports after every
+epoch through ``callback``, stops within a fraction of a second when ``cancel`` (a
+``threading.Event``) is set, and never leaves NaN factors behind: a step that produces NaN/inf
+ends the run as ``diverged`` and the factors of the last finished epoch are restored.
+
+Parallel mode (``threads >= 2``) splits users and items into ``T`` balanced blocks each and runs
+the ``T`` blocks of one "diagonal" of the user×item grid at once, one thread each (stratified SGD,
+Gemulla et al. 2011). Threads never touch the same user or item row, so the result depends on
+the seed alone, as in single-thread mode, and hot rows are never fought over.
+"""
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+import numpy as np
+
+from ..errors import ConfigError, DataError, ResourceError
+from ..interactions import Interactions
+from . import kernels
+
+STATUSES = ("new", "fitted", "cancelled", "diverged", "early_stopped")
+# Below this many training rows, one thread beats the cost of starting the others.
+AUTO_PARALLEL_MIN_ROWS = 20_000
+# Work per kernel call: sized so a call lasts tens of milliseconds, which bounds cancel latency.
+_CHUNK_WORK = 60_000_000
+
+
+@dataclass(frozen=True)
+class EpochStats:
+    """What one finished epoch reports.
+
+    ``loss`` is Σ e² + λ(‖p_u‖² + ‖q_i‖² + b_u² + b_i²) over the training rows after the epoch;
+    ``train_rmse``/``val_rmse`` are sqrt(mean e²) (``val_rmse`` is NaN without validation data).
+    """
+
+    epoch: int
+    loss: float
+    train_rmse: float
+    val_rmse: float
+    seconds: float
+    ratings_per_s: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class MFModel:
+    """Matrix factorization r̂(u,i) = μ + b_u + b_i + p_u·q_i, trained by SGD.
+
+    Parameters
+    ----------
+    factors : int
+        Latent size k.
+    epochs : int
+        Epochs run by :meth:`fit` (and by :meth:`fit_partial` when it is given none).
+    lr : float
+        Learning rate γ.
+    reg : float
+        Regularisation λ, on factors and biases alike.
+    init_std : float
+        Factors start as N(0, init_std²); biases start at 0.
+    biased : bool
+        Use μ, b_u, b_i. False gives the unbiased variant r̂ = p_u·q_i.
+    neg_ratio : float or None
+        Unobserved items sampled per observed row each epoch, with target 0. ``None`` means 0 for
+        explicit data and 3 for implicit data (with ρ = 0 implicit data cannot be ranked).
+    neg_sampling : {'uniform', 'popularity'}
+        How negatives are drawn.
+    seed : int
+        Seeds initialisation, the shuffles and the negative sampler.
+    threads : int
+        1: one thread. T >= 2: stratified parallel SGD in T threads. 0: T = number of cores when
+        the training set is large enough to gain from it, else 1.
+    early_stopping : bool
+        Stop when validation RMSE has not improved for ``patience`` epochs, restoring the best.
+    patience : int
+        See ``early_stopping``.
+    """
+
+    def __init__(self, *, factors: int = 100, epochs: int = 20, lr: float = 0.005,
+                 reg: float = 0.02, init_std: float = 0.1, biased: bool = True,
+                 neg_ratio: float | None = None, neg_sampling: str = "uniform", seed: int = 0,
+                 threads: int = 1, early_stopping: bool = False, patience: int = 3) -> None:
+        self.params = dict(factors=factors, epochs=epochs, lr=lr, reg=reg, init_std=init_std,
+                           biased=biased, neg_ratio=neg_ratio, neg_sampling=neg_sampling,
+                           seed=seed, threads=threads, early_stopping=early_stopping,
+                           patience=patience)
+        _validate_params(self.params)
+        self.status_ = "new"
+        self.history_: list[EpochStats] = []
+        self.diverged_at_: tuple[int, int] | None = None
+        self.best_epoch_: int | None = None
+        self.user_factors_ = self.item_factors_ = None
+        self.user_bias_ = self.item_bias_ = None
+        self.global_mean_ = 0.0
+        self.data_fingerprint_: str | None = None
+        self.threads_used_: int | None = None
+
+    def __getattr__(self, name):
+        # Hyperparameters read as attributes (model.factors) without duplicating state.
+        params = self.__dict__.get("params")
+        if params is not None and name in params:
+            return params[name]
+        raise AttributeError(name)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
+        return f"MFModel({args})"
+
+    # ---- shapes -------------------------------------------------------------------------
+    @property
+    def n_users_(self) -> int:
+        return 0 if self.user_factors_ is None else self.user_factors_.shape[0]
+
+    @property
+    def n_items_(self) -> int:
+        return 0 if self.item_factors_ is None else self.item_factors_.shape[0]
+
+    @property
+    def is_fitted(self) -> bool:
+        return self.user_factors_ is not None
+
+    # ---- training -----------------------------------------------------------------------
+    def fit(self, train: Interactions, val: Interactions | None = None, *,
+            callback: Callable[[EpochStats], None] | None = None,
+            cancel: threading.Event | None = None,
+            progress: Callable[[float], None] | None = None) -> "MFModel":
+        """Initialise the parameters and train for ``epochs`` epochs.
+
+        Parameters
+        ----------
+        train : Interactions
+            Training rows.
+        val : Interactions, optional
+            Validation rows (same id maps) for ``val_rmse`` and early stopping.
+        callback : callable, optional
+            Called with an :class:`EpochStats` after every epoch.
+        cancel : threading.Event, optional
+            When set, training stops within a fraction of a second and keeps the last
+            finished epoch (status ``'cancelled'``).
+        progress : callable, optional
+            Called with the fraction of the current epoch done, a few times per epoch.
+
+        Returns
+        -------
+        MFModel
+            ``self``.
+        """
+        self._init_params(train)
+        return self.fit_partial(train, val, callback=callback, cancel=cancel, progress=progress)
+
+    def fit_partial(self, train: Interactions, val: Interactions | None = None, *,
+                    epochs: int | None = None,
+                    callback: Callable[[EpochStats], None] | None = None,
+                    cancel: threading.Event | None = None,
+                    progress: Callable[[float], None] | None = None) -> "MFModel":
+        """Continue training (initialising first if the model is not fitted).
+
+        Takes the same arguments as :meth:`fit`, plus ``epochs`` (default: the ``epochs``
+        hyperparameter). Epoch numbers continue from the existing history.
+        """
+        _check_data(train, "train")
+        if val is not None:
+            _check_data(val, "validation")
+            if (val.n_users, val.n_items) != (train.n_users, train.n_items):
+                raise DataError("validation data must share the training data's id maps")
+        if not self.is_fitted:
+            self._init_params(train)
+        elif (train.n_users, train.n_items) != (self.n_users_, self.n_items_):
+            raise DataError(f"this model was fitted on {self.n_users_} users × {self.n_items_} "
+                            f"items; the data has {train.n_users} × {train.n_items}")
+        n_epochs = self.params["epochs"] if epochs is None else int(epochs)
+        if n_epochs < 0:
+            raise ConfigError("epochs must be >= 0")
+        run = _Run(self, train, val, cancel)
+        self.threads_used_ = run.threads
+        self.status_ = "fitted"
+        self.diverged_at_ = None
+        best = (math.inf, None, None)  # (val_rmse, epoch, snapshot)
+        stale = 0
+        try:
+            for _ in range(n_epochs):
+                epoch = len(self.history_) + 1
+                snapshot = self._snapshot()
+                t0 = time.perf_counter()
+                outcome = run.epoch(epoch, progress)
+                sgd_seconds = time.perf_counter() - t0
+                if outcome != "ok":
+                    self._restore(snapshot)
+                    if outcome == "cancelled":
+                        self.status_ = "cancelled"
+                    else:
+                        self.status_ = "diverged"
+                        self.diverged_at_ = (epoch, int(outcome))
+                    break
+                stats = run.measure(epoch, sgd_seconds)
+                if stats is None:  # cancelled while measuring: the epoch has no stats
+                    self._restore(snapshot)
+                    self.status_ = "cancelled"
+                    break
+                if not math.isfinite(stats.loss):
+                    self._restore(snapshot)
+                    self.status_ = "diverged"
+                    self.diverged_at_ = (epoch, -1)
+                    break
+                self.history_.append(stats)
+                if callback is not None:
+                    callback(stats)
+                if val is not None and len(val):
+                    if stats.val_rmse < best[0]:
+                        best, stale = (stats.val_rmse, epoch, None), 0
+                        self.best_epoch_ = epoch
+                        if self.params["early_stopping"]:
+                            best = (stats.val_rmse, epoch, self._snapshot())
+                    else:
+                        stale += 1
+                    if self.params["early_stopping"] and stale >= self.params["patience"]:
+                        self._restore(best[2])
+                        self.status_ = "early_stopped"
+                        break
+                if cancel is not None and cancel.is_set():
+                    self.status_ = "cancelled"
+                    break
+        finally:
+            run.close()
+        self.data_fingerprint_ = train.fingerprint
+        return self
+
+    def _init_params(self, train: Interactions) -> None:
+        p = self.params
+        rng = np.random.default_rng(p["seed"])
+        k = p["factors"]
+        self.user_factors_ = rng.normal(0, p["init_std"], (train.n_users, k)).astype(np.float32)
+        self.item_factors_ = rng.normal(0, p["init_std"], (train.n_items, k)).astype(np.float32)
+        self.user_bias_ = np.zeros(train.n_users, np.float32)
+        self.item_bias_ = np.zeros(train.n_items, np.float32)
+        self.global_mean_ = float(train.values.mean(dtype=np.float64)) if p["biased"] else 0.0
+        self.history_ = []
+        self.best_epoch_ = None
+        self.status_ = "new"
+
+    def _snapshot(self):
+        return tuple(a.copy() for a in (self.user_factors_, self.item_factors_,
+                                         self.user_bias_, self.item_bias_))
+
+    def _restore(self, snap) -> None:
+        for dst, src in zip((self.user_factors_, self.item_factors_, self.user_bias_,
+                             self.item_bias_), snap):
+            dst[...] = src
+
+    # ---- prediction ---------------------------------------------------------------------
+    def predict(self, users, items) -> np.ndarray:
+        """Predicted values r̂ for dense (user, item) index pairs."""
+        self._require_fitted()
+        users = np.asarray(users, dtype=np.int64)
+        items = np.asarray(items, dtype=np.int64)
+        out = np.einsum("ij,ij->i", self.user_factors_[users], self.item_factors_[items])
+        if self.params["biased"]:
+            out += self.global_mean_ + self.user_bias_[users] + self.item_bias_[items]
+        return out.astype(np.float32)
+
+    def score_items(self, user: int) -> np.ndarray:
+        """Ranking scores b_i + p_u·q_i of every item for one user (μ, b_u do not change order)."""
+        self._require_fitted()
+        return (self.item_factors_ @ self.user_factors_[user] + self.item_bias_).astype(np.float32)
+
+    def _require_fitted(self) -> None:
+        if not self.is_fitted:
+            raise ConfigError("the model is not fitted yet")
+
+    @classmethod
+    def from_arrays(cls, params: dict, *, user_factors, item_factors, user_bias, item_bias,
+                    global_mean: float, history=(), status: str = "fitted",
+                    data_fingerprint: str | None = None) -> "MFModel":
+        """Rebuild a fitted model (e.g. from :func:`mfcore.modelio.load_model`)."""
+        known = {k: v for k, v in params.items() if k in cls().params}
+        model = cls(**known)
+        model.user_factors_ = np.ascontiguousarray(user_factors, dtype=np.float32)
+        model.item_factors_ = np.ascontiguousarray(item_factors, dtype=np.float32)
+        model.user_bias_ = np.ascontiguousarray(user_bias, dtype=np.float32)
+        model.item_bias_ = np.ascontiguousarray(item_bias, dtype=np.float32)
+        model.global_mean_ = float(global_mean)
+        model.history_ = [h if isinstance(h, EpochStats) else EpochStats(**h) for h in history]
+        model.status_ = status
+        model.data_fingerprint_ = data_fingerprint
+        return model
+
+
+def memory_estimate(n_users: int, n_items: int, n_train: int, factors: int,
+                    early_stopping: bool = False) -> int:
+    """Bytes a training run needs beyond the loaded data (factors, snapshots, visit order)."""
+    params = (n_users + n_items) * (factors + 1) * 4
+    copies = 3 if early_stopping else 2  # live + epoch snapshot (+ best epoch)
+    return params * copies + n_train * 8
+
+
+def check_memory(n_users: int, n_items: int, n_train: int, factors: int,
+                 early_stopping: bool = False, available: int | None = None) -> int:
+    """Raise :class:`ResourceError` when a run would not fit in the memory available.
+
+    Returns the estimate in bytes.
+    """
+    need = memory_estimate(n_users, n_items, n_train, factors, early_stopping)
+    if available is None:
+        available = _available_memory()
+    if available is not None and need > 0.8 * available:
+        raise ResourceError(
+            f"training needs about {need / 2**30:.2f} GiB ({n_users:,} users + {n_items:,} "
+            f"items × {factors} factors) but only {available / 2**30:.2f} GiB is available; "
+            "use fewer factors or filter rare users/items")
+    return need
+
+
+def _available_memory() -> int | None:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+# ---- internals ------------------------------------------------------------------------------
+def _validate_params(p: dict) -> None:
+    def need(cond: bool, msg: str) -> None:
+        if not cond:
+            raise ConfigError(msg)
+
+    need(isinstance(p["factors"], (int, np.integer)) and p["factors"] >= 1,
+         f"factors must be an integer >= 1, got {p['factors']!r}")
+    need(isinstance(p["epochs"], (int, np.integer)) and p["epochs"] >= 0,
+         f"epochs must be an integer >= 0, got {p['epochs']!r}")
+    for name in ("lr", "reg", "init_std"):
+        v = p[name]
+        need(isinstance(v, (int, float, np.floating)) and math.isfinite(v) and v >= 0,
+             f"{name} must be a finite number >= 0, got {v!r}")
+    need(p["lr"] > 0, "lr must be > 0")
+    nr = p["neg_ratio"]
+    need(nr is None or (isinstance(nr, (int, float, np.floating)) and math.isfinite(nr)
+                        and 0 <= nr <= 100), f"neg_ratio must be between 0 and 100, got {nr!r}")
+    need(p["neg_sampling"] in ("uniform", "popularity"),
+         f"neg_sampling must be 'uniform' or 'popularity', got {p['neg_sampling']!r}")
+    need(isinstance(p["threads"], (int, np.integer)) and 0 <= p["threads"] <= 64,
+         f"threads must be an integer between 0 and 64, got {p['threads']!r}")
+    need(isinstance(p["patience"], (int, np.integer)) and p["patience"] >= 1,
+         f"patience must be an integer >= 1, got {p['patience']!r}")
+    need(isinstance(p["seed"], (int, np.integer)) and p["seed"] >= 0,
+         f"seed must be an integer >= 0, got {p['seed']!r}")
+
+
+def _check_data(data: Interactions, name: str) -> None:
+    if not isinstance(data, Interactions):
+        raise DataError(f"{name} data must be an Interactions object")
+    if name == "train" and len(data) == 0:
+        raise DataError("the training set is empty")
+    if not np.isfinite(data.values).all():
+        bad = int(np.flatnonzero(~np.isfinite(data.values))[0])
+        raise DataError(f"{name} value at row {bad} is {data.values[bad]}; values must be finite",
+                        source=data.source or None)
+
+
+def _seed(*parts: int) -> int:
+    return int(np.random.SeedSequence(list(parts)).generate_state(1)[0] & 0x7FFFFFFF)
+
+
+class _Run:
+    """The per-call state of fit_partial: visit orders, blocks, thread pool."""
+
+    def __init__(self, model: MFModel, train: Interactions, val: Interactions | None,
+                 cancel: threading.Event | None) -> None:
+        p = model.params
+        self.model, self.train, self.val = model, train, val
+        self.cancel = cancel or threading.Event()
+        self.biased = bool(p["biased"])
+        self.lr, self.reg = np.float32(p["lr"]), np.float32(p["reg"])
+        ratio = p["neg_ratio"]
+        self.neg_ratio = float((3.0 if train.implicit else 0.0) if ratio is None else ratio)
+        self.seed = int(p["seed"])
+        threads = p["threads"] or (min(os.cpu_count() or 1, 8)
+                                   if len(train) >= AUTO_PARALLEL_MIN_ROWS else 1)
+        self.threads = max(1, min(threads, train.n_users, train.n_items))
+        work_per_row = (p["factors"] + 4) * (1 + self.neg_ratio)
+        self.chunk = max(1000, int(_CHUNK_WORK / work_per_row))
+        idx_type = np.int32 if len(train) < 2**31 else np.int64
+        counts_u = train.user_counts().astype(np.float64)
+        counts_i = train.item_counts().astype(np.float64)
+        self.counts = (counts_u, counts_i)
+        if self.threads == 1:
+            self.order = np.arange(len(train), dtype=idx_type)
+            self.bounds = [(0, len(train))]
+            self.pools = [self._pool(np.arange(train.n_items, dtype=np.int32), train.items)]
+        else:
+            T = self.threads
+            ublock = _balanced_blocks(counts_u, T)
+            iblock = _balanced_blocks(counts_i, T)
+            stratum = ublock[train.users].astype(np.int64) * T + iblock[train.items]
+            self.order = np.argsort(stratum, kind="stable").astype(idx_type)
+            edges = np.searchsorted(stratum[self.order], np.arange(T * T + 1))
+            self.bounds = [(int(edges[s]), int(edges[s + 1])) for s in range(T * T)]
+            self.pools = []
+            for s in range(T * T):
+                ib = s % T
+                in_block = np.flatnonzero(iblock == ib).astype(np.int32)
+                lo, hi = self.bounds[s]
+                self.pools.append(self._pool(in_block, train.items[self.order[lo:hi]]))
+            self.executor = ThreadPoolExecutor(T, thread_name_prefix="mfcore-sgd")
+
+    def _pool(self, all_items: np.ndarray, row_items: np.ndarray) -> np.ndarray:
+        if self.model.params["neg_sampling"] == "popularity" and len(row_items):
+            return np.ascontiguousarray(row_items, dtype=np.int32)
+        return all_items if len(all_items) else np.zeros(1, np.int32)
+
+    def close(self) -> None:
+        if self.threads > 1:
+            self.executor.shutdown(wait=True)
+
+    def _stratum(self, s: int, epoch: int) -> str | int:
+        """Shuffle stratum ``s`` and run SGD over it chunk by chunk."""
+        m, t = self.model, self.train
+        lo, hi = self.bounds[s]
+        kernels.shuffle(self.order[lo:hi], _seed(self.seed, epoch, s))
+        mu = np.float32(m.global_mean_)
+        for n, start in enumerate(range(lo, hi, self.chunk)):
+            if self.cancel.is_set():
+                return "cancelled"
+            end = min(start + self.chunk, hi)
+            pos = kernels.sgd_chunk(t.users, t.items, t.values, self.order, start, end,
+                                    m.user_factors_, m.item_factors_, m.user_bias_,
+                                    m.item_bias_, mu, self.lr, self.reg, self.biased,
+                                    self.neg_ratio, self.pools[s], _seed(self.seed, epoch, s, n))
+            if pos != kernels.OK:
+                return int(pos)
+        return "ok"
+
+    def epoch(self, epoch: int, progress) -> str | int:
+        """One epoch; returns 'ok', 'cancelled', or the visit position of a diverging step."""
+        if self.threads == 1:
+            return self._stratum(0, epoch)
+        T = self.threads
+        diagonals = np.random.default_rng(_seed(self.seed, epoch)).permutation(T)
+        for n, d in enumerate(diagonals):
+            strata = [b * T + (b + d) % T for b in range(T)]
+            outcomes = list(self.executor.map(lambda s: self._stratum(s, epoch), strata))
+            for o in outcomes:
+                if o != "ok":
+                    return o
+            if progress is not None:
+                progress((n + 1) / T)
+        return "ok"
+
+    def _errors(self, data: Interactions) -> tuple[float, float] | None:
+        """Sums of squared and absolute errors over ``data``; None if cancelled meanwhile."""
+        m = self.model
+        mu = np.float32(m.global_mean_)
+        spans = [(s, min(s + 4 * self.chunk, len(data))) for s in range(0, len(data), 4 * self.chunk)]
+        def call(span):
+            if self.cancel.is_set():
+                return None
+            return kernels.error_sums(data.users, data.items, data.values, span[0], span[1],
+                                      m.user_factors_, m.item_factors_, m.user_bias_,
+                                      m.item_bias_, mu, self.biased)
+        parts = list(self.executor.map(call, spans) if self.threads > 1 else map(call, spans))
+        if any(p is None for p in parts):
+            return None
+        return sum(p[0] for p in parts), sum(p[1] for p in parts)
+
+    def measure(self, epoch: int, sgd_seconds: float) -> EpochStats | None:
+        """The epoch's loss and RMSEs, computed exactly after it; None if cancelled."""
+        m = self.model
+        t0 = time.perf_counter()
+        sums = self._errors(self.train)
+        if sums is None:
+            return None
+        sse = sums[0]
+        cu, ci = self.counts
+        penalty = (cu @ np.einsum("ij,ij->i", m.user_factors_, m.user_factors_, dtype=np.float64)
+                   + ci @ np.einsum("ij,ij->i", m.item_factors_, m.item_factors_, dtype=np.float64))
+        if self.biased:
+            penalty += cu @ np.square(m.user_bias_, dtype=np.float64)
+            penalty += ci @ np.square(m.item_bias_, dtype=np.float64)
+        loss = sse + float(m.params["reg"]) * float(penalty)
+        train_rmse = math.sqrt(sse / len(self.train))
+        val_rmse = math.nan
+        if self.val is not None and len(self.val):
+            vsums = self._errors(self.val)
+            if vsums is None:
+                return None
+            val_rmse = math.sqrt(vsums[0] / len(self.val))
+        seconds = sgd_seconds + (time.perf_counter() - t0)
+        rate = len(self.train) * (1 + self.neg_ratio) / max(sgd_seconds, 1e-9)
+        return EpochStats(epoch, float(loss), train_rmse, val_rmse, seconds, rate)
+
+
+def _balanced_blocks(counts: np.ndarray, T: int) -> np.ndarray:
+    """Assign rows to T blocks so the blocks hold about equal numbers of interactions."""
+    order = np.argsort(-counts, kind="stable")
+    # Snake order (0..T-1, T-1..0, ...) over rows sorted by count balances the totals well.
+    lane = np.arange(len(order)) % (2 * T)
+    lane = np.where(lane < T, lane, 2 * T - 1 - lane)
+    block = np.empty(len(counts), dtype=np.int32)
+    block[order] = lane
+    return block
