@@ -50,48 +50,66 @@ def _reference_sgd(users, items, values, order, P, Q, bu, bi, mu, lr, reg, biase
 @pytest.mark.parametrize("biased", [True, False])
 def test_sgd_kernel_matches_python_twin_and_reference(biased):
     users, items, values, state = _tiny_problem()
-    order = np.random.default_rng(3).permutation(len(users)).astype(np.int64)
+    if not biased:
+        state[2][:] = 0
+        state[3][:] = 0
     jit, twin, ref = ([a.copy() for a in state] for _ in range(3))
-    common = (np.float32(3.0), np.float32(0.01), np.float32(0.02), biased, 0.0,
-              np.arange(30, dtype=np.int32), 1)
-    assert kernels.sgd_chunk(users, items, values, order, 0, len(order), *jit, *common) == -1
-    assert kernels.sgd_chunk.py_func(users, items, values, order, 0, len(order), *twin,
-                                     *common) == -1
-    _reference_sgd(users, items, values, order, *ref, 3.0, 0.01, 0.02, biased)
-    for a, b, c, orig in zip(jit, twin, ref, state):
+    mu = np.float32(3.0 if biased else 0.0)
+    common = (mu, np.float32(0.01), np.float32(0.02), np.float32(0.01 if biased else 0.0))
+    assert kernels.sgd_chunk(users, items, values, 0, len(users), *jit, *common) == -1
+    assert kernels.sgd_chunk.py_func(users, items, values, 0, len(users), *twin, *common) == -1
+    _reference_sgd(users, items, values, range(len(users)), *ref, float(mu), 0.01, 0.02, biased)
+    for a, b, c in zip(jit, twin, ref):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(a, c, rtol=1e-4, atol=1e-5)
     assert not np.allclose(jit[0], state[0])  # the kernel did update the factors
     if not biased:
-        np.testing.assert_array_equal(jit[2], state[2])
+        assert not jit[2].any() and not jit[3].any()
+
+
+def test_sgd_kernel_reports_the_row_that_diverges():
+    users, items, values, state = _tiny_problem()
+    values = values.copy()
+    values[123] = np.inf
+    row = kernels.sgd_chunk(users, items, values, 0, len(users), *state, np.float32(3.0),
+                            np.float32(0.01), np.float32(0.02), np.float32(0.01))
+    assert row == 123
 
 
 def test_negative_sampling_kernel_matches_twin():
     users, items, values, state = _tiny_problem()
-    order = np.arange(len(users), dtype=np.int64)
     jit, twin = [a.copy() for a in state], [a.copy() for a in state]
     pool = np.arange(30, dtype=np.int32)
-    common = (np.float32(0.0), np.float32(0.01), np.float32(0.02), False, 1.5, pool, 42)
-    kernels.sgd_chunk(users, items, values, order, 0, len(order), *jit, *common)
-    kernels.sgd_chunk.py_func(users, items, values, order, 0, len(order), *twin, *common)
+    common = (np.float32(0.0), np.float32(0.01), np.float32(0.02), np.float32(0.0), 1.5, pool, 42)
+    kernels.sgd_chunk_negative(users, items, values, 0, len(users), *jit, *common)
+    with np.errstate(over="ignore"):  # the twin's uint64 generator wraps, as in numba
+        kernels.sgd_chunk_negative.py_func(users, items, values, 0, len(users), *twin, *common)
     for a, b in zip(jit, twin):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    plain = [a.copy() for a in state]
+    kernels.sgd_chunk(users, items, values, 0, len(users), *plain, *common[:4])
+    assert not np.allclose(plain[1], jit[1])  # the negatives did move the item factors
 
 
 def test_error_sums_and_shuffle_match_twins():
     users, items, values, (P, Q, bu, bi) = _tiny_problem()
-    args = (users, items, values, 0, len(users), P, Q, bu, bi, np.float32(3.0), True)
+    args = (users, items, values, 0, len(users), P, Q, bu, bi, np.float32(3.0))
     sse, sae = kernels.error_sums(*args)
     sse2, sae2 = kernels.error_sums.py_func(*args)
     pred = 3.0 + bu[users] + bi[items] + np.einsum("ij,ij->i", P[users], Q[items])
     assert sse == pytest.approx(sse2, rel=1e-6) == pytest.approx(np.sum((values - pred) ** 2),
                                                                    rel=1e-5)
     assert sae == pytest.approx(np.sum(np.abs(values - pred)), rel=1e-5)
-    a, b = np.arange(100), np.arange(100)
-    kernels.shuffle(a, 9)
-    kernels.shuffle.py_func(b, 9)
-    np.testing.assert_array_equal(a, b)
-    assert sorted(a) == list(range(100)) and not np.array_equal(a, np.arange(100))
+    rows = [a.copy() for a in (users, items, values)]
+    twin = [a.copy() for a in (users, items, values)]
+    kernels.shuffle_rows(*rows, 9)
+    with np.errstate(over="ignore"):
+        kernels.shuffle_rows.py_func(*twin, 9)
+    for a, b in zip(rows, twin):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(rows[0], users)
+    before = sorted(zip(users.tolist(), items.tolist(), values.tolist()))
+    assert sorted(zip(*(a.tolist() for a in rows))) == before  # rows moved together
 
 
 def test_recovers_planted_structure_far_better_than_biases(planted):

@@ -14,113 +14,183 @@ The update is the one in ``shared/guides/definitions.md`` (Koren, Bell & Volinsk
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic, overload, register_jitable
 
 OK = -1  # returned by sgd_chunk when no value turned NaN/inf
 # Reassociation lets LLVM vectorise the dot products (4x faster); 'nnan'/'ninf' are left out
 # on purpose so the divergence checks below are not optimised away.
 FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
+_FLOAT32_MAX = np.float32(np.finfo(np.float32).max)
+# Rows ahead whose factor rows are prefetched: on data larger than the caches SGD waits on
+# memory, and the visit order is known in advance (1.5-2x faster there, neutral on small data).
+PREFETCH_AHEAD = 4
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+
+
+def _prefetch_row(arr, row):
+    """Prefetch ``arr[row, :]`` into the cache (a no-op in plain Python, for the twins)."""
+
+
+@intrinsic
+def _prefetch_intrinsic(typingctx, arr, row):
+    """Hint the CPU to load every cache line of ``arr[row, :]`` (a 2-D C-contiguous array)."""
+    sig = types.void(arr, row)
+
+    def codegen(context, builder, signature, args):
+        aryty = signature.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        intp = context.get_value_type(types.intp)
+        zero = context.get_constant(types.intp, 0)
+        rowv = context.cast(builder, args[1], signature.args[1], types.intp)
+        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [rowv, zero])
+        i8p = builder.bitcast(ptr, ir.IntType(8).as_pointer())
+        i32 = ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [ir.IntType(8).as_pointer(), i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
+        nbytes = builder.mul(builder.extract_value(ary.shape, 1),
+                             context.get_constant(types.intp, aryty.dtype.bitwidth // 8))
+        with cgutils.for_range_slice(builder, zero, nbytes, context.get_constant(types.intp, 64),
+                                     intp=intp) as (offset, _):
+            # read, high locality, data cache
+            builder.call(fn, [builder.gep(i8p, [offset]), i32(0), i32(3), i32(1)])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@overload(_prefetch_row, inline="always")
+def _prefetch_row_jit(arr, row):
+    return lambda arr, row: _prefetch_intrinsic(arr, row)
+
+
+# register_jitable: compiled into the kernels, plain Python in their py_func twins.
+@register_jitable(inline="always")
+def _random(state):
+    """splitmix64: returns (next state, 64 random bits). Cheap, and the same in the twins."""
+    state = state + _GOLDEN
+    z = state
+    z = (z ^ (z >> np.uint64(30))) * _MIX1
+    z = (z ^ (z >> np.uint64(27))) * _MIX2
+    return state, z ^ (z >> np.uint64(31))
+
+
+@register_jitable(inline="always")
+def _below(bits, n):
+    """An integer in [0, n) from 64 random bits (Lemire's multiply-shift; bias < n / 2**32)."""
+    return np.int64(((bits >> np.uint64(32)) * np.uint64(n)) >> np.uint64(32))
 
 
 @njit(nogil=True, cache=True)
-def shuffle(order, seed):
-    """Fisher–Yates shuffle of ``order`` in place with numba's generator seeded by ``seed``.
+def shuffle_rows(users, items, values, seed):
+    """Shuffle the rows (users[r], items[r], values[r]) together, in place (Fisher–Yates).
 
-    numba keeps one generator per thread and ``np.random.seed`` outside numba does not reach it,
-    so each call seeds it here: the result depends on ``seed`` alone.
+    The driver shuffles the rows themselves rather than an index into them: SGD then reads
+    them sequentially, which is about a third faster than following a permutation. numba keeps
+    generator is seeded by ``seed`` alone (no global state), so runs are reproducible.
     """
-    np.random.seed(seed)
-    for i in range(len(order) - 1, 0, -1):
-        j = np.random.randint(0, i + 1)
-        tmp = order[i]
-        order[i] = order[j]
-        order[j] = tmp
+    state = np.uint64(seed)
+    for a in range(len(users) - 1, 0, -1):
+        state, bits = _random(state)
+        b = _below(bits, a + 1)
+        users[a], users[b] = users[b], users[a]
+        items[a], items[b] = items[b], items[a]
+        values[a], values[b] = values[b], values[a]
 
 
-@njit(nogil=True, cache=True, fastmath=FASTMATH, inline="always")
-def _step(u, i, r, P, Q, bu, bi, mu, lr, reg, biased):
+@register_jitable(fastmath=FASTMATH, inline="always")
+def _step(u, i, r, P, Q, bu, bi, mu, lr, reg, lr_bias):
     """One SGD update; returns False when its error is NaN or inf.
+
+    The unbiased variant passes ``mu = 0``, zero biases and ``lr_bias = 0``, so the biases stay
+    exactly zero without a branch in the hot loop.
 
     A NaN/inf written into a factor makes the error of the next step that reads it non-finite,
     and the driver's exact loss after each epoch catches any that no later step read; either way
     the driver restores the last finished epoch, so no NaN factor survives.
     """
     k = P.shape[1]
-    pred = np.float32(0.0)
+    pred = mu + bu[u] + bi[i]
     for f in range(k):
         pred += P[u, f] * Q[i, f]
-    if biased:
-        pred += mu + bu[u] + bi[i]
     e = r - pred
-    if biased:
-        bu[u] += lr * (e - reg * bu[u])
-        bi[i] += lr * (e - reg * bi[i])
+    bu[u] += lr_bias * (e - reg * bu[u])
+    bi[i] += lr_bias * (e - reg * bi[i])
     for f in range(k):
         pu = P[u, f]
         qi = Q[i, f]
         P[u, f] = pu + lr * (e * qi - reg * pu)
         Q[i, f] = qi + lr * (e * pu - reg * qi)
-    return np.isfinite(e)
+    # Not np.isfinite: under 'reassoc' LLVM may fold its x - x == 0 test to true. An ordered
+    # comparison is false for NaN and for inf alike.
+    return abs(e) <= _FLOAT32_MAX
 
 
 @njit(nogil=True, cache=True, fastmath=FASTMATH)
-def sgd_chunk(users, items, values, order, start, end, P, Q, bu, bi, mu, lr, reg, biased,
-              neg_ratio, neg_pool, seed):
-    """Run SGD over ``order[start:end]``; return the position of a diverging step, or -1.
+def sgd_chunk(users, items, values, start, end, P, Q, bu, bi, mu, lr, reg, lr_bias):
+    """Run SGD over rows ``start:end``; return the first row whose error is NaN/inf, or -1.
 
     Parameters
     ----------
     users, items : int32 arrays
-        Dense indices of the training rows.
+        Dense indices of the training rows (already in the order to visit them).
     values : float32 array
         Targets of the training rows.
-    order : integer array
-        Row indices in the order to visit them.
     start, end : int
-        The slice of ``order`` this call processes.
+        The rows this call processes.
     P, Q : float32 2-D arrays
         User and item factors, updated in place.
     bu, bi : float32 arrays
-        User and item biases, updated in place (untouched when ``biased`` is False).
-    mu : float32
-        Global mean (0 when unbiased).
-    lr, reg : float32
-        Learning rate and regularisation.
-    biased : bool
-        Whether to use and update ``mu``, ``bu``, ``bi``.
-    neg_ratio : float
-        Unobserved items sampled per observed row, with target 0 (implicit data). A fraction
-        is drawn with that probability.
-    neg_pool : int32 array
-        Items negatives are drawn from, uniformly: all items (uniform sampling) or the
-        training rows' items (popularity sampling). In parallel mode, only the items of the
-        slice's block, so threads never share a row.
-    seed : int
-        Seeds the negative sampler.
+        User and item biases, updated in place.
+    mu, lr, reg, lr_bias : float32
+        Global mean, learning rate, regularisation, and the learning rate of the biases
+        (``lr`` for the biased model, 0 for the unbiased one).
     """
-    if neg_ratio > 0.0:
-        np.random.seed(seed)
-    n_whole = int(neg_ratio)
-    frac = neg_ratio - n_whole
-    zero = np.float32(0.0)
-    for pos in range(start, end):
-        row = order[pos]
-        u = users[row]
-        if not _step(u, items[row], values[row], P, Q, bu, bi, mu, lr, reg, biased):
-            return pos
-        if neg_ratio > 0.0:
-            n_neg = n_whole
-            if frac > 0.0 and np.random.random() < frac:
-                n_neg += 1
-            for _ in range(n_neg):
-                j = neg_pool[np.random.randint(0, len(neg_pool))]
-                if not _step(u, j, zero, P, Q, bu, bi, mu, lr, reg, biased):
-                    return pos
+    ahead = min(end, start + PREFETCH_AHEAD)
+    for row in range(start, end):
+        if ahead < end:
+            _prefetch_row(P, users[ahead])
+            _prefetch_row(Q, items[ahead])
+            ahead += 1
+        if not _step(users[row], items[row], values[row], P, Q, bu, bi, mu, lr, reg, lr_bias):
+            return row
     return OK
 
 
 @njit(nogil=True, cache=True, fastmath=FASTMATH)
-def error_sums(users, items, values, start, end, P, Q, bu, bi, mu, biased):
+def sgd_chunk_negative(users, items, values, start, end, P, Q, bu, bi, mu, lr, reg, lr_bias,
+                       neg_ratio, neg_pool, seed):
+    """:func:`sgd_chunk` plus, after each row, ``neg_ratio`` sampled items with target 0.
+
+    A fractional ratio draws one more negative with that probability. Negatives are drawn
+    uniformly from ``neg_pool``: all items (uniform sampling) or the training rows' items
+    (popularity sampling); in parallel mode only those of the row's item block, so threads never
+    share a row. ``seed`` seeds the sampler.
+    """
+    state = np.uint64(seed)
+    n_whole = int(neg_ratio)
+    frac_bits = np.uint64((neg_ratio - n_whole) * 2.0**32)
+    zero = np.float32(0.0)
+    for row in range(start, end):
+        u = users[row]
+        if not _step(u, items[row], values[row], P, Q, bu, bi, mu, lr, reg, lr_bias):
+            return row
+        state, bits = _random(state)
+        n_neg = n_whole + ((bits & np.uint64(0xFFFFFFFF)) < frac_bits)
+        for _ in range(n_neg):
+            state, bits = _random(state)
+            j = neg_pool[_below(bits, len(neg_pool))]
+            if not _step(u, j, zero, P, Q, bu, bi, mu, lr, reg, lr_bias):
+                return row
+    return OK
+
+
+@njit(nogil=True, cache=True, fastmath=FASTMATH)
+def error_sums(users, items, values, start, end, P, Q, bu, bi, mu):
     """Sum of squared and of absolute errors of rows ``start:end`` (float64 accumulators)."""
     k = P.shape[1]
     sse = 0.0
@@ -128,11 +198,9 @@ def error_sums(users, items, values, start, end, P, Q, bu, bi, mu, biased):
     for row in range(start, end):
         u = users[row]
         i = items[row]
-        pred = np.float32(0.0)
+        pred = mu + bu[u] + bi[i]
         for f in range(k):
             pred += P[u, f] * Q[i, f]
-        if biased:
-            pred += mu + bu[u] + bi[i]
         e = np.float64(values[row]) - np.float64(pred)
         sse += e * e
         sae += abs(e)

@@ -300,7 +300,7 @@ def memory_estimate(n_users: int, n_items: int, n_train: int, factors: int,
     """Bytes a training run needs beyond the loaded data (factors, snapshots, visit order)."""
     params = (n_users + n_items) * (factors + 1) * 4
     copies = 3 if early_stopping else 2  # live + epoch snapshot (+ best epoch)
-    return params * copies + n_train * 8
+    return params * copies + n_train * 12  # + the working copy of the rows
 
 
 def check_memory(n_users: int, n_items: int, n_train: int, factors: int,
@@ -375,51 +375,52 @@ def _seed(*parts: int) -> int:
 
 
 class _Run:
-    """The per-call state of fit_partial: visit orders, blocks, thread pool."""
+    """The per-call state of fit_partial: working rows, blocks, thread pool.
+
+    The training rows are copied once, grouped by stratum (block of users × block of items);
+    each epoch shuffles the rows of each stratum in place and runs SGD over them sequentially.
+    """
 
     def __init__(self, model: MFModel, train: Interactions, val: Interactions | None,
                  cancel: threading.Event | None) -> None:
         p = model.params
         self.model, self.train, self.val = model, train, val
         self.cancel = cancel or threading.Event()
-        self.biased = bool(p["biased"])
+        self.mu = np.float32(model.global_mean_)
         self.lr, self.reg = np.float32(p["lr"]), np.float32(p["reg"])
+        self.lr_bias = self.lr if p["biased"] else np.float32(0.0)
         ratio = p["neg_ratio"]
         self.neg_ratio = float((3.0 if train.implicit else 0.0) if ratio is None else ratio)
         self.seed = int(p["seed"])
         threads = p["threads"] or (min(os.cpu_count() or 1, 8)
                                    if len(train) >= AUTO_PARALLEL_MIN_ROWS else 1)
-        self.threads = max(1, min(threads, train.n_users, train.n_items))
+        self.threads = T = max(1, min(threads, train.n_users, train.n_items))
         work_per_row = (p["factors"] + 4) * (1 + self.neg_ratio)
         self.chunk = max(1000, int(_CHUNK_WORK / work_per_row))
-        idx_type = np.int32 if len(train) < 2**31 else np.int64
-        counts_u = train.user_counts().astype(np.float64)
-        counts_i = train.item_counts().astype(np.float64)
-        self.counts = (counts_u, counts_i)
-        if self.threads == 1:
-            self.order = np.arange(len(train), dtype=idx_type)
+        self.counts = (train.user_counts().astype(np.float64),
+                       train.item_counts().astype(np.float64))
+        if T == 1:
+            order = None
             self.bounds = [(0, len(train))]
-            self.pools = [self._pool(np.arange(train.n_items, dtype=np.int32), train.items)]
+            iblock = np.zeros(train.n_items, np.int32)
         else:
-            T = self.threads
-            ublock = _balanced_blocks(counts_u, T)
-            iblock = _balanced_blocks(counts_i, T)
+            ublock = _balanced_blocks(self.counts[0], T)
+            iblock = _balanced_blocks(self.counts[1], T)
             stratum = ublock[train.users].astype(np.int64) * T + iblock[train.items]
-            self.order = np.argsort(stratum, kind="stable").astype(idx_type)
-            edges = np.searchsorted(stratum[self.order], np.arange(T * T + 1))
+            order = np.argsort(stratum, kind="stable")
+            edges = np.searchsorted(stratum[order], np.arange(T * T + 1))
             self.bounds = [(int(edges[s]), int(edges[s + 1])) for s in range(T * T)]
-            self.pools = []
-            for s in range(T * T):
-                ib = s % T
-                in_block = np.flatnonzero(iblock == ib).astype(np.int32)
-                lo, hi = self.bounds[s]
-                self.pools.append(self._pool(in_block, train.items[self.order[lo:hi]]))
             self.executor = ThreadPoolExecutor(T, thread_name_prefix="mfcore-sgd")
-
-    def _pool(self, all_items: np.ndarray, row_items: np.ndarray) -> np.ndarray:
-        if self.model.params["neg_sampling"] == "popularity" and len(row_items):
-            return np.ascontiguousarray(row_items, dtype=np.int32)
-        return all_items if len(all_items) else np.zeros(1, np.int32)
+        take = (lambda a: a.copy()) if order is None else (lambda a: a[order])
+        self.users, self.items, self.values = (take(train.users), take(train.items),
+                                               take(train.values))
+        self.pools = []
+        for s, (lo, hi) in enumerate(self.bounds):
+            if p["neg_sampling"] == "popularity" and hi > lo:
+                self.pools.append(self.items[lo:hi].copy())
+            else:
+                in_block = np.flatnonzero(iblock == s % T).astype(np.int32)
+                self.pools.append(in_block if len(in_block) else np.zeros(1, np.int32))
 
     def close(self) -> None:
         if self.threads > 1:
@@ -427,24 +428,27 @@ class _Run:
 
     def _stratum(self, s: int, epoch: int) -> str | int:
         """Shuffle stratum ``s`` and run SGD over it chunk by chunk."""
-        m, t = self.model, self.train
+        m = self.model
         lo, hi = self.bounds[s]
-        kernels.shuffle(self.order[lo:hi], _seed(self.seed, epoch, s))
-        mu = np.float32(m.global_mean_)
-        for n, start in enumerate(range(lo, hi, self.chunk)):
+        u, i, v = self.users[lo:hi], self.items[lo:hi], self.values[lo:hi]
+        kernels.shuffle_rows(u, i, v, _seed(self.seed, epoch, s))
+        params = (m.user_factors_, m.item_factors_, m.user_bias_, m.item_bias_, self.mu,
+                  self.lr, self.reg, self.lr_bias)
+        for n, start in enumerate(range(0, hi - lo, self.chunk)):
             if self.cancel.is_set():
                 return "cancelled"
-            end = min(start + self.chunk, hi)
-            pos = kernels.sgd_chunk(t.users, t.items, t.values, self.order, start, end,
-                                    m.user_factors_, m.item_factors_, m.user_bias_,
-                                    m.item_bias_, mu, self.lr, self.reg, self.biased,
-                                    self.neg_ratio, self.pools[s], _seed(self.seed, epoch, s, n))
-            if pos != kernels.OK:
-                return int(pos)
+            end = min(start + self.chunk, hi - lo)
+            if self.neg_ratio > 0:
+                row = kernels.sgd_chunk_negative(u, i, v, start, end, *params, self.neg_ratio,
+                                                 self.pools[s], _seed(self.seed, epoch, s, n))
+            else:
+                row = kernels.sgd_chunk(u, i, v, start, end, *params)
+            if row != kernels.OK:
+                return lo + int(row)
         return "ok"
 
     def epoch(self, epoch: int, progress) -> str | int:
-        """One epoch; returns 'ok', 'cancelled', or the visit position of a diverging step."""
+        """One epoch; returns 'ok', 'cancelled', or the position of a diverging step."""
         if self.threads == 1:
             return self._stratum(0, epoch)
         T = self.threads
@@ -462,14 +466,16 @@ class _Run:
     def _errors(self, data: Interactions) -> tuple[float, float] | None:
         """Sums of squared and absolute errors over ``data``; None if cancelled meanwhile."""
         m = self.model
-        mu = np.float32(m.global_mean_)
-        spans = [(s, min(s + 4 * self.chunk, len(data))) for s in range(0, len(data), 4 * self.chunk)]
+        step = 4 * self.chunk
+        spans = [(s, min(s + step, len(data))) for s in range(0, len(data), step)]
+
         def call(span):
             if self.cancel.is_set():
                 return None
             return kernels.error_sums(data.users, data.items, data.values, span[0], span[1],
                                       m.user_factors_, m.item_factors_, m.user_bias_,
-                                      m.item_bias_, mu, self.biased)
+                                      m.item_bias_, self.mu)
+
         parts = list(self.executor.map(call, spans) if self.threads > 1 else map(call, spans))
         if any(p is None for p in parts):
             return None
@@ -485,10 +491,9 @@ class _Run:
         sse = sums[0]
         cu, ci = self.counts
         penalty = (cu @ np.einsum("ij,ij->i", m.user_factors_, m.user_factors_, dtype=np.float64)
-                   + ci @ np.einsum("ij,ij->i", m.item_factors_, m.item_factors_, dtype=np.float64))
-        if self.biased:
-            penalty += cu @ np.square(m.user_bias_, dtype=np.float64)
-            penalty += ci @ np.square(m.item_bias_, dtype=np.float64)
+                   + ci @ np.einsum("ij,ij->i", m.item_factors_, m.item_factors_, dtype=np.float64)
+                   + cu @ np.square(m.user_bias_, dtype=np.float64)
+                   + ci @ np.square(m.item_bias_, dtype=np.float64))
         loss = sse + float(m.params["reg"]) * float(penalty)
         train_rmse = math.sqrt(sse / len(self.train))
         val_rmse = math.nan
