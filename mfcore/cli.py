@@ -171,13 +171,13 @@ def cmd_generate(args) -> dict:
 
 def _load(args):
     from . import prepare
-    from .load import load_dataset
 
     if args.data.startswith("synthetic") or args.format == "synthetic":
         from .load.synthetic import generate
         shape = args.data.split(":", 1)[1] if ":" in args.data else args.synthetic_shape
         data = generate(shape=shape, seed=0)
     else:
+        from .load import load_dataset
         data = load_dataset(args.data, args.format, max_rows=args.max_rows,
                             duplicates=args.duplicates, user_col=args.user_col,
                             item_col=args.item_col, value_col=args.value_col, table=args.table,

@@ -205,3 +205,21 @@ def error_sums(users, items, values, start, end, P, Q, bu, bi, mu):
         sse += e * e
         sae += abs(e)
     return sse, sae
+
+
+def warm_up() -> None:
+    """Load (or compile, the first time) every kernel, so that no user click pays for it.
+
+    Compiled code is cached on disk (``cache=True``); loading it still takes a few hundred
+    milliseconds per process, which the app spends in a background thread at start-up.
+    """
+    users = np.zeros(2, np.int32)
+    values = np.ones(2, np.float32)
+    P = np.zeros((1, 1), np.float32)
+    b = np.zeros(1, np.float32)
+    f = np.float32(0.0)
+    shuffle_rows(users.copy(), users.copy(), values.copy(), 0)
+    sgd_chunk(users, users, values, 0, 2, P, P.copy(), b, b.copy(), f, f, f, f)
+    sgd_chunk_negative(users, users, values, 0, 2, P, P.copy(), b, b.copy(), f, f, f, f, 0.5,
+                       users, 0)
+    error_sums(users, users, values, 0, 2, P, P, b, b, f)

@@ -383,6 +383,7 @@ class _Run:
 
     def __init__(self, model: MFModel, train: Interactions, val: Interactions | None,
                  cancel: threading.Event | None) -> None:
+        kernels.warm_up()  # so the first epoch's timing is the epoch's, not the JIT cache load
         p = model.params
         self.model, self.train, self.val = model, train, val
         self.cancel = cancel or threading.Event()
