@@ -1,0 +1,247 @@
+"""Recommendations from a factor model: a user's top items, an item's top fans, similar items,
+and fold-in of a new user (or playlist) from a list of items.
+
+Ranking follows ``shared/guides/definitions.md``: a user's items by b_i + p_u·q_i (μ and b_u do
+not change the order), an item's fans by b_u + p_u·q_i, ties broken by the lower index, n clamped
+to the candidates. Every function is a few numpy calls on one row of scores (a k × k solve for
+fold-in), cheap enough to call on every click.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import ConfigError
+from .evaluate.accuracy import ModelParts, model_parts
+from .interactions import Interactions
+
+#: λ used by :func:`fold_in` when neither ``reg`` nor ``model.params['reg']`` is given.
+DEFAULT_REG = 0.02
+
+
+class IndexOutOfRange(ConfigError, IndexError):
+    """A user or item index outside the model (both a ConfigError and an IndexError)."""
+
+
+def _check_index(name: str, value, n: int) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise ConfigError(f"{name} must be an integer index, got {value!r}")
+    if not 0 <= int(value) < n:
+        raise IndexOutOfRange(f"{name} index {int(value)} is out of range: the model has {n} "
+                              f"{name}s (valid indices 0..{n - 1})")
+    return int(value)
+
+
+def _check_n(n) -> int:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ConfigError(f"n must be an integer >= 1, got {n!r}")
+    return int(n)
+
+
+def _check_index_array(name: str, values, n: int) -> np.ndarray:
+    arr = np.asarray(values)
+    if arr.ndim == 0:
+        arr = arr.reshape(1)
+    if arr.ndim != 1:
+        raise ConfigError(f"{name} must be a 1-D list of indices")
+    if arr.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise ConfigError(f"{name} must be integer indices, got dtype {arr.dtype}")
+    arr = arr.astype(np.int64)
+    bad = (arr < 0) | (arr >= n)
+    if bad.any():
+        raise IndexOutOfRange(f"{name} index {int(arr[bad][0])} is out of range: the model has "
+                              f"{n} (valid indices 0..{n - 1})")
+    return arr
+
+
+def top_n(scores: np.ndarray, n: int, exclude=None) -> tuple[np.ndarray, np.ndarray]:
+    """The ``n`` best entries of ``scores``, best first, ties broken by the lower index.
+
+    Parameters
+    ----------
+    scores : 1-D array of float
+    n : int
+        Clamped to the number of candidates.
+    exclude : array-like of int, optional
+        Indices that are not candidates.
+
+    Returns
+    -------
+    (idx int64, scores float32)
+    """
+    s = np.array(scores, dtype=np.float32, copy=True).ravel()
+    n_cand = len(s)
+    if exclude is not None and len(exclude):
+        ex = np.unique(np.asarray(exclude, dtype=np.int64))
+        s[ex] = -np.inf
+        n_cand -= len(ex)
+    n = min(int(n), n_cand)
+    if n <= 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+    tau = np.partition(s, len(s) - n)[len(s) - n]          # the n-th largest score
+    above = np.flatnonzero(s > tau)
+    tied = np.flatnonzero(s == tau)[: n - len(above)]      # lowest indices among the ties
+    idx = np.concatenate([above, tied])
+    idx = idx[np.lexsort((idx, -s[idx]))]
+    return idx.astype(np.int64), s[idx]
+
+
+def _rows_of(exclude: Interactions | None, by: str, index: int, n_rows: int, n_cols: int):
+    if exclude is None:
+        return None
+    if not isinstance(exclude, Interactions):
+        raise ConfigError("exclude must be an Interactions (e.g. the training set) or None")
+    if exclude.n_users != (n_rows if by == "user" else n_cols) or \
+            exclude.n_items != (n_cols if by == "user" else n_rows):
+        raise ConfigError(f"exclude has {exclude.n_users} users × {exclude.n_items} items, which "
+                          f"does not match the model; was the model trained on this dataset?")
+    indptr, indices, _ = exclude.csr(by)
+    return indices[indptr[index]:indptr[index + 1]]
+
+
+def recommend(model, user: int, n: int = 10, exclude: Interactions | None = None):
+    """The ``n`` best items for a trained user.
+
+    Parameters
+    ----------
+    model : fitted factor model
+    user : int
+        Dense user index.
+    n : int
+        Clamped to the candidates.
+    exclude : Interactions, optional
+        Items this user has a row for in ``exclude`` (typically the training set) are not
+        recommended.
+
+    Returns
+    -------
+    (item_idx int64, scores float32)
+        Scores are the ranking scores b_i + p_u·q_i (add μ + b_u for a predicted value).
+    """
+    m = model_parts(model)
+    user = _check_index("user", user, len(m.P))
+    n = _check_n(n)
+    ex = _rows_of(exclude, "user", user, len(m.P), len(m.Q))
+    return top_n(m.Q @ m.P[user] + m.bi, n, ex)
+
+
+def top_fans(model, item: int, n: int = 10, exclude: Interactions | None = None):
+    """The ``n`` users most likely to love ``item``, ranked by b_u + p_u·q_i.
+
+    Parameters
+    ----------
+    model : fitted factor model
+    item : int
+        Dense item index.
+    n : int
+    exclude : Interactions, optional
+        Users with a row for ``item`` in ``exclude`` are left out.
+
+    Returns
+    -------
+    (user_idx int64, scores float32)
+    """
+    m = model_parts(model)
+    item = _check_index("item", item, len(m.Q))
+    n = _check_n(n)
+    ex = _rows_of(exclude, "item", item, len(m.Q), len(m.P))
+    return top_n(m.P @ m.Q[item] + m.bu, n, ex)
+
+
+def similar_items(model, item: int, n: int = 10):
+    """Items whose factor vectors have the highest cosine with ``item``'s (itself excluded).
+
+    An item with an all-zero factor vector has cosine 0 with everything.
+
+    Returns
+    -------
+    (item_idx int64, cosine float32)
+    """
+    m = model_parts(model)
+    item = _check_index("item", item, len(m.Q))
+    n = _check_n(n)
+    Q = m.Q.astype(np.float64)
+    norms = np.linalg.norm(Q, axis=1)
+    dots = Q @ Q[item]
+    denom = norms * norms[item]
+    cos = np.divide(dots, denom, out=np.zeros_like(dots), where=denom > 0)
+    return top_n(cos, n, [item])
+
+
+def _fold_in(m: ModelParts, items: np.ndarray, values, lam: float):
+    k = m.Q.shape[1]
+    if values is None:
+        t = np.ones(len(items))
+    else:
+        t = np.asarray(values, dtype=np.float64).ravel()
+        if len(t) != len(items):
+            raise ConfigError(f"values has {len(t)} entries for {len(items)} items")
+        if not np.all(np.isfinite(t)):
+            raise ConfigError("values must be finite")
+    Y = m.Q[items].astype(np.float64)
+    if m.biased:
+        X = np.hstack([Y, np.ones((len(items), 1))])
+        t = t - m.mu - m.bi[items].astype(np.float64)
+    else:
+        X = Y
+    A = X.T @ X + lam * np.eye(X.shape[1])
+    rhs = X.T @ t
+    try:
+        x = np.linalg.solve(A, rhs)
+    except np.linalg.LinAlgError:      # λ = 0 and too few items: minimum-norm solution
+        x = np.linalg.lstsq(A, rhs, rcond=None)[0]
+    return x[:k].astype(np.float32), (float(x[k]) if m.biased else 0.0)
+
+
+def fold_in(model, items, values=None, reg: float | None = None):
+    """Factors of a new user (or playlist) from the items it has, without retraining.
+
+    Unbiased model: with Y = Q[items] and targets t (``values``, ones when omitted),
+    p = (YᵀY + λI)⁻¹ Yᵀ t. Biased model: the same ridge problem for [p, b_u] with targets
+    t − μ − b_i (Y augmented with a column of ones; λ applies to b_u too).
+
+    Parameters
+    ----------
+    model : fitted factor model
+        Biased when ``model.params['biased']`` says so (else when it has non-zero biases).
+    items : array-like of int
+        Dense item indices (repeats count as separate observations). Empty gives p = 0, b_u = 0.
+    values : array-like of float, optional
+        One observed value per item; ones (implicit) when omitted.
+    reg : float, optional
+        λ >= 0; default ``model.params['reg']``, else :data:`DEFAULT_REG`.
+
+    Returns
+    -------
+    (p float32 (k,), b_u float)
+    """
+    m = model_parts(model)
+    items = _check_index_array("items", items, len(m.Q))
+    if reg is None:
+        reg = (getattr(model, "params", None) or {}).get("reg", DEFAULT_REG)
+    try:
+        lam = float(reg)
+    except (TypeError, ValueError):
+        raise ConfigError(f"reg must be a number >= 0, got {reg!r}") from None
+    if not np.isfinite(lam) or lam < 0:
+        raise ConfigError(f"reg must be a number >= 0, got {reg!r}")
+    return _fold_in(m, items, values, lam)
+
+
+def recommend_folded(model, items, values=None, n: int = 10, exclude_given: bool = True,
+                     reg: float | None = None):
+    """Fold a new user in from ``items`` (see :func:`fold_in`) and recommend for it.
+
+    Items are ranked by b_i + p·q_i, exactly as for a trained user; the given items are left out
+    unless ``exclude_given`` is False.
+
+    Returns
+    -------
+    (item_idx int64, scores float32)
+    """
+    n = _check_n(n)
+    p, _ = fold_in(model, items, values, reg)
+    m = model_parts(model)
+    given = _check_index_array("items", items, len(m.Q)) if exclude_given else None
+    return top_n(m.Q @ p + m.bi, n, given)

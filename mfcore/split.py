@@ -1,0 +1,199 @@
+"""Seeded train / validation / test splits.
+
+All splits are row subsets of one :class:`~mfcore.interactions.Interactions` made with
+``data.subset``, so train, val and test keep the full id maps and share ``n_users``, ``n_items``
+and the dense indices. Users or items that appear outside training but not in it are *cold*:
+they are counted in ``Split.info`` and never cause an error downstream.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import ConfigError, DataError
+from .interactions import Interactions
+
+SPLIT_KINDS = ("random", "user", "holdout")
+
+
+@dataclass
+class Split:
+    """The result of a split.
+
+    Attributes
+    ----------
+    train : Interactions
+    val, test : Interactions or None
+    kind : {'random', 'user', 'holdout'}
+    info : dict
+        Always: ``seed``, ``n_train``, ``n_val``, ``n_test`` (rows), ``n_cold_users`` and
+        ``n_cold_items`` (users/items with rows in val or test but none in train). Per kind:
+        fractions, user counts, and for 'holdout' ``n_users_kept_whole``.
+    """
+
+    train: Interactions
+    val: Interactions | None
+    test: Interactions | None
+    kind: str
+    info: dict = field(default_factory=dict)
+
+
+def _check_frac(name: str, value, *, allow_zero: bool) -> float:
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a number in [0, 1), got {value!r}") from None
+    lo_ok = f >= 0.0 if allow_zero else f > 0.0
+    if not (lo_ok and f < 1.0):
+        rng = "[0, 1)" if allow_zero else "(0, 1)"
+        raise ConfigError(f"{name} must be in {rng}, got {value!r}")
+    return f
+
+
+def _check_sum(val_frac: float, test_frac: float) -> None:
+    if val_frac + test_frac >= 1.0:
+        raise ConfigError(f"val_frac + test_frac must be below 1 so that something is left to "
+                          f"train on, got {val_frac} + {test_frac}")
+
+
+def _cold_counts(train: Interactions, *others: Interactions | None) -> dict:
+    in_train_u = np.bincount(train.users, minlength=train.n_users) > 0
+    in_train_i = np.bincount(train.items, minlength=train.n_items) > 0
+    out_u = np.zeros(train.n_users, dtype=bool)
+    out_i = np.zeros(train.n_items, dtype=bool)
+    for o in others:
+        if o is not None and len(o):
+            out_u[o.users] = True
+            out_i[o.items] = True
+    return {"n_cold_users": int(np.count_nonzero(out_u & ~in_train_u)),
+            "n_cold_items": int(np.count_nonzero(out_i & ~in_train_i))}
+
+
+def _make(data: Interactions, part: np.ndarray, kind: str, info: dict) -> Split:
+    """``part`` holds 0 (train), 1 (val) or 2 (test) per row."""
+    train = data.subset(part == 0)
+    if len(train) == 0:
+        raise DataError("the split left no training rows; use smaller fractions",
+                        source=data.source or None)
+    val = data.subset(part == 1) if np.any(part == 1) else None
+    test = data.subset(part == 2) if np.any(part == 2) else None
+    info = {**info, "n_train": len(train), "n_val": len(val) if val is not None else 0,
+            "n_test": len(test) if test is not None else 0, **_cold_counts(train, val, test)}
+    return Split(train, val, test, kind, info)
+
+
+def random_split(data: Interactions, val_frac: float = 0.2, test_frac: float = 0.0,
+                 seed: int = 0) -> Split:
+    """A seeded random fraction of all rows to validation (and optionally to test).
+
+    Parameters
+    ----------
+    data : Interactions
+    val_frac, test_frac : float
+        Fractions of rows, each in [0, 1) with a sum below 1; the counts are rounded to the
+        nearest row. A zero fraction gives ``None`` for that part.
+    seed : int
+
+    Returns
+    -------
+    Split
+        ``kind='random'``.
+    """
+    val_frac = _check_frac("val_frac", val_frac, allow_zero=True)
+    test_frac = _check_frac("test_frac", test_frac, allow_zero=True)
+    _check_sum(val_frac, test_frac)
+    n = len(data)
+    n_val = int(round(val_frac * n))
+    n_test = int(round(test_frac * n))
+    perm = np.random.default_rng(seed).permutation(n)
+    part = np.zeros(n, dtype=np.int8)
+    part[perm[:n_val]] = 1
+    part[perm[n_val:n_val + n_test]] = 2
+    return _make(data, part, "random",
+                 {"seed": seed, "val_frac": val_frac, "test_frac": test_frac})
+
+
+def user_split(data: Interactions, val_frac: float = 0.15, test_frac: float = 0.15,
+               seed: int = 0) -> Split:
+    """Whole users (or playlists) to train, validation and test.
+
+    Every validation/test user is cold by construction (scored by fold-in from part of their
+    items). User counts are rounded to the nearest user, with at least one user for a non-zero
+    fraction.
+
+    Parameters
+    ----------
+    data : Interactions
+    val_frac, test_frac : float
+        Fractions of the users that have rows, each in [0, 1) with a sum below 1.
+    seed : int
+
+    Returns
+    -------
+    Split
+        ``kind='user'``; ``info`` adds ``n_train_users``, ``n_val_users``, ``n_test_users``.
+    """
+    val_frac = _check_frac("val_frac", val_frac, allow_zero=True)
+    test_frac = _check_frac("test_frac", test_frac, allow_zero=True)
+    _check_sum(val_frac, test_frac)
+    active = np.flatnonzero(data.user_counts() > 0)
+    n = len(active)
+    n_val = max(1, int(round(val_frac * n))) if val_frac > 0 else 0
+    n_test = max(1, int(round(test_frac * n))) if test_frac > 0 else 0
+    if n_val + n_test >= n:
+        raise ConfigError(f"only {n} users: cannot put {n_val} in validation and {n_test} in "
+                          f"test and keep any for training")
+    perm = np.random.default_rng(seed).permutation(active)
+    user_part = np.zeros(data.n_users, dtype=np.int8)
+    user_part[perm[:n_val]] = 1
+    user_part[perm[n_val:n_val + n_test]] = 2
+    return _make(data, user_part[data.users], "user",
+                 {"seed": seed, "val_frac": val_frac, "test_frac": test_frac,
+                  "n_train_users": n - n_val - n_test, "n_val_users": n_val,
+                  "n_test_users": n_test})
+
+
+def holdout_split(data: Interactions, frac: float = 0.2, seed: int = 0,
+                  min_items: int = 2) -> Split:
+    """Per-user hold-out: a seeded fraction of each user's items to validation.
+
+    A user with ``c >= min_items`` rows gets ``max(1, round(frac * c))`` of them held out,
+    capped at ``c - 1`` so that every user keeps at least one training row (no user becomes
+    cold). Users with fewer than ``min_items`` rows stay wholly in training and are counted in
+    ``info['n_users_kept_whole']``. Items can still become cold.
+
+    Parameters
+    ----------
+    data : Interactions
+    frac : float
+        In (0, 1).
+    seed : int
+    min_items : int
+        >= 2.
+
+    Returns
+    -------
+    Split
+        ``kind='holdout'``, ``test`` is None; ``info`` adds ``frac``, ``min_items``,
+        ``n_users_kept_whole``, ``n_users_heldout``.
+    """
+    frac = _check_frac("frac", frac, allow_zero=False)
+    if isinstance(min_items, bool) or not isinstance(min_items, (int, np.integer)) or min_items < 2:
+        raise ConfigError(f"min_items must be an integer >= 2, got {min_items!r}")
+    counts = data.user_counts()
+    n_hold = np.minimum(np.maximum(1, np.floor(frac * counts + 0.5)), counts - 1).astype(np.int64)
+    n_hold[counts < min_items] = 0
+    rng = np.random.default_rng(seed)
+    key = rng.random(len(data))
+    order = np.lexsort((key, data.users))                # by user, then random
+    sorted_users = data.users[order]
+    starts = np.searchsorted(sorted_users, sorted_users, side="left")
+    rank = np.arange(len(order)) - starts
+    part = np.zeros(len(data), dtype=np.int8)
+    part[order[rank < n_hold[sorted_users]]] = 1
+    kept_whole = int(np.count_nonzero((counts > 0) & (counts < min_items)))
+    return _make(data, part, "holdout",
+                 {"seed": seed, "frac": frac, "min_items": int(min_items),
+                  "n_users_kept_whole": kept_whole,
+                  "n_users_heldout": int(np.count_nonzero(n_hold > 0))})

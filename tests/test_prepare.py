@@ -1,0 +1,105 @@
+"""transform / inverse_transform / filter_min_counts."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mfcore.errors import ConfigError, DataError
+from mfcore.interactions import Interactions
+from mfcore.prepare import filter_min_counts, inverse_transform, transform
+
+
+def data_from(rows, meta=True):
+    u, i, v = zip(*rows)
+    items = sorted(set(i))
+    m = pd.DataFrame({"title": [f"t{x}" for x in items]}, index=pd.Index(items)) if meta else None
+    return Interactions.from_raw(list(u), list(i), np.asarray(v, float), item_meta=m,
+                                 source="test")
+
+
+ROWS = [("a", "x", 1), ("a", "y", 3), ("b", "x", 7), ("c", "z", 0)]
+
+
+def test_none_is_identity_and_does_not_modify_input():
+    d = data_from(ROWS)
+    out = transform(d, "none")
+    assert np.array_equal(out.values, d.values)
+    assert out.extra["transform"] == {"kind": "none"}
+    assert "transform" not in d.extra
+
+
+def test_standardize_records_mean_and_std_and_inverts():
+    d = data_from(ROWS)
+    out = transform(d, "standardize")
+    v = d.values.astype(float)
+    info = out.extra["transform"]
+    assert info["mean"] == pytest.approx(v.mean()) and info["std"] == pytest.approx(v.std())
+    np.testing.assert_allclose(out.values, (v - v.mean()) / v.std(), rtol=1e-6)
+    assert out.values.mean() == pytest.approx(0, abs=1e-6)
+    np.testing.assert_allclose(inverse_transform(out.values, info), v, rtol=1e-5, atol=1e-5)
+    const = transform(data_from([("a", "x", 2), ("b", "x", 2)]), "standardize")
+    assert const.extra["transform"]["std"] == 1.0 and not const.values.any()
+
+
+def test_log1p_and_binary():
+    d = data_from(ROWS)
+    out = transform(d, "log1p")
+    np.testing.assert_allclose(out.values, np.log1p(d.values), rtol=1e-6)
+    np.testing.assert_allclose(inverse_transform(out.values, out.extra["transform"]), d.values,
+                               rtol=1e-5)
+    b = transform(d, "binary")
+    assert b.implicit and b.values.dtype == np.float32 and (b.values == 1).all()
+    assert not d.implicit
+    with pytest.raises(DataError, match="log1p"):
+        transform(data_from([("a", "x", -1)]), "log1p")
+
+
+def test_bad_kind():
+    with pytest.raises(ConfigError, match="standardize"):
+        transform(data_from(ROWS), "zscore")
+
+
+def test_filter_iterates_to_a_fixpoint():
+    # min 2 per user and item. e has 1 row -> w then has 1 -> d then has 1 -> v then has 1 ->
+    # f then has 1 -> only a, b, c and x, y remain: a chain of 5 dropping rounds (+1 to see it
+    # is stable).
+    rows = [("a", "x", 1), ("a", "y", 1), ("b", "x", 1), ("b", "y", 1), ("c", "x", 1),
+            ("c", "y", 1), ("d", "w", 1), ("d", "v", 1), ("e", "w", 1), ("f", "v", 1),
+            ("f", "x", 1)]
+    d = data_from(rows)
+    out = filter_min_counts(d, min_user=2, min_item=2)
+    assert out.user_ids.tolist() == ["a", "b", "c"] and out.item_ids.tolist() == ["x", "y"]
+    uc, ic = out.user_counts(), out.item_counts()
+    assert uc.min() >= 2 and ic.min() >= 2
+    # Dense again and consistent with the raw ids.
+    assert out.n_users == len(np.unique(out.users)) and out.n_items == len(np.unique(out.items))
+    raw = {(out.user_ids[u], out.item_ids[i]) for u, i in zip(out.users, out.items)}
+    assert raw <= {(u, i) for u, i, _ in rows}
+    f = out.extra["filter"]
+    assert f["rows_dropped"] == len(d) - len(out)
+    assert f["users_dropped"] == d.n_users - out.n_users
+    assert f["items_dropped"] == d.n_items - out.n_items and f["rounds"] == 6
+    assert set(out.item_meta.index) == set(out.item_ids)
+
+
+def test_filter_exact_result():
+    rows = [("a", "x", 1), ("a", "y", 1), ("b", "x", 1), ("b", "y", 1), ("c", "x", 1),
+            ("c", "z", 1)]
+    out = filter_min_counts(data_from(rows), min_user=2, min_item=2)
+    # z has one row -> c drops to one row -> c goes -> x still has 2.
+    assert out.user_ids.tolist() == ["a", "b"] and out.item_ids.tolist() == ["x", "y"]
+    assert out.extra["filter"] == {"min_user": 2, "min_item": 2, "rounds": 3, "rows_dropped": 2,
+                                   "users_dropped": 1, "items_dropped": 1}
+    same = filter_min_counts(data_from(rows))
+    assert len(same) == 6 and same.extra["filter"]["rows_dropped"] == 0
+
+
+def test_filter_errors():
+    d = data_from(ROWS)
+    with pytest.raises(ConfigError):
+        filter_min_counts(d, min_user=0)
+    with pytest.raises(ConfigError):
+        filter_min_counts(d, min_item=1.5)
+    with pytest.raises(DataError, match="no interactions left"):
+        filter_min_counts(d, min_user=5)
