@@ -1,0 +1,91 @@
+"""HTML reports: one self-contained file with the settings, the data summary and the metrics."""
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+import pytest
+
+from mfcore.history import RunHistory
+from mfcore.report import (history_figure, importance_figure, parallel_figure,
+                           run_report_html, runs_overlay_figure, sweep_report_html,
+                           sweep_scatter_figure)
+from mfcore.split import random_split
+from mfcore.tune import grid_trials, run_sweep
+
+PLOTLY_BUNDLE = re.compile(r"plotly\.js v\d+\.\d+")
+
+
+@pytest.fixture(scope="module")
+def sweep(request, tmp_path_factory):
+    data = request.getfixturevalue("msd_small")
+    sp = random_split(data, val_frac=0.2, seed=0)
+    hist = RunHistory(tmp_path_factory.mktemp("h") / "runs.sqlite")
+    res = run_sweep(sp.train, sp.val, grid_trials(factors=[2, 4], lr=[0.01, 0.02], reg=0.05,
+                                                  epochs=3),
+                    data=data, history=hist, k=5, split_kind=sp.kind, kind="grid")
+    return res, hist
+
+
+class _Refs(HTMLParser):
+    """Collects every src/href attribute of the document's tags."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refs: list[tuple[str, str]] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.refs += [(tag, v) for a, v in attrs if a in ("src", "href") and v]
+
+
+def _self_contained(doc: str) -> None:
+    assert doc.startswith("<!DOCTYPE html>") and doc.rstrip().endswith("</html>")
+    assert '<script src="http' not in doc
+    parser = _Refs()
+    parser.feed(doc)
+    assert parser.refs == []  # no external script, stylesheet, image or link at all
+    assert len(PLOTLY_BUNDLE.findall(doc)) == 1  # plotly.js inlined, once
+
+
+def test_run_report_is_self_contained_with_settings(sweep):
+    res, hist = sweep
+    run = hist.get_run(res.best["run_id"])
+    doc = run_report_html(run)
+    _self_contained(doc)
+    assert doc.count("Plotly.newPlot") == 2  # RMSE and loss curves
+    for needle in ("Settings (hyperparameters)", "factors", "init_std", "neg_sampling",
+                   "Dataset", "synthetic:msd", run["fingerprint"], "validation RMSE",
+                   "precision@k", f"Run {run['id']}", "Per-epoch history"):
+        assert needle in doc, needle
+    assert f"{run['params']['lr']:g}" in doc
+
+
+def test_sweep_report_contains_best_trials_importance(sweep):
+    res, _ = sweep
+    meta = {**res.meta, "sweep_id": res.sweep_id, "status": res.status,
+            "wall_seconds": res.wall_seconds}
+    doc = sweep_report_html(res.trials_frame(), res.best, res.importance, meta)
+    _self_contained(doc)
+    assert doc.count("Plotly.newPlot") >= 3
+    assert 'class="best"' in doc and "Best configuration" in doc
+    assert "All trials" in doc and res.sweep_id in doc and "eta²" in doc
+    assert "Settings shared by every trial" in doc and "early_stopping" in doc
+
+
+def test_values_are_escaped():
+    run = {"id": 1, "status": "fitted", "source": "cli", "params": {"factors": 2},
+           "data": {"source": "<script>alert(1)</script>"}, "history": [], "note": None}
+    doc = run_report_html(run)
+    assert "<script>alert(1)</script>" not in doc and "&lt;script&gt;" in doc
+    assert "Plotly.newPlot" not in doc  # no history, no figure
+
+
+def test_figures_build(sweep):
+    res, hist = sweep
+    frame = res.trials_frame()
+    assert len(sweep_scatter_figure(frame, best_trial=1).data) == 2  # factors and lr vary
+    assert parallel_figure(frame).data[0].type == "parcoords"
+    assert len(importance_figure(res.importance).data[0].x) == len(res.importance)
+    ids = frame["run_id"].tolist()
+    assert len(runs_overlay_figure(hist.histories(ids)).data) == len(ids)
+    assert len(history_figure(hist.get_run(ids[0])["history"]).data) == 2
