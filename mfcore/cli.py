@@ -113,7 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_args(t)
     _add_eval_args(t, default_k=None)
     t.add_argument("--model-out", help="save the fitted model (.npz)")
-    t.add_argument("--history-db", help="record the run in this SQLite run history")
+    t.add_argument("--history-db", help="run history to record the run in (default: "
+                   "$MFX_HISTORY_DB, else ~/.local/share/mfcore/runs.sqlite)")
+    t.add_argument("--no-history", action="store_true", help="do not record the run")
     t.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     t.add_argument("--quiet", action="store_true", help="no per-epoch lines on stderr")
     t.set_defaults(func=cmd_train)
@@ -225,6 +227,11 @@ def cmd_train(args) -> dict:
     from .evaluate.accuracy import score_predictions
     from .train import MFModel, check_memory
 
+    history = None
+    if not args.no_history:
+        from .history import RunHistory
+        history = RunHistory(args.history_db)
+        history.ensure()  # an unusable history file fails now, not after training
     t_load = time.perf_counter()
     data = _load(args)
     sp = _split(data, args, args.seed)
@@ -249,7 +256,8 @@ def cmd_train(args) -> dict:
         "fit_seconds": fit_seconds, "load_seconds": load_seconds, "threads": model.threads_used_,
         "n_users": data.n_users, "n_items": data.n_items, "n_train": len(sp.train),
         "n_val": len(sp.val) if sp.val is not None else 0, "split": sp.kind,
-        "params": model.params, "data": data.summary(), "split_info": sp.info,
+        "params": model.params, "data": {**data.summary(), "fingerprint": data.fingerprint},
+        "split_info": sp.info,
     }
     if model.status_ == "diverged":
         result["diverged_at"] = {"epoch": model.diverged_at_[0], "step": model.diverged_at_[1]}
@@ -267,10 +275,10 @@ def cmd_train(args) -> dict:
         from .modelio import save_model
         save_model(model, args.model_out, data=data)
         result["model_path"] = str(args.model_out)
-    if args.history_db:
-        from .history import RunHistory
-        result["run_id"] = RunHistory(args.history_db).record_result(
-            result, source="cli", model_path=args.model_out)
+    if history is not None:
+        result["run_id"] = history.record_result(result, source="cli",
+                                                  model_path=args.model_out)
+        result["history_db"] = str(history.path)
     return result
 
 

@@ -1,12 +1,29 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from mfcore.load.synthetic import generate
 
+_ENV = ("MFX_HISTORY_DB", "MFCORE_CACHE_DIR")
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_history_and_data(tmp_path_factory):
+    """Keep tests away from the user's run history, parse cache and data folder."""
+    base = tmp_path_factory.mktemp("env")
+    saved = {k: os.environ.get(k) for k in _ENV}
+    os.environ["MFX_HISTORY_DB"] = str(base / "runs.sqlite")
+    os.environ["MFCORE_CACHE_DIR"] = str(base / "cache")
+    yield
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
 
 
 @pytest.fixture(scope="session")

@@ -112,3 +112,26 @@ def test_bad_file_is_one_line(tmp_path):
 def test_every_subcommand_has_help(command):
     res = run_cli(command, "--help")
     assert res.returncode == 0 and "usage:" in res.stdout
+
+
+def test_train_is_recorded_in_the_run_history_unless_told_not_to(capsys):
+    from mfcore.history import RunHistory
+
+    before = len(RunHistory().list_runs())
+    assert main(["train", "synthetic", "--factors", "3", "--epochs", "2", "--quiet",
+                 "--json"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    run = RunHistory().get_run(out["run_id"])
+    assert len(RunHistory().list_runs()) == before + 1
+    assert len(run["history"]) == 2 and run["params"]["factors"] == 3
+    assert main(["train", "synthetic", "--factors", "3", "--epochs", "1", "--quiet",
+                 "--no-history"]) == 0
+    assert len(RunHistory().list_runs()) == before + 1
+
+
+def test_unusable_history_file_fails_before_training(tmp_path):
+    bad = tmp_path / "runs.sqlite"
+    bad.write_bytes(b"not a database at all" * 100)
+    res = run_cli("train", "synthetic", "--epochs", "1", "--history-db", str(bad))
+    assert res.returncode == 2 and "runs.sqlite" in res.stderr
+    assert "epoch" not in res.stderr

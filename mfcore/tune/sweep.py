@@ -558,7 +558,9 @@ def add_sweep_parser(subparsers) -> None:
     _add_eval_args(s, default_k=None)
     s.add_argument("--metric", choices=list(METRICS), default=None,
                    help="choose the best by val_rmse (default) or precision_at_k (needs --k)")
-    s.add_argument("--history-db", help="record every trial in this SQLite run history")
+    s.add_argument("--history-db", help="run history to record every trial in (default: "
+                   "$MFX_HISTORY_DB, else ~/.local/share/mfcore/runs.sqlite)")
+    s.add_argument("--no-history", action="store_true", help="do not record the trials")
     s.add_argument("--model-dir", help="save every trial's model (.npz) in this folder")
     s.add_argument("--report", help="write a self-contained HTML report of the sweep here")
     s.add_argument("--json", action="store_true", help="print one JSON object as the last line")
@@ -615,7 +617,7 @@ def cmd_sweep(args) -> dict:
                 neg_sampling=args.neg_sampling, seed=args.seed, threads=args.threads,
                 early_stopping=args.early_stopping, patience=args.patience)
     history = None
-    if args.history_db:
+    if not args.no_history:
         from ..history import RunHistory
         history = RunHistory(args.history_db)
         history.ensure()  # an unusable file fails now, before loading anything
@@ -649,7 +651,7 @@ def cmd_sweep(args) -> dict:
     out["load_seconds"] = load_seconds
     out["wall_seconds"] = time.perf_counter() - t_wall
     out["sweep_seconds"] = res.wall_seconds
-    if args.history_db:
+    if history is not None:
         out["history_db"] = str(history.path)
     if args.report:
         from ..report import sweep_report_html
