@@ -99,6 +99,13 @@ class Interactions:
         values = np.asarray(values, dtype=np.float32)
         if len(users) == 0:
             raise DataError("no interactions: the data is empty", source=source or None)
+        if _strictly_sorted(users, items, max(len(item_ids), 1)):
+            # Already sorted by (user, item) without duplicates (e.g. a file grouped by user):
+            # nothing to sort or merge, and no n-sized int64 key to build.
+            return cls(np.ascontiguousarray(users), np.ascontiguousarray(items),
+                       np.ascontiguousarray(values), np.asarray(user_ids), np.asarray(item_ids),
+                       item_meta=item_meta, implicit=implicit, source=source,
+                       n_duplicates_merged=0)
         key = users.astype(np.int64) * np.int64(max(len(item_ids), 1)) + items
         if len(key) > 1 and np.all(key[1:] > key[:-1]):
             order = None
@@ -235,6 +242,19 @@ class Interactions:
             h.update("\x1f".join(map(str, ids[:1000])).encode())
             h.update("\x1f".join(map(str, ids[-1000:])).encode())
         return h.hexdigest()
+
+
+def _strictly_sorted(users: np.ndarray, items: np.ndarray, n_items: int,
+                     chunk: int = 1 << 20) -> bool:
+    """True when rows strictly increase by (user, item); checked chunk by chunk, stopping at the
+    first unsorted chunk, so it needs no n-sized temporary."""
+    n = len(users)
+    for a in range(0, n - 1, chunk):
+        b = min(a + chunk + 1, n)
+        k = users[a:b].astype(np.int64) * np.int64(n_items) + items[a:b]
+        if not np.all(k[1:] > k[:-1]):
+            return False
+    return True
 
 
 def _to_csr(rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, n_rows: int):

@@ -1,0 +1,240 @@
+"""On-disk cache of parsed datasets, so reopening a big file takes seconds.
+
+An entry is one ``.npz`` (written with ``allow_pickle=False``) holding the row arrays, the raw ids
+(strings as one UTF-8 blob plus int64 offsets, never pickled objects), the item metadata and a
+JSON header. Its name is a hash of the source's resolved path, size and modification time, the
+loader and its options, and :data:`CACHE_VERSION`: change any of them and the entry is simply not
+found. Entries are written to a temporary file and renamed into place (atomic); an entry that
+cannot be read back or fails its checks is deleted and rebuilt.
+
+The cache folder is ``cache_dir`` when given, else ``$MFCORE_CACHE_DIR``, else
+``~/.cache/mfcore``. ``use_cache='auto'`` (the default) caches sources of at least
+:data:`AUTO_MIN_BYTES`; ``True`` always, ``False`` never. Uploads (bytes) are never cached.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import warnings
+import zipfile
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from ..interactions import Interactions
+from ._io import SourceInfo
+
+CACHE_VERSION = 1
+AUTO_MIN_BYTES = 16 << 20
+ENV_VAR = "MFCORE_CACHE_DIR"
+
+
+def default_cache_dir() -> Path:
+    """``$MFCORE_CACHE_DIR`` if set, else ``~/.cache/mfcore``."""
+    env = os.environ.get(ENV_VAR)
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "mfcore"
+
+
+def source_stamp(info: SourceInfo, pattern: str | None = None) -> dict | None:
+    """What identifies the source's current content: resolved path, size, mtime (None: uploads).
+
+    For a folder, every file matching ``pattern`` contributes its name, size and mtime.
+    """
+    if info.path is None:
+        return None
+    path = info.path.resolve()
+    if path.is_dir():
+        files = sorted(path.glob(pattern or "*"))
+        return {"path": str(path), "files": [[f.name, f.stat().st_size, f.stat().st_mtime_ns]
+                                             for f in files if f.is_file()]}
+    st = path.stat()
+    return {"path": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def stamp_size(stamp: dict) -> int:
+    if "files" in stamp:
+        return sum(f[1] for f in stamp["files"])
+    return stamp["size"]
+
+
+def entry_path(stamp: dict, kind: str, options: dict, cache_dir: str | os.PathLike | None) -> Path:
+    """Where the cache entry for this source, loader and options lives."""
+    key = json.dumps({"v": CACHE_VERSION, "kind": kind, "source": stamp, "options": options},
+                     sort_keys=True, default=str)
+    digest = hashlib.sha256(key.encode()).hexdigest()[:24]
+    stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in Path(stamp["path"]).name)
+    folder = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    return folder / f"{kind}-{stem[:60]}-{digest}.npz"
+
+
+def cached_load(info: SourceInfo, kind: str, options: dict, build: Callable[[], Interactions], *,
+                cache_dir=None, use_cache="auto", pattern: str | None = None,
+                progress=None) -> Interactions:
+    """Return the cached dataset for (source, kind, options), or build it and store it.
+
+    The result's ``extra`` says ``from_cache`` (True/False) and ``cache_path`` (or None).
+    """
+    stamp = source_stamp(info, pattern) if use_cache is not False else None
+    if stamp is None or (use_cache == "auto" and stamp_size(stamp) < AUTO_MIN_BYTES):
+        data = build()
+        data.extra.update(from_cache=False, cache_path=None)
+        return data
+    path = entry_path(stamp, kind, options, cache_dir)
+    if path.exists():
+        if progress is not None:
+            progress(0.1, f"reading cached copy {path.name}")
+        data = read_entry(path, expect_source=info.name)
+        if data is not None:
+            data.extra.update(from_cache=True, cache_path=str(path))
+            if progress is not None:
+                progress(1.0, "loaded from cache")
+            return data
+    data = build()
+    try:
+        write_entry(path, data)
+        stored = str(path)
+    except OSError as exc:
+        warnings.warn(f"could not write the dataset cache {path}: {exc}", RuntimeWarning,
+                      stacklevel=2)
+        stored = None
+    data.extra.update(from_cache=False, cache_path=stored)
+    return data
+
+
+# ---- (de)serialisation --------------------------------------------------------------------------
+def _pack_strings(values, prefix: str, out: dict) -> None:
+    arr = pa.array(values, type=pa.large_string(), from_pandas=True)
+    valid = np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    arr = arr.fill_null("")
+    _, offsets, data = arr.buffers()
+    n = len(arr)
+    out[prefix + "_offsets"] = np.frombuffer(offsets, dtype=np.int64, count=n + 1,
+                                             offset=arr.offset * 8).copy()
+    start, stop = out[prefix + "_offsets"][0], out[prefix + "_offsets"][-1]
+    out[prefix + "_offsets"] -= start
+    out[prefix + "_data"] = (np.frombuffer(data, dtype=np.uint8)[start:stop].copy()
+                             if data is not None else np.zeros(0, np.uint8))
+    if not valid.all():
+        out[prefix + "_valid"] = valid
+
+
+def _unpack_strings(z, prefix: str) -> np.ndarray:
+    offsets = z[prefix + "_offsets"]
+    data = z[prefix + "_data"]
+    if offsets.dtype != np.int64 or data.dtype != np.uint8 or offsets.ndim != 1 or len(offsets) < 1:
+        raise ValueError("bad string block")
+    if offsets[0] != 0 or offsets[-1] != len(data) or np.any(np.diff(offsets) < 0):
+        raise ValueError("bad string offsets")
+    arr = pa.LargeStringArray.from_buffers(len(offsets) - 1, pa.py_buffer(offsets),
+                                           pa.py_buffer(data))
+    arr.validate(full=True)
+    out = arr.to_numpy(zero_copy_only=False).astype(object, copy=False)
+    if prefix + "_valid" in z.files:
+        out[~z[prefix + "_valid"]] = None
+    return out
+
+
+def _pack_ids(ids: np.ndarray, prefix: str, out: dict) -> str:
+    if ids.dtype.kind in "iu":
+        out[prefix] = ids.astype(np.int64, copy=False)
+        return "int"
+    _pack_strings(ids, prefix, out)
+    return "str"
+
+
+def write_entry(path: Path, data: Interactions) -> None:
+    """Write ``data`` to ``path`` atomically (temporary file in the same folder, then rename)."""
+    arrays: dict[str, np.ndarray] = {"users": data.users, "items": data.items,
+                                     "values": data.values}
+    header = {"v": CACHE_VERSION, "source": data.source, "implicit": bool(data.implicit),
+              "n_duplicates_merged": int(data.n_duplicates_merged),
+              "extra": {k: v for k, v in data.extra.items()
+                        if k not in ("from_cache", "cache_path") and _jsonable(v)}}
+    header["user_ids"] = _pack_ids(np.asarray(data.user_ids), "user_ids", arrays)
+    header["item_ids"] = _pack_ids(np.asarray(data.item_ids), "item_ids", arrays)
+    if data.item_meta is not None:
+        meta = data.item_meta
+        header["meta_index"] = _pack_ids(np.asarray(meta.index), "meta_index", arrays)
+        cols = []
+        for k, col in enumerate(meta.columns):
+            s = meta[col]
+            if s.dtype.kind in "iufb":
+                arrays[f"meta{k}"] = s.to_numpy()
+                cols.append([str(col), "num"])
+            else:
+                _pack_strings(s.astype(object).where(s.notna(), None).to_numpy(), f"meta{k}",
+                              arrays)
+                cols.append([str(col), "str"])
+        header["meta_columns"] = cols
+    arrays["header"] = np.array(json.dumps(header))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def read_entry(path: Path, expect_source: str | None = None) -> Interactions | None:
+    """The dataset stored at ``path``, or None (and the entry deleted) when it is damaged."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            header = json.loads(str(z["header"][()]))
+            if header.get("v") != CACHE_VERSION:
+                raise ValueError("version")
+            users, items, values = z["users"], z["items"], z["values"]
+            if (users.dtype != np.int32 or items.dtype != np.int32 or values.dtype != np.float32
+                    or not (len(users) == len(items) == len(values))):
+                raise ValueError("row arrays")
+            user_ids = (z["user_ids"] if header["user_ids"] == "int"
+                        else _unpack_strings(z, "user_ids"))
+            item_ids = (z["item_ids"] if header["item_ids"] == "int"
+                        else _unpack_strings(z, "item_ids"))
+            if len(users) and (users.min() < 0 or users.max() >= len(user_ids) or items.min() < 0
+                               or items.max() >= len(item_ids)
+                               or not np.isfinite(values).all()):
+                raise ValueError("codes out of range")
+            item_meta = None
+            if "meta_columns" in header:
+                idx = (z["meta_index"] if header["meta_index"] == "int"
+                       else _unpack_strings(z, "meta_index"))
+                cols = {}
+                for k, (name, how) in enumerate(header["meta_columns"]):
+                    cols[name] = z[f"meta{k}"] if how == "num" else _unpack_strings(z, f"meta{k}")
+                item_meta = pd.DataFrame(cols, index=pd.Index(idx, name="item_id"))
+                item_meta.index.name = "item_id"
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile,
+            json.JSONDecodeError, pa.ArrowException):
+        try:
+            path.unlink()
+        except OSError:
+            pass
+        return None
+    data = Interactions(np.ascontiguousarray(users), np.ascontiguousarray(items),
+                        np.ascontiguousarray(values), user_ids, item_ids, item_meta=item_meta,
+                        implicit=header["implicit"], source=header["source"],
+                        n_duplicates_merged=header["n_duplicates_merged"])
+    data.extra.update(header.get("extra", {}))
+    if expect_source is not None and expect_source != data.source:
+        data = replace(data, source=expect_source, extra=dict(data.extra))
+    return data
+
+
+def _jsonable(v) -> bool:
+    try:
+        json.dumps(v)
+        return True
+    except (TypeError, ValueError):
+        return False

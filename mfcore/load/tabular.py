@@ -1,0 +1,317 @@
+"""Generic CSV / TSV / Parquet interactions with user, item and optional value columns.
+
+Columns are chosen by name (``'userId'``) or 0-based position (``0``); by default the first three
+columns are user, item and value (the first two and no value when the file has only two columns:
+implicit data, values 1). ``value_col=False`` reads no value column even when there is one.
+
+CSV/TSV
+-------
+Read by the same engine as the triplets (:mod:`mfcore.load._delim`): pyarrow, dictionary-encoded
+ids, no Python object per row, ``max_rows``, gzip with a decompression cap, errors naming the line
+and column. Fields may be quoted with ``"`` (a quoted field cannot span lines). The delimiter is
+``','`` for CSV, tab for TSV, or sniffed among ``, TAB ; |`` when the format is not given.
+
+Header (``header='auto'``): the first line is a header when it holds one of the column names
+asked for, or when a column is numeric below it but not in it, or when every field is a usual
+column word (user, item, song, track, pid, rating, count...). Otherwise the file has no header and
+columns can only be chosen by position. ``header=True``/``False`` decides explicitly.
+
+Parquet
+-------
+Read with ``pyarrow.parquet`` batch by batch, only the needed columns; ids may be strings or
+integers. Errors name the row (1-based) and column.
+
+Values must be finite and fit float32; negative values are refused unless
+``allow_negative=True`` (ratings on a signed scale). Ids that are all integers come back as
+``int64``; item ids are sorted.
+"""
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..errors import DataError
+from ..interactions import Interactions
+from . import cache as _cache
+from ._delim import (F32_MAX, DelimSpec, _Unifier, check_row, finalize_ids, first_lines,
+                     is_number, read_delimited, remap_inplace)
+from ._io import (DEFAULT_MAX_DECOMPRESSED_BYTES, PARQUET_MAGIC, Source, SourceInfo,
+                  content_head, resolve)
+
+HEADER_WORDS = {
+    "user", "users", "user_id", "userid", "uid", "item", "items", "item_id", "itemid", "iid",
+    "song", "song_id", "songid", "track", "track_id", "trackid", "track_uri", "tid", "pid",
+    "playlist", "playlist_id", "movie", "movie_id", "movieid", "count", "counts", "play_count",
+    "playcount", "plays", "rating", "ratings", "value", "score", "weight", "timestamp", "time",
+    "artist", "title", "id",
+}
+
+
+def load_table(source: Source, *, format: str | None = None, user_col=None, item_col=None,
+               value_col=None, header: bool | str = "auto", delimiter: str | None = None,
+               max_rows: int | None = None, duplicates: str = "sum", allow_negative: bool = False,
+               cache_dir=None, use_cache: bool | str = "auto",
+               max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES,
+               progress=None) -> Interactions:
+    """Load user–item(-value) rows from a CSV, TSV or Parquet file.
+
+    Parameters
+    ----------
+    source : path or (name, bytes)
+    format : {'csv', 'tsv', 'parquet'}, optional
+        Detected from the name and content when omitted.
+    user_col, item_col : str or int, optional
+        Column name or 0-based position; default 0 and 1.
+    value_col : str, int, None or False
+        Default: column 2 when the file has three or more columns, else none (implicit).
+        ``False``: no value column (implicit data, values 1).
+    header : {'auto', True, False}
+        Whether the first CSV/TSV line names the columns (see the module docstring).
+    delimiter : str, optional
+        One character; overrides the format's.
+    max_rows : int, optional
+        Read only the first ``max_rows`` data rows.
+    duplicates : {'sum', 'max', 'last', 'first', 'error'}
+    allow_negative : bool
+        Accept negative values (signed ratings).
+    cache_dir, use_cache, max_decompressed_bytes, progress
+        As in :func:`mfcore.load.triplets.load_triplets`.
+
+    Raises
+    ------
+    DataError
+        A missing column (the message lists the columns present), or malformed rows (naming the
+        line or row and the column).
+    """
+    info = resolve(source)
+    if info.is_dir:
+        raise DataError("is a folder; expected a CSV, TSV or Parquet file", source=info.name)
+    if format is None:
+        from . import detect_format
+        format = detect_format(info)
+        if format == "triplets":
+            format = "tsv"
+    if format not in ("csv", "tsv", "parquet"):
+        raise DataError(f"load_table reads csv, tsv or parquet, not {format!r}", source=info.name)
+    if max_rows is not None and (int(max_rows) != max_rows or max_rows < 1):
+        raise DataError(f"max_rows must be a positive integer, got {max_rows!r}", source=info.name)
+    options = {"format": format, "user_col": user_col, "item_col": item_col,
+               "value_col": value_col, "header": header, "delimiter": delimiter,
+               "max_rows": max_rows, "duplicates": duplicates, "allow_negative": allow_negative}
+
+    def build() -> Interactions:
+        if format == "parquet":
+            cols = _load_parquet(info, user_col, item_col, value_col, max_rows, allow_negative,
+                                 progress)
+        else:
+            cols = _load_delimited(info, format, user_col, item_col, value_col, header,
+                                   delimiter, max_rows, allow_negative, max_decompressed_bytes,
+                                   progress)
+        users, items, values, user_ids, item_ids, extra = cols
+        implicit = values is None
+        if implicit:
+            values = np.ones(len(users), dtype=np.float32)
+        data = Interactions.from_codes(users, items, values, user_ids, item_ids,
+                                       duplicates=duplicates, source=info.name, implicit=implicit)
+        data.extra.update(format=format, **extra)
+        return data
+
+    return _cache.cached_load(info, "table", options, build, cache_dir=cache_dir,
+                              use_cache=use_cache, progress=progress)
+
+
+# ---- CSV / TSV ----------------------------------------------------------------------------------
+def _sniff_delimiter(lines: list[str]) -> str:
+    best, best_score = ",", -1
+    for d in (",", "\t", ";", "|"):
+        counts = [len(next(csv.reader([t], delimiter=d))) for _, t in lines[:10]]
+        if counts and counts[0] > 1 and len(set(counts)) == 1 and counts[0] > best_score:
+            best, best_score = d, counts[0]
+    return best
+
+
+def _looks_like_header(first: list[str], second: list[str] | None, wanted: list) -> bool:
+    if any(isinstance(w, str) and w in first for w in wanted):
+        return True
+    if second is not None and len(second) == len(first):
+        if any(not is_number(a) and is_number(b) for a, b in zip(first, second)):
+            return True
+    return all(f.strip().lower() in HEADER_WORDS for f in first)
+
+
+def _load_delimited(info: SourceInfo, format, user_col, item_col, value_col, header, delimiter,
+                    max_rows, allow_negative, max_decompressed_bytes, progress):
+    head = content_head(info, max_decompressed_bytes=max_decompressed_bytes)
+    lines = first_lines(head, info.name)
+    if not lines:
+        raise DataError("the file is empty; expected delimited rows", source=info.name)
+    if delimiter is None:
+        delimiter = "\t" if format == "tsv" else _sniff_delimiter(lines)
+    if len(delimiter) != 1:
+        raise DataError(f"the delimiter must be one character, got {delimiter!r}",
+                        source=info.name)
+    probe = DelimSpec(delimiter, 0, 0, 0, None, quoting=True)
+    lineno, text = lines[0]
+    from ._delim import split_row
+    first = split_row(text, probe, info.name, lineno)
+    second = (split_row(lines[1][1], probe, info.name, lines[1][0]) if len(lines) > 1 else None)
+    wanted = [user_col, item_col, value_col]
+    if header == "auto":
+        has_header = _looks_like_header(first, second, wanted)
+    elif header in (True, False):
+        has_header = header
+    else:
+        raise DataError(f"header must be 'auto', True or False, got {header!r}", source=info.name)
+    n_cols = len(first)
+    names = [f.strip() for f in first] if has_header else []
+    u, i, v = resolve_columns(info.name, n_cols, names, user_col, item_col, value_col,
+                              has_header)
+    spec = DelimSpec(delimiter, n_cols, u, i, v, skip_rows=lineno if has_header else 0,
+                     quoting=True, names=names, value_what="value", allow_negative=allow_negative)
+    if not has_header:
+        err = check_row(text, spec, info.name, lineno)
+        if err is not None:
+            raise err
+    elif len(lines) == 1:
+        raise DataError("only a header line, no data rows", source=info.name, line=lineno)
+    parsed = read_delimited(info, spec, max_rows=max_rows, progress=progress, head=head,
+                            max_decompressed_bytes=max_decompressed_bytes)
+    extra = {"header": names or None, "delimiter": delimiter, "truncated": parsed.truncated,
+             "columns": [spec.col_name(k) for k in (u, i)] + ([spec.col_name(v)] if v is not None
+                                                               else [])}
+    return parsed.users, parsed.items, parsed.values, parsed.user_ids, parsed.item_ids, extra
+
+
+def resolve_columns(name: str, n_cols: int, names: list[str], user_col, item_col, value_col,
+                    has_names: bool = True) -> tuple[int, int, int | None]:
+    """0-based positions of the user, item and value columns (value None: no value column)."""
+    present = ", ".join(repr(n) for n in names) if names else \
+        f"{n_cols} unnamed columns (no header row): use positions 0..{n_cols - 1}"
+
+    def pos(col, role, default):
+        if col is None:
+            col = default
+        if isinstance(col, (bool, np.bool_)):
+            raise DataError(f"{role} column must be a name or a position, got {col!r}",
+                            source=name)
+        if isinstance(col, (int, np.integer)):
+            k = int(col)
+            if not 0 <= k < n_cols:
+                raise DataError(f"{role} column position {k} is out of range; the file has "
+                                f"{n_cols} columns: {present}", source=name, field=str(col))
+            return k
+        if isinstance(col, str):
+            if col in names:
+                return names.index(col)
+            lowered = [n.lower() for n in names]
+            if col.lower() in lowered and lowered.count(col.lower()) == 1:
+                return lowered.index(col.lower())
+            raise DataError(f"no {role} column named {col!r}; columns present: {present}",
+                            source=name, field=col)
+        raise DataError(f"{role} column must be a name or a position, got {col!r}", source=name)
+
+    if n_cols < 2:
+        raise DataError(f"expected at least 2 columns (user, item), found {n_cols}"
+                        + (f": {present}" if names else ""), source=name, line=1)
+    u = pos(user_col, "user", 0)
+    i = pos(item_col, "item", 1)
+    if value_col is False:
+        v = None
+    elif value_col is None:
+        v = 2 if n_cols >= 3 else None
+    else:
+        v = pos(value_col, "value", None)
+    if u == i or (v is not None and v in (u, i)):
+        raise DataError("the user, item and value columns must be different columns", source=name)
+    return u, i, v
+
+
+# ---- Parquet -------------------------------------------------------------------------------------
+def _load_parquet(info: SourceInfo, user_col, item_col, value_col, max_rows, allow_negative,
+                  progress):
+    import pyarrow.parquet as pq
+
+    if info.head(4) != PARQUET_MAGIC:
+        raise DataError(f"not a Parquet file (it starts with {info.head(4)!r}; Parquet files "
+                        f"start with b'PAR1')", source=info.name)
+    try:
+        pf = pq.ParquetFile(pa.BufferReader(info.data) if info.data is not None
+                            else str(info.path))
+        names = list(pf.schema_arrow.names)
+    except (pa.ArrowException, OSError) as exc:
+        raise DataError(f"not a readable Parquet file ({exc})", source=info.name) from None
+    u, i, v = resolve_columns(info.name, len(names), names, user_col, item_col, value_col)
+    cols = [names[u], names[i]] + ([names[v]] if v is not None else [])
+    total = pf.metadata.num_rows
+    n = total if max_rows is None else min(total, max_rows)
+    users = np.empty(n, dtype=np.int32)
+    items = np.empty(n, dtype=np.int32)
+    values = np.empty(n, dtype=np.float32) if v is not None else None
+    uu, iu = _Unifier(), _Unifier()
+    pos = 0
+    try:
+        for batch in pf.iter_batches(batch_size=1 << 20, columns=cols):
+            k = min(batch.num_rows, n - pos)
+            if k <= 0:
+                break
+            batch = batch.slice(0, k)
+            for c, (out, unifier, role) in enumerate(((users, uu, "user"), (items, iu, "item"))):
+                col = batch.column(c)
+                if col.null_count:
+                    row = pos + int(np.flatnonzero(~col.is_valid().to_numpy(
+                        zero_copy_only=False))[0]) + 1
+                    raise DataError(f"row {row}: missing {role} id; expected a value",
+                                    source=info.name, field=cols[c])
+                if not pa.types.is_dictionary(col.type):
+                    if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)
+                            or pa.types.is_integer(col.type)):
+                        col = col.cast(pa.string())
+                    col = pc.dictionary_encode(col)
+                out[pos:pos + k] = col.indices.to_numpy(zero_copy_only=False)
+                dic = col.dictionary
+                if not pa.types.is_string(dic.type):
+                    dic = dic.cast(pa.string())
+                unifier.add(dic, pos, pos + k, out)
+            if values is not None:
+                col = batch.column(2)
+                if not (pa.types.is_integer(col.type) or pa.types.is_floating(col.type)
+                        or pa.types.is_boolean(col.type) or pa.types.is_decimal(col.type)):
+                    raise DataError(f"the value column has type {col.type}; expected numbers",
+                                    source=info.name, field=cols[2])
+                arr = col.cast(pa.float64()).to_numpy(zero_copy_only=False)
+                bad = ~np.isfinite(arr) | (np.abs(arr) > F32_MAX)
+                if not allow_negative:
+                    bad |= arr < 0
+                if bad.any():
+                    r = int(np.flatnonzero(bad)[0])
+                    x = arr[r]
+                    why = ("missing or NaN" if np.isnan(x) else "infinite" if np.isinf(x)
+                           else "beyond float32's range" if abs(x) > F32_MAX else "negative")
+                    raise DataError(f"row {pos + r + 1}: value {x!r} is {why}; expected a finite "
+                                    f"number{'' if allow_negative else ' >= 0'} within float32",
+                                    source=info.name, field=cols[2])
+                values[pos:pos + k] = arr
+            pos += k
+            if progress is not None:
+                progress(0.95 * pos / max(n, 1), f"read {pos:,} rows")
+    except DataError:
+        raise
+    except (pa.ArrowException, OSError) as exc:
+        raise DataError(f"could not read the Parquet data ({exc})", source=info.name) from None
+    if pos == 0:
+        raise DataError("no data rows", source=info.name)
+    uu.flush(users)
+    iu.flush(items)
+    user_ids, _ = finalize_ids(uu.dictionary, sort=False)
+    item_ids, rank = finalize_ids(iu.dictionary, sort=True)
+    if rank is not None:
+        remap_inplace(items, rank)
+    extra = {"columns": cols, "truncated": max_rows is not None and total > max_rows}
+    return users[:pos], items[:pos], None if values is None else values[:pos], user_ids, \
+        item_ids, extra
+
+
+__all__ = ["load_table", "resolve_columns"]
