@@ -12,14 +12,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
-import tempfile
 import time
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from ._atomic import atomic_savez
 from .errors import ConfigError, ModelFileError
 
 FORMAT_MARKER = "mfcore-model"
@@ -169,20 +168,7 @@ def save_model(model, path, data=None) -> Path:
         "user_ids": user_ids, "item_ids": item_ids,
         "meta_json": np.array(json.dumps(meta, allow_nan=False)),
     }
-    folder = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    atomic_savez(path, arrays)
     return path
 
 

@@ -1,7 +1,6 @@
 """Spotify MPD slices: single file, folder, tar.gz, and malformed JSON."""
 from __future__ import annotations
 
-import gzip
 import io
 import json
 import tarfile

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 import zipfile
 from dataclasses import replace
@@ -27,6 +26,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from .._atomic import atomic_savez
 from ..interactions import Interactions
 from ._io import SourceInfo
 
@@ -173,18 +173,7 @@ def write_entry(path: Path, data: Interactions) -> None:
                 cols.append([str(col), "str"])
         header["meta_columns"] = cols
     arrays["header"] = np.array(json.dumps(header))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    atomic_savez(path, arrays)
 
 
 def read_entry(path: Path, expect_source: str | None = None) -> Interactions | None:
