@@ -1,0 +1,69 @@
+"""Helpers for the AppTest suites (tests/test_app_*.py): open the app, train, poll.
+
+AppTest does not fire ``run_every`` timers by itself, so polling is ``time.sleep`` + ``at.run()``.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+
+
+def open_app(page: str | None = None, *, timeout: float = 60, query: dict | None = None) -> AppTest:
+    """A fresh session of the app (one browser tab), optionally switched to ``pages/<page>.py``."""
+    at = AppTest.from_file(APP, default_timeout=timeout)
+    for k, v in (query or {}).items():
+        at.query_params[k] = v
+    at.run()
+    assert_clean(at)
+    if page:
+        at.switch_page(f"pages/{page}.py")
+        at.run()
+        assert_clean(at)
+    return at
+
+
+def assert_clean(at: AppTest) -> None:
+    """No uncaught exception reached the page."""
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def set_number(at: AppTest, key: str, value) -> None:
+    at.number_input(key=key).set_value(value)
+
+
+def poll_until(at: AppTest, predicate, timeout: float = 30.0, interval: float = 0.25) -> bool:
+    """Re-run the app every ``interval`` s until ``predicate(at)`` holds; False on timeout."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        at.run()
+        assert_clean(at)
+        if predicate(at):
+            return True
+        time.sleep(interval)
+    return False
+
+
+def job_status(at: AppTest) -> str | None:
+    from mfcore.jobs import REGISTRY
+    ss = at.session_state
+    job_id = ss["job_id"] if "job_id" in ss else None
+    job = REGISTRY.get(job_id, ss["sid"]) if job_id else None
+    return job.status if job is not None else None
+
+
+def train(at: AppTest, *, epochs: int = 5, factors: int = 8, timeout: float = 60) -> None:
+    """Train a small model from the Train page and wait until it is the current model."""
+    at.switch_page("pages/train.py")
+    at.run()
+    set_number(at, "w_hp_epochs", epochs)
+    set_number(at, "w_hp_factors", factors)
+    at.run()
+    at.button(key="btn_start").click()
+    at.run()
+    assert_clean(at)
+    assert poll_until(at, lambda a: "bundle" in a.session_state, timeout), \
+        f"training did not finish; warnings: {[w.value for w in at.warning]}"
