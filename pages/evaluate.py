@@ -77,20 +77,23 @@ def settings(b: Bundle) -> dict:
 
 
 def run_evaluation(b: Bundle, opts: dict) -> dict:
-    """precision/recall at k and along the k curve, with one progress bar across the runs."""
-    from mfcore.evaluate.ranking import evaluate_ranking
+    """precision/recall at k and along the k curve, with one progress bar across the runs;
+    under the key "popularity", the popularity reference at the chosen k."""
+    from mfcore.evaluate.ranking import PopularityModel, evaluate_ranking
     ks = sorted({x for x in CURVE_KS if x <= max(opts["k"], 20)} | {opts["k"]})
+    runs = [(k, b.model) for k in ks] + [(opts["k"], PopularityModel(b.prepared.train))]
     bar = st.progress(0.0, text="Evaluating…")
     results = {}
-    for n, k in enumerate(ks):
+    for n, (k, model) in enumerate(runs):
         def progress(fraction: float, message: str = "", n=n, k=k) -> None:
-            done = (n + min(max(fraction, 0.0), 1.0)) / len(ks)
-            bar.progress(done, text=f"Evaluating k = {k} ({n + 1} of {len(ks)})…")
-        results[k] = evaluate_ranking(
-            b.model, b.prepared.train, b.prepared.val, k=k, definition=opts["definition"],
+            done = (n + min(max(fraction, 0.0), 1.0)) / len(runs)
+            bar.progress(done, text=f"Evaluating k = {k} ({n + 1} of {len(runs)})…")
+        r = evaluate_ranking(
+            model, b.prepared.train, b.prepared.val, k=k, definition=opts["definition"],
             direction=opts["direction"], subjects=opts["subjects"], sample=opts["sample"],
             seed=0, threshold=opts["threshold"], full_data=b.prepared.split.train
             if b.prepared.val is None else None, progress=progress)
+        results["popularity" if model is not b.model else k] = r
     bar.empty()
     return results
 
@@ -127,13 +130,20 @@ def ranking_section(b: Bundle) -> None:
 
 def show_results(results: dict, opts: dict) -> None:
     r = results[opts["k"]]
+    pop = results.get("popularity")
     what = "users" if opts["direction"] == "users" else "songs"
     c = st.columns(5)
     p_ci = f"{r.precision_ci95[0]:.4f} – {r.precision_ci95[1]:.4f}" if r.precision_ci95 else None
     r_ci = f"{r.recall_ci95[0]:.4f} – {r.recall_ci95[1]:.4f}" if r.recall_ci95 else None
-    c[0].metric(f"precision@{r.k}", fmt(r.precision), help=p_ci and f"95% CI {p_ci}")
-    c[1].metric(f"recall@{r.k}", fmt(r.recall), help=r_ci and f"95% CI {r_ci}")
-    c[2].metric(f"NDCG@{r.k}", fmt(r.ndcg), help="Σ rel_j / log₂(j + 1) over the top-k in rank "
+
+    def vs_pop(name: str):
+        return None if pop is None else f"{getattr(r, name) - getattr(pop, name):+.4f} vs popularity"
+
+    c[0].metric(f"precision@{r.k}", fmt(r.precision), vs_pop("precision"),
+                help=p_ci and f"95% CI {p_ci}")
+    c[1].metric(f"recall@{r.k}", fmt(r.recall), vs_pop("recall"), help=r_ci and f"95% CI {r_ci}")
+    c[2].metric(f"NDCG@{r.k}", fmt(r.ndcg), vs_pop("ndcg"),
+                help="Σ rel_j / log₂(j + 1) over the top-k in rank "
                 "order, divided by the same sum for the ideal order (binary relevance).")
     c[3].metric(f"{what.capitalize()} evaluated", f"{r.n_evaluated:,}",
                 help=f"{r.n_skipped:,} skipped: no relevant items.")
@@ -142,8 +152,17 @@ def show_results(results: dict, opts: dict) -> None:
     extra = f"; 95% intervals: precision {p_ci}, recall {r_ci}" if p_ci and r_ci else ""
     st.caption(f"{r.n_evaluated:,} {what} evaluated, {r.n_skipped:,} skipped (no relevant "
                f"items) in {r.seconds:.2f} s{extra}.")
+    if pop is not None:
+        line = (f"Popularity reference (the same {what}, ranked by training counts alone): "
+                f"precision@{r.k} {fmt(pop.precision)}, recall@{r.k} {fmt(pop.recall)}, "
+                f"NDCG@{r.k} {fmt(pop.ndcg)}.")
+        if r.precision < pop.precision:
+            line += (" The model ranks worse than popularity: a model fitted only on observed "
+                     "values does not learn *which* songs get played. Train with implicit "
+                     "negatives (ρ > 0) to rank.")
+        st.caption(line)
     left, right = st.columns(2)
-    ks = sorted(results)
+    ks = sorted(k for k in results if k != "popularity")
     left.plotly_chart(charts.metric_vs_k(ks, [results[k].precision for k in ks],
                                          [results[k].recall for k in ks],
                                          [results[k].ndcg for k in ks], r.k),

@@ -50,6 +50,8 @@ def test_heldout_users_sample(at):
     curve = charts[0]["data"][0]
     assert curve["name"] == "precision@k" and curve["x"][0] == 1 and 10 in curve["x"]
     assert charts[1]["data"][0]["type"] == "histogram"
+    assert "vs popularity" in str(at.metric[0].proto.delta)
+    assert any("Popularity reference" in c.value for c in at.caption)
 
 
 def test_k_slider_favourites_and_songs_direction(at):

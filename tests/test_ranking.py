@@ -347,3 +347,16 @@ def test_full_data_is_ignored_by_the_heldout_definition():
     full = inter([(0, A, 1), (0, B, 1), (0, C, 1), (0, D, 1)], 1, 6)
     r = evaluate_ranking(WORKED, train, held, k=2, full_data=full)
     assert (r.precision, r.recall) == (0.5, 0.5)
+
+
+def test_popularity_model_ranks_by_training_counts():
+    from mfcore.evaluate.ranking import PopularityModel
+    from mfcore.recommend import recommend, top_fans
+
+    train = Interactions.from_raw(["a", "a", "b", "b", "c", "c", "c"],
+                                  ["x", "y", "x", "z", "x", "y", "w"])
+    pop = PopularityModel(train)
+    items, _ = recommend(pop, 0, n=4)
+    assert [train.item_ids[i] for i in items] == ["x", "y", "z", "w"]  # ties by index
+    users, _ = top_fans(pop, 0, n=3)
+    assert train.user_ids[users[0]] == "c"  # the most active user first

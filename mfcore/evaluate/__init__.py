@@ -3,7 +3,7 @@
 The exact definitions are those of ``shared/guides/definitions.md``; see each module's docstring.
 """
 from .accuracy import baselines, mae, predict, rmse, score_predictions
-from .ranking import RankingResult, evaluate_folded, evaluate_ranking
+from .ranking import PopularityModel, RankingResult, evaluate_folded, evaluate_ranking
 
-__all__ = ["RankingResult", "baselines", "evaluate_folded", "evaluate_ranking", "mae", "predict",
+__all__ = ["PopularityModel", "RankingResult", "baselines", "evaluate_folded", "evaluate_ranking", "mae", "predict",
            "rmse", "score_predictions"]

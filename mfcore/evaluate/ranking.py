@@ -312,6 +312,23 @@ def default_threads() -> int:
 
 
 # ---- public API -----------------------------------------------------------------------------
+class PopularityModel:
+    """Ranks every user's candidates by item popularity, and every song's by user activity.
+
+    It scores ``log(1 + training count)`` through the biases with zero factors, so it goes
+    wherever a fitted model does (:func:`evaluate_ranking`, :mod:`mfcore.recommend`): the
+    reference any recommender has to beat on ranking.
+    """
+
+    def __init__(self, train: Interactions) -> None:
+        self.user_factors_ = np.zeros((train.n_users, 1), np.float32)
+        self.item_factors_ = np.zeros((train.n_items, 1), np.float32)
+        self.user_bias_ = np.log1p(train.user_counts()).astype(np.float32)
+        self.item_bias_ = np.log1p(train.item_counts()).astype(np.float32)
+        self.global_mean_ = 0.0
+        self.params = {"biased": True, "model": "popularity"}
+
+
 def evaluate_ranking(model, train: Interactions, heldout: Interactions | None = None, *,
                      k: int = 10, definition: str = "heldout", direction: str = "users",
                      subjects=None, sample: int | None = None, seed: int = 0,
