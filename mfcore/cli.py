@@ -65,13 +65,19 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("hyperparameters")
     g.add_argument("--factors", type=_positive_int, default=100, help="latent size (100)")
     g.add_argument("--epochs", type=_nonneg_int, default=20, help="(20)")
-    g.add_argument("--lr", type=_positive_float, default=0.005, help="learning rate γ (0.005)")
-    g.add_argument("--reg", type=_nonneg_float, default=0.02, help="regularisation λ (0.02)")
+    g.add_argument("--lr", type=_positive_float, default=None,
+                   help="learning rate γ (default: 0.005 explicit data, 0.03 implicit)")
+    g.add_argument("--reg", type=_nonneg_float, default=None,
+                   help="regularisation λ (default: 0.02 explicit data, 0.01 implicit)")
     g.add_argument("--init-std", type=_nonneg_float, default=0.1, help="factor init std (0.1)")
-    g.add_argument("--unbiased", action="store_true", help="drop μ, b_u, b_i")
+    g.add_argument("--biased", dest="biased", action="store_true", default=None,
+                   help="use μ, b_u, b_i (default for explicit data)")
+    g.add_argument("--unbiased", dest="biased", action="store_false",
+                   help="drop μ, b_u, b_i (default for implicit data)")
     g.add_argument("--neg-ratio", type=_nonneg_float, default=None,
-                   help="sampled negatives per observed pair (default: 0 explicit, 3 implicit)")
-    g.add_argument("--neg-sampling", choices=["uniform", "popularity"], default="uniform")
+                   help="sampled negatives per observed pair (default: 0 explicit, 10 implicit)")
+    g.add_argument("--neg-sampling", choices=["uniform", "popularity"], default=None,
+                   help="how negatives are drawn (default: uniform)")
     g.add_argument("--early-stopping", action="store_true")
     g.add_argument("--patience", type=_positive_int, default=3)
     g.add_argument("--seed", type=_nonneg_int, default=0)
@@ -237,7 +243,7 @@ def cmd_train(args) -> dict:
     sp = _split(data, args, args.seed)
     load_seconds = time.perf_counter() - t_load
     model = MFModel(factors=args.factors, epochs=args.epochs, lr=args.lr, reg=args.reg,
-                    init_std=args.init_std, biased=not args.unbiased, neg_ratio=args.neg_ratio,
+                    init_std=args.init_std, biased=args.biased, neg_ratio=args.neg_ratio,
                     neg_sampling=args.neg_sampling, seed=args.seed, threads=args.threads,
                     early_stopping=args.early_stopping, patience=args.patience)
     check_memory(data.n_users, data.n_items, len(sp.train), args.factors, args.early_stopping)

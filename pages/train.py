@@ -8,8 +8,8 @@ from mfcore.errors import MFError
 from mfcore.jobs import REGISTRY, JobSnapshot, training_job
 from ui import charts
 from ui.core import human_rate, human_seconds, training_eta
-from ui.state import (HP_DEFAULTS, adopt, current_job, error_text, fmt, init_session, owner,
-                      persisted)
+from ui.state import (HP_DEFAULTS, adopt, current_job, error_text, fmt, hp_defaults,
+                      init_session, owner, persisted)
 
 ss = st.session_state
 
@@ -20,10 +20,8 @@ def model_kwargs() -> dict:
     kw = {k: hp[k] for k in HP_DEFAULTS}
     kw["factors"], kw["epochs"], kw["seed"] = int(kw["factors"]), int(kw["epochs"]), int(kw["seed"])
     kw["threads"], kw["patience"] = int(kw["threads"]), int(kw["patience"])
-    for name in ("lr", "reg", "init_std"):
+    for name in ("lr", "reg", "init_std", "neg_ratio"):
         kw[name] = float(kw[name])
-    if kw["neg_ratio"] is not None:
-        kw["neg_ratio"] = float(kw["neg_ratio"])
     return kw
 
 
@@ -84,7 +82,7 @@ def retry_smaller_lr(lr: float) -> None:
 
 
 def restore_defaults() -> None:
-    ss.hp = dict(HP_DEFAULTS)
+    ss.hp = hp_defaults(ss.prepared.train.implicit)
     for key in [k for k in ss if str(k).startswith("w_hp_")]:
         del ss[key]
 
@@ -92,6 +90,7 @@ def restore_defaults() -> None:
 # ---- sections ----------------------------------------------------------------------------------
 def hyperparameters(disabled: bool) -> None:
     implicit = ss.prepared.train.implicit
+    defaults = hp_defaults(implicit)
     with st.container(border=True):
         st.markdown("**Hyperparameters**")
         c1, c2, c3, c4 = st.columns(4)
@@ -106,23 +105,22 @@ def hyperparameters(disabled: bool) -> None:
                         disabled=disabled,
                         help="SGD step size. Too large and the loss explodes (the run diverges); "
                              "too small and it learns slowly.",
-                        **persisted("hp", "lr", HP_DEFAULTS["lr"]))
+                        **persisted("hp", "lr", defaults["lr"]))
         c4.number_input("Regularisation λ", 0.0, 10.0, step=0.01, format="%.4f",
                         disabled=disabled,
                         help="Penalty on factor and bias sizes; larger values fight overfitting.",
-                        **persisted("hp", "reg", HP_DEFAULTS["reg"]))
+                        **persisted("hp", "reg", defaults["reg"]))
         c1, c2, c3, c4 = st.columns(4)
         c1.number_input("Init std", 0.0, 2.0, step=0.01, format="%.3f", disabled=disabled,
                         help="Factors start as N(0, std²); biases start at 0.",
                         **persisted("hp", "init_std", HP_DEFAULTS["init_std"]))
-        auto_neg = 3.0 if implicit else 0.0
-        neg = ss.hp.get("neg_ratio")
         c2.number_input("Implicit negatives ratio ρ", 0.0, 100.0, step=1.0, format="%.1f",
                         disabled=disabled,
                         help="Unobserved songs sampled per observed pair each epoch, with target "
-                             "0. Needed to rank implicit data (default 3 there; 0 for play "
-                             "counts and ratings).",
-                        **persisted("hp", "neg_ratio", auto_neg if neg is None else neg))
+                             "0. Needed to rank implicit data (default 10 there, with γ 0.03, "
+                             "λ 0.01 and no biases; 0 for play counts and ratings). ρ = 0 on "
+                             "playlists is the notebook's objective, which cannot rank.",
+                        **persisted("hp", "neg_ratio", defaults["neg_ratio"]))
         c3.number_input("Seed", 0, 2**31 - 1, step=1, disabled=disabled,
                         help="Seeds the initial factors, the shuffles and the negatives: the same "
                              "seed gives the same run.",
@@ -134,7 +132,7 @@ def hyperparameters(disabled: bool) -> None:
         c1, c2, c3, c4 = st.columns(4)
         c1.toggle("Biased model", disabled=disabled,
                   help="r̂ = μ + b_u + b_i + p_u·q_i; off: r̂ = p_u·q_i.",
-                  **persisted("hp", "biased", HP_DEFAULTS["biased"]))
+                  **persisted("hp", "biased", defaults["biased"]))
         c2.toggle("Early stopping", disabled=disabled,
                   help="Stop when validation RMSE has not improved for 'patience' epochs and "
                        "keep the best epoch (needs a validation split).",

@@ -1,7 +1,6 @@
 """Tune: a grid or a seeded random search over latent size, lr, reg and epochs, in the background."""
 from __future__ import annotations
 
-import math
 import re
 
 import pandas as pd
@@ -65,9 +64,7 @@ def base_params() -> dict:
     out = {k: hp[k] for k in HP_DEFAULTS if k not in SWEPT}
     out["seed"], out["threads"], out["patience"] = (int(out["seed"]), int(out["threads"]),
                                                     int(out["patience"]))
-    out["init_std"] = float(out["init_std"])
-    if out["neg_ratio"] is not None:
-        out["neg_ratio"] = float(out["neg_ratio"])
+    out["init_std"], out["neg_ratio"] = float(out["init_std"]), float(out["neg_ratio"])
     return out
 
 

@@ -150,3 +150,30 @@ def test_worker_failure_is_shown(monkeypatch):
     at.run()
     assert any("Training failed: RuntimeError: kernel exploded" in e.value for e in at.error)
     assert "bundle" not in at.session_state
+
+
+def test_defaults_follow_the_kind_of_data_but_keep_what_the_user_set():
+    at = open_app("data")
+    at.number_input(key="w_builtin_n_users").set_value(300)
+    at.number_input(key="w_builtin_n_items").set_value(200)
+    at.number_input(key="w_builtin_n_interactions").set_value(5000)
+    at.selectbox(key="w_builtin_shape").set_value("playlist")
+    at.button(key="btn_builtin").click().run()
+    assert at.session_state["prepared"].train.implicit
+    at.switch_page("pages/train.py")
+    at.run()
+    at.number_input(key="w_hp_factors").set_value(12).run()
+    hp = at.session_state["hp"]
+    assert (hp["lr"], hp["reg"], hp["biased"], hp["neg_ratio"]) == (0.03, 0.01, False, 10.0)
+    assert at.number_input(key="w_hp_neg_ratio").value == 10.0
+    at.number_input(key="w_hp_lr").set_value(0.02).run()
+    # Back to play counts: untouched settings return to the explicit defaults, γ stays chosen.
+    at.switch_page("pages/data.py")
+    at.run()
+    at.selectbox(key="w_builtin_shape").set_value("msd")
+    at.button(key="btn_builtin").click().run()
+    at.switch_page("pages/train.py")
+    at.run()
+    hp = at.session_state["hp"]
+    assert (hp["reg"], hp["biased"], hp["neg_ratio"]) == (0.05, True, 0.0)
+    assert hp["lr"] == 0.02 and hp["factors"] == 12

@@ -11,6 +11,9 @@ import pytest
 from mfcore import ConfigError, DataError, Interactions, ResourceError
 from mfcore.load.synthetic import generate
 from mfcore.train import MFModel, check_memory, kernels
+from mfcore.evaluate.ranking import evaluate_ranking
+from mfcore.split import holdout_split
+from mfcore.train import EXPLICIT_DEFAULTS, IMPLICIT_DEFAULTS, resolve_params
 from mfcore.train.model import _balanced_blocks
 
 
@@ -289,6 +292,58 @@ def test_implicit_data_defaults_to_negative_sampling():
     assert m.predict(data.users, data.items).mean() < 0.95
     only_pos = MFModel(factors=8, epochs=30, neg_ratio=0, lr=0.05).fit(data)
     assert only_pos.predict(data.users, data.items).mean() > 0.9
+
+
+def test_unset_hyperparameters_are_chosen_by_the_kind_of_data():
+    given = MFModel(factors=7).params
+    assert given["lr"] is None and given["neg_ratio"] is None
+    explicit = resolve_params(given, implicit=False)
+    assert explicit == {**given, **EXPLICIT_DEFAULTS}
+    implicit = resolve_params(given, implicit=True)
+    assert implicit == {**given, **IMPLICIT_DEFAULTS}
+    assert implicit["neg_ratio"] >= 5 and implicit["biased"] is False
+    chosen = resolve_params({**given, "lr": 0.1, "biased": True}, implicit=True)
+    assert chosen["lr"] == 0.1 and chosen["biased"] is True  # what is given is used as given
+    assert chosen["reg"] == IMPLICIT_DEFAULTS["reg"]
+
+
+def test_explicit_defaults_are_surprise_svd_and_recorded_after_fit(planted):
+    train, val = _split(planted[0])
+    auto = MFModel(factors=4, epochs=3, seed=2).fit(train, val)
+    literal = MFModel(factors=4, epochs=3, seed=2, lr=0.005, reg=0.02, biased=True,
+                      neg_ratio=0.0).fit(train, val)
+    np.testing.assert_array_equal(auto.user_factors_, literal.user_factors_)
+    np.testing.assert_array_equal(auto.item_bias_, literal.item_bias_)
+    assert auto.global_mean_ == literal.global_mean_ != 0.0
+    assert auto.params["lr"] == 0.005 and auto.params["neg_ratio"] == 0.0
+
+
+def _popularity_model(train):
+    n_u, n_i = train.n_users, train.n_items
+    return MFModel.from_arrays(resolve_params(MFModel().params, True),
+                               user_factors=np.zeros((n_u, 1)),
+                               item_factors=np.zeros((n_i, 1)), user_bias=np.zeros(n_u),
+                               item_bias=np.log1p(train.item_counts()), global_mean=0.0)
+
+
+def test_implicit_defaults_rank_better_than_popularity():
+    """Guards the implicit recipe's ranking quality (the MPD figures: benchmarks/bench_quality)."""
+    data = generate(500, 500, 40_000, rank=2, popularity_exponent=0.5, shape="playlist", seed=1)
+    sp = holdout_split(data, frac=0.2, seed=0, min_items=5)
+
+    def p_at_10(model):
+        return evaluate_ranking(model, sp.train, sp.val, k=10).precision
+
+    pop = p_at_10(_popularity_model(sp.train))
+    default = MFModel().fit(sp.train)  # what MFModel() and the CLI give on implicit data
+    assert {k: default.params[k] for k in IMPLICIT_DEFAULTS} == IMPLICIT_DEFAULTS
+    assert not default.user_bias_.any() and default.global_mean_ == 0.0
+    dashboard = MFModel(factors=32, epochs=30).fit(sp.train)
+    old = MFModel(neg_ratio=3.0, lr=0.005, reg=0.02,
+                  biased=True).fit(sp.train)  # the former default: biased, γ 0.005, ρ 3
+    assert p_at_10(default) > 1.2 * pop
+    assert p_at_10(dashboard) > 1.2 * pop
+    assert p_at_10(default) > p_at_10(old) + 0.1 * pop
 
 
 @pytest.mark.parametrize("kwargs, field", [

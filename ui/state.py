@@ -30,8 +30,35 @@ _JOB = re.compile(r"^[0-9a-f]{16}$")
 
 #: Hyperparameters shown on the Train page, with their defaults (MFModel keywords).
 HP_DEFAULTS: dict[str, Any] = dict(factors=32, epochs=30, lr=0.01, reg=0.05, init_std=0.1,
-                                   biased=True, neg_ratio=None, neg_sampling="uniform", seed=0,
+                                   biased=True, neg_ratio=0.0, neg_sampling="uniform", seed=0,
                                    threads=1, early_stopping=False, patience=3)
+#: Play counts and ratings use HP_DEFAULTS; implicit data (playlists) needs these instead to
+#: rank at all (mfcore.train.IMPLICIT_DEFAULTS, tuned on the MPD sample).
+HP_IMPLICIT: dict[str, Any] = {**HP_DEFAULTS, "lr": 0.03, "reg": 0.01, "biased": False,
+                               "neg_ratio": 10.0}
+
+
+def hp_defaults(implicit: bool) -> dict[str, Any]:
+    """The Train page's defaults for this kind of data."""
+    return dict(HP_IMPLICIT if implicit else HP_DEFAULTS)
+
+
+def align_hp_with_data(implicit: bool) -> None:
+    """When the data changes kind, move the untouched hyperparameters to the new kind's defaults.
+
+    A value the user changed is kept; one still at the old kind's default follows the data.
+    """
+    ss = st.session_state
+    kind = "implicit" if implicit else "explicit"
+    old = ss.get("hp_kind", "explicit")
+    if old == kind:
+        return
+    before, after = hp_defaults(old == "implicit"), hp_defaults(implicit)
+    for name, value in after.items():
+        if ss.hp.get(name, before[name]) == before[name] and value != before[name]:
+            ss.hp[name] = value
+            ss.pop(f"w_hp_{name}", None)
+    ss.hp_kind = kind
 
 
 @dataclass
@@ -76,6 +103,7 @@ def init_session() -> None:
     REGISTRY.touch(ss.sid)
     if "prepared" not in ss:
         load_builtin_default()
+    align_hp_with_data(ss.prepared.train.implicit)
     sync_job()
     ss.pop("reattach_dataset", None)
     sync_url()

@@ -32,6 +32,15 @@ STATUSES = ("new", "fitted", "cancelled", "diverged", "early_stopped")
 AUTO_PARALLEL_MIN_ROWS = 20_000
 # Work per kernel call: sized so a call lasts tens of milliseconds, which bounds cancel latency.
 _CHUNK_WORK = 60_000_000
+#: What the hyperparameters left as ``None`` become, by the kind of training data.
+#: The implicit values were tuned on the MPD sample (benchmarks/bench_quality.py): with the
+#: explicit ones (biased, γ 0.005, λ 0.02) implicit data ranks no better than popularity, since
+#: b_i learns popularity faster than the factors learn anything and rare items (most of a
+#: playlist catalogue) barely move from their random start; ρ = 0 cannot rank at all.
+EXPLICIT_DEFAULTS: dict = dict(lr=0.005, reg=0.02, biased=True, neg_ratio=0.0,
+                               neg_sampling="uniform")
+IMPLICIT_DEFAULTS: dict = dict(lr=0.03, reg=0.01, biased=False, neg_ratio=10.0,
+                               neg_sampling="uniform")
 
 
 @dataclass(frozen=True)
@@ -62,19 +71,24 @@ class MFModel:
         Latent size k.
     epochs : int
         Epochs run by :meth:`fit` (and by :meth:`fit_partial` when it is given none).
-    lr : float
+    lr : float, optional
         Learning rate γ.
-    reg : float
+    reg : float, optional
         Regularisation λ, on factors and biases alike.
     init_std : float
         Factors start as N(0, init_std²); biases start at 0.
-    biased : bool
+    biased : bool, optional
         Use μ, b_u, b_i. False gives the unbiased variant r̂ = p_u·q_i.
-    neg_ratio : float or None
-        Unobserved items sampled per observed row each epoch, with target 0. ``None`` means 0 for
-        explicit data and 3 for implicit data (with ρ = 0 implicit data cannot be ranked).
-    neg_sampling : {'uniform', 'popularity'}
+    neg_ratio : float, optional
+        Unobserved items sampled per observed row each epoch, with target 0 (ρ = 0 is the
+        playlist notebook's objective, which cannot rank).
+    neg_sampling : {'uniform', 'popularity'}, optional
         How negatives are drawn.
+
+    ``lr``, ``reg``, ``biased``, ``neg_ratio`` and ``neg_sampling`` left as ``None`` are chosen
+    by the kind of data at fit time, from :data:`EXPLICIT_DEFAULTS` (γ 0.005, λ 0.02, biased,
+    ρ 0: Surprise's SVD) or :data:`IMPLICIT_DEFAULTS` (γ 0.03, λ 0.01, unbiased, ρ 10 uniform);
+    a value given is always used as given. After ``fit``, ``params`` holds the values used.
     seed : int
         Seeds initialisation, the shuffles and the negative sampler.
     threads : int
@@ -86,15 +100,16 @@ class MFModel:
         See ``early_stopping``.
     """
 
-    def __init__(self, *, factors: int = 100, epochs: int = 20, lr: float = 0.005,
-                 reg: float = 0.02, init_std: float = 0.1, biased: bool = True,
-                 neg_ratio: float | None = None, neg_sampling: str = "uniform", seed: int = 0,
+    def __init__(self, *, factors: int = 100, epochs: int = 20, lr: float | None = None,
+                 reg: float | None = None, init_std: float = 0.1, biased: bool | None = None,
+                 neg_ratio: float | None = None, neg_sampling: str | None = None, seed: int = 0,
                  threads: int = 1, early_stopping: bool = False, patience: int = 3) -> None:
         self.params = dict(factors=factors, epochs=epochs, lr=lr, reg=reg, init_std=init_std,
                            biased=biased, neg_ratio=neg_ratio, neg_sampling=neg_sampling,
                            seed=seed, threads=threads, early_stopping=early_stopping,
                            patience=patience)
         _validate_params(self.params)
+        self._requested = dict(self.params)
         self.status_ = "new"
         self.history_: list[EpochStats] = []
         self.diverged_at_: tuple[int, int] | None = None
@@ -236,7 +251,7 @@ class MFModel:
         return self
 
     def _init_params(self, train: Interactions) -> None:
-        p = self.params
+        self.params = p = resolve_params(self._requested, train.implicit)
         rng = np.random.default_rng(p["seed"])
         k = p["factors"]
         self.user_factors_ = rng.normal(0, p["init_std"], (train.n_users, k)).astype(np.float32)
@@ -295,6 +310,14 @@ class MFModel:
         return model
 
 
+def resolve_params(params: dict, implicit: bool) -> dict:
+    """``params`` with every ``None`` replaced by the default for this kind of data."""
+    defaults = IMPLICIT_DEFAULTS if implicit else EXPLICIT_DEFAULTS
+    out = {k: (defaults[k] if v is None and k in defaults else v) for k, v in params.items()}
+    out["neg_ratio"] = float(out["neg_ratio"])
+    return out
+
+
 def memory_estimate(n_users: int, n_items: int, n_train: int, factors: int,
                     early_stopping: bool = False) -> int:
     """Bytes a training run needs beyond the loaded data (factors, snapshots, visit order)."""
@@ -343,13 +366,16 @@ def _validate_params(p: dict) -> None:
          f"epochs must be an integer >= 0, got {p['epochs']!r}")
     for name in ("lr", "reg", "init_std"):
         v = p[name]
-        need(isinstance(v, (int, float, np.floating)) and math.isfinite(v) and v >= 0,
+        need((v is None and name != "init_std")
+             or (isinstance(v, (int, float, np.floating)) and math.isfinite(v) and v >= 0),
              f"{name} must be a finite number >= 0, got {v!r}")
-    need(p["lr"] > 0, "lr must be > 0")
+    need(p["lr"] is None or p["lr"] > 0, "lr must be > 0")
+    need(p["biased"] is None or isinstance(p["biased"], (bool, np.bool_)),
+         f"biased must be True or False, got {p['biased']!r}")
     nr = p["neg_ratio"]
     need(nr is None or (isinstance(nr, (int, float, np.floating)) and math.isfinite(nr)
                         and 0 <= nr <= 100), f"neg_ratio must be between 0 and 100, got {nr!r}")
-    need(p["neg_sampling"] in ("uniform", "popularity"),
+    need(p["neg_sampling"] in (None, "uniform", "popularity"),
          f"neg_sampling must be 'uniform' or 'popularity', got {p['neg_sampling']!r}")
     need(isinstance(p["threads"], (int, np.integer)) and 0 <= p["threads"] <= 64,
          f"threads must be an integer between 0 and 64, got {p['threads']!r}")
@@ -390,8 +416,7 @@ class _Run:
         self.mu = np.float32(model.global_mean_)
         self.lr, self.reg = np.float32(p["lr"]), np.float32(p["reg"])
         self.lr_bias = self.lr if p["biased"] else np.float32(0.0)
-        ratio = p["neg_ratio"]
-        self.neg_ratio = float((3.0 if train.implicit else 0.0) if ratio is None else ratio)
+        self.neg_ratio = p["neg_ratio"]
         self.seed = int(p["seed"])
         threads = p["threads"] or (min(os.cpu_count() or 1, 8)
                                    if len(train) >= AUTO_PARALLEL_MIN_ROWS else 1)

@@ -548,9 +548,13 @@ def add_sweep_parser(subparsers) -> None:
                    help="seeds the split, the models and the random search (0)")
     h = s.add_argument_group("fixed hyperparameters")
     h.add_argument("--init-std", type=_nonneg_float, default=0.1)
-    h.add_argument("--unbiased", action="store_true")
-    h.add_argument("--neg-ratio", type=_nonneg_float, default=None)
-    h.add_argument("--neg-sampling", choices=["uniform", "popularity"], default="uniform")
+    h.add_argument("--biased", dest="biased", action="store_true", default=None,
+                   help="use μ, b_u, b_i (default for explicit data)")
+    h.add_argument("--unbiased", dest="biased", action="store_false",
+                   help="drop μ, b_u, b_i (default for implicit data)")
+    h.add_argument("--neg-ratio", type=_nonneg_float, default=None,
+                   help="negatives per observed pair (default: 0 explicit, 10 implicit)")
+    h.add_argument("--neg-sampling", choices=["uniform", "popularity"], default=None)
     h.add_argument("--early-stopping", action="store_true")
     h.add_argument("--patience", type=_positive_int, default=3)
     h.add_argument("--threads", type=_nonneg_int, default=1,
@@ -613,7 +617,7 @@ def cmd_sweep(args) -> dict:
     metric = args.metric or "val_rmse"
     if metric == "precision_at_k" and not args.k:
         raise ConfigError("--metric precision_at_k needs --k")
-    base = dict(init_std=args.init_std, biased=not args.unbiased, neg_ratio=args.neg_ratio,
+    base = dict(init_std=args.init_std, biased=args.biased, neg_ratio=args.neg_ratio,
                 neg_sampling=args.neg_sampling, seed=args.seed, threads=args.threads,
                 early_stopping=args.early_stopping, patience=args.patience)
     history = None
