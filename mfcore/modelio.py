@@ -275,6 +275,16 @@ def load_model(path) -> tuple[LoadedModel, dict]:
     if not path.is_file():
         raise ModelFileError(f"{path}: no such model file")
     try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError as e:
+        raise ModelFileError(f"{path}: cannot be read ({e.strerror or e})") from None
+    if not head.startswith((b"PK\x03\x04", b"PK\x05\x06", b"\x93NUMPY")):
+        what = ("pickled Python objects, which are never loaded" if head[:1] == b"\x80"
+                else f"it starts with {head!r}")
+        raise ModelFileError(f"{path}: not an mfcore model file (not a numpy .npz archive: "
+                             f"{what})")
+    try:
         loaded = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
         if "pickle" in str(e).lower():

@@ -58,7 +58,10 @@ def resolve_in_data_dir(user_path: str, root: Path | None = None) -> Path:
     if not text:
         raise DataError("enter a path inside the data folder")
     if "\x00" in text:
-        raise DataError("the path contains a NUL character", source=repr(text))
+        raise DataError("the path contains a NUL character", source=repr(text[:80]))
+    if len(text) > 1024 or any(len(part) > 255 for part in Path(text).parts):
+        raise DataError("the path is too long (at most 1,024 characters, 255 per name)",
+                        source=text[:60] + "…")
     try:
         real_root = root.resolve(strict=True)
     except (OSError, RuntimeError):
@@ -74,7 +77,11 @@ def resolve_in_data_dir(user_path: str, root: Path | None = None) -> Path:
     if real != real_root and not real.is_relative_to(real_root):
         raise DataError(f"refused: the path is outside the data folder {real_root} "
                         "(only files inside it can be read from the server)", source=text)
-    if not real.exists():
+    try:
+        exists = real.exists()
+    except OSError as exc:  # e.g. a name the file system refuses
+        raise DataError(f"the path cannot be used ({exc.strerror or exc})", source=text) from None
+    if not exists:
         raise DataError("no such file or folder in the data folder", source=text)
     return real
 
@@ -108,9 +115,29 @@ def list_data_files(root: Path | None = None, limit: int = 500) -> list[str]:
 
 
 # ---- loading ----------------------------------------------------------------------------------
+def _env_number(name: str, default: float) -> float:
+    try:
+        value = float(os.environ.get(name) or default)
+    except ValueError:
+        return default
+    return value if math.isfinite(value) and value > 0 else default
+
+
+def max_decompressed_bytes() -> int:
+    """Cap on bytes a compressed upload may expand to: ``$MFX_MAX_DECOMPRESSED_MB`` (default
+    4096 MiB, above the full MSD triplets file). A gzip bomb is refused while it expands, long
+    before it could fill the server's memory."""
+    return int(_env_number("MFX_MAX_DECOMPRESSED_MB", 4096) * 2**20)
+
+
+def query_timeout_s() -> float:
+    """Deadline of a SQLite read from the Data page: ``$MFX_QUERY_TIMEOUT_S`` (default 30 s)."""
+    return _env_number("MFX_QUERY_TIMEOUT_S", 30.0)
+
+
 @dataclass
 class LoadOptions:
-    """What the Data page passes to the loader."""
+    """What the Data page passes to the loader (the two limits come from the environment)."""
 
     format: str | None = None
     max_rows: int | None = None
@@ -119,6 +146,8 @@ class LoadOptions:
     item_col: str | None = None
     value_col: str | None = None
     table: str | None = None
+    max_decompressed_bytes: int = field(default_factory=max_decompressed_bytes)
+    timeout_s: float = field(default_factory=query_timeout_s)
 
     def kwargs(self) -> dict:
         out = {k: v for k, v in asdict(self).items() if k != "format" and v not in (None, "")}
@@ -135,10 +164,15 @@ def builtin_dataset(**overrides: Any) -> Interactions:
 
 def load_path(path: Path, opts: LoadOptions, metadata=None,
               progress: Callable[[float, str], None] | None = None) -> Interactions:
-    """Load a server-side file (already checked against the data folder)."""
+    """Load a server-side file (already checked against the data folder).
+
+    Files the administrator put in the data folder keep the engine's decompression cap (the
+    full MPD archive expands to ~33 GB); only uploads get ``$MFX_MAX_DECOMPRESSED_MB``.
+    """
     from mfcore.load import load_dataset
-    return load_dataset(str(path), opts.format, metadata=metadata, progress=progress,
-                        **opts.kwargs())
+    kwargs = opts.kwargs()
+    kwargs.pop("max_decompressed_bytes", None)
+    return load_dataset(str(path), opts.format, metadata=metadata, progress=progress, **kwargs)
 
 
 def load_upload(name: str, payload: bytes, opts: LoadOptions, metadata=None,

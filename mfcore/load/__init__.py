@@ -112,9 +112,12 @@ def _detect_text(content: bytes, name: str, display: str) -> str:
         return "csv"
     if name.endswith(".tsv"):
         return "tsv"
-    if b"\x00" in body[:4096]:
-        raise DataError("binary content of an unknown format; expected text triplets, CSV/TSV, "
-                        "Parquet, SQLite or MPD JSON", source=display)
+    nul = body.find(b"\x00", 0, 4096)
+    if nul >= 0:
+        line = body.count(b"\n", 0, nul) + 1
+        raise DataError(f"NUL byte at byte {nul + 1:,} of the file: binary content of an unknown "
+                        "format; expected text triplets, CSV/TSV, Parquet, SQLite or MPD JSON",
+                        source=display, line=line)
     lines = first_lines(content, display, n=3)
     if not lines:
         raise DataError("the file is empty (or only whitespace)", source=display)
@@ -193,7 +196,7 @@ def load_dataset(source: Source, format: str | None = None, *, max_rows: int | N
             kw["shape"] = source.split(":", 1)[1]
         data = generate(**kw)
         data.extra.setdefault("format", "synthetic")
-        return _with_metadata(data, metadata)
+        return _with_metadata(data, metadata, {})
     info = resolve(source)
     if format is None:
         format = detect_format(info)
@@ -229,15 +232,15 @@ def load_dataset(source: Source, format: str | None = None, *, max_rows: int | N
         from .mpd import load_mpd
         data = load_mpd(info, max_playlists=max_playlists, max_rows=max_rows,
                         cache_dir=cache_dir, use_cache=use_cache, **cap, **common)
-    return _with_metadata(data, metadata)
+    return _with_metadata(data, metadata, cap)
 
 
-def _with_metadata(data: Interactions, metadata) -> Interactions:
+def _with_metadata(data: Interactions, metadata, cap: dict) -> Interactions:
     if metadata is None:
         return data
     from .metadata import attach_metadata, load_metadata
     import pandas as pd
-    meta = metadata if isinstance(metadata, pd.DataFrame) else load_metadata(metadata)
+    meta = metadata if isinstance(metadata, pd.DataFrame) else load_metadata(metadata, **cap)
     return attach_metadata(data, meta)
 
 

@@ -507,7 +507,13 @@ def first_lines(head: bytes, name: str, n: int = 20) -> list[tuple[int, str]]:
     out = []
     complete = head.split(b"\n")
     if len(complete) > 1:
-        complete = complete[:-1]   # the last piece may be cut
+        cut = complete.pop()       # the last piece may be cut
+        if len(head) >= 65536 and len(cut) > 32768 and sum(1 for c in complete if c.strip()) < 2:
+            # A line too long to sniff right after the first: say so, not "only a header".
+            raise DataError(f"the line is longer than {len(cut):,} bytes (the start of the file "
+                            f"holds no second record); expected short delimited records (is "
+                            f"this the right file, and does it use newlines?)", source=name,
+                            line=len(complete) + 1)
     for i, raw in enumerate(complete, 1):
         raw = raw[:-1] if raw.endswith(b"\r") else raw
         if not raw:

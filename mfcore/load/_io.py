@@ -107,6 +107,15 @@ def check_text_head(head: bytes, name: str) -> None:
     if head[:2] in _UTF16_BOMS:
         raise DataError("the file is UTF-16 encoded (it starts with a byte-order mark); "
                         "expected UTF-8 text: re-save it as UTF-8", source=name, line=1)
+    sample = head[:4096]
+    if len(sample) >= 8 and sample.count(0) * 3 >= len(sample):
+        # Latin text in UTF-16 without a byte-order mark: every other byte is NUL.
+        even, odd = sample[0::2], sample[1::2]
+        if odd.count(0) >= 0.9 * len(odd) and even.count(0) <= 0.1 * len(even) or \
+                even.count(0) >= 0.9 * len(even) and odd.count(0) <= 0.1 * len(odd):
+            raise DataError("the file looks UTF-16 encoded (every other byte is NUL, no "
+                            "byte-order mark); expected UTF-8 text: re-save it as UTF-8",
+                            source=name, line=1)
 
 
 class CappedReader(io.RawIOBase):

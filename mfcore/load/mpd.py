@@ -313,10 +313,12 @@ def parse_json(data: bytes, where: str):
     try:
         return json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
-        trunc = exc.pos >= len(text.rstrip()) - 1
+        # An unterminated string runs to the end of the text: the file was cut there too.
+        trunc = exc.pos >= len(text.rstrip()) - 1 or exc.msg.startswith("Unterminated string")
         what = "the JSON is truncated (it ends before the document is complete)" if trunc \
             else "invalid JSON"
-        raise DataError(f"{what}: {exc.msg} at line {exc.lineno}, column {exc.colno} "
+        raise DataError(f"{what}: {exc.msg.removesuffix(' at')} at line {exc.lineno}, "
+                        f"column {exc.colno} "
                         f"(character {exc.pos:,})", source=where, line=exc.lineno) from None
     except _Constant as exc:
         m = _CONST_RE.search(text)

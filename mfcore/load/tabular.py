@@ -290,8 +290,9 @@ def _load_parquet(info: SourceInfo, user_col, item_col, value_col, max_rows, all
                     x = arr[r]
                     why = ("missing or NaN" if np.isnan(x) else "infinite" if np.isinf(x)
                            else "beyond float32's range" if abs(x) > F32_MAX else "negative")
-                    raise DataError(f"row {pos + r + 1}: value {x!r} is {why}; expected a finite "
-                                    f"number{'' if allow_negative else ' >= 0'} within float32",
+                    raise DataError(f"row {pos + r + 1}: value {float(x)!r} is {why}; expected a "
+                                    f"finite number{'' if allow_negative else ' >= 0'} within "
+                                    "float32",
                                     source=info.name, field=cols[2])
                 values[pos:pos + k] = arr
             pos += k
