@@ -410,29 +410,59 @@ class RunHistory:
                                           sweep_id))
 
     def list_sweeps(self) -> pd.DataFrame:
-        """Sweeps, newest first: id, created, finished, status, kind, metric, n_planned, n_runs."""
+        """Sweeps, newest first, one row each.
+
+        Columns: ``id``, ``created``, ``finished`` (pandas datetimes, UTC), ``status``, ``kind``,
+        ``metric``, ``n_planned``, ``n_runs`` (trials still in the history), ``best_val_rmse``
+        (lowest validation RMSE of its fitted or early-stopped trials, NaN when none) and
+        ``dataset`` (the dashboard's dataset label, else the data's source; None when unknown).
+        """
         with self._connect() as conn:
             frame = pd.read_sql_query(
                 "SELECT s.id, s.created, s.finished, s.status, s.kind, s.metric, s.n_planned, "
-                "(SELECT COUNT(*) FROM runs r WHERE r.sweep_id = s.id) AS n_runs "
-                "FROM sweeps s ORDER BY s.created DESC", conn)
+                "(SELECT COUNT(*) FROM runs r WHERE r.sweep_id = s.id) AS n_runs, "
+                "(SELECT MIN(r.val_rmse) FROM runs r WHERE r.sweep_id = s.id "
+                " AND r.status IN ('fitted', 'early_stopped')) AS best_val_rmse, "
+                "s.config_json FROM sweeps s ORDER BY s.created DESC", conn)
         for c in ("created", "finished"):
-            frame[c] = pd.to_datetime(frame[c], unit="s")
+            frame[c] = pd.to_datetime(pd.to_numeric(frame[c], errors="coerce"), unit="s")
+        frame["best_val_rmse"] = pd.to_numeric(frame["best_val_rmse"],
+                                               errors="coerce").astype("float64")
+        frame["dataset"] = [_dataset_name(c) for c in frame.pop("config_json")]
         return frame
 
     def get_sweep(self, sweep_id: str) -> dict:
-        """A sweep's row with ``config`` and ``summary`` parsed, and its ``runs`` (DataFrame)."""
+        """A sweep's row with ``config`` and ``summary`` parsed, and its ``runs`` (DataFrame).
+
+        ``runs`` holds the sweep's runs in the order they were recorded (columns
+        :data:`LIST_COLUMNS` plus ``metrics``, each run's parsed metrics dict, where a sweep
+        trial keeps its 1-based ``trial`` number and any ``error``).
+
+        Raises
+        ------
+        HistoryError
+            No such sweep, or its stored JSON is damaged.
+        """
         with self._connect() as conn:
             row = conn.execute("SELECT id, created, finished, status, kind, metric, n_planned, "
                                "config_json, summary_json FROM sweeps WHERE id = ?",
                                (sweep_id,)).fetchone()
+            metrics = dict(conn.execute("SELECT id, metrics_json FROM runs WHERE sweep_id = ?",
+                                        (sweep_id,)).fetchall())
         if row is None:
             raise HistoryError(f"run history {self.path}: no sweep {sweep_id!r}")
         keys = ("id", "created", "finished", "status", "kind", "metric", "n_planned")
         out = dict(zip(keys, row[:7]))
-        out["config"] = json.loads(row[7])
-        out["summary"] = json.loads(row[8]) if row[8] else {}
-        out["runs"] = self.list_runs(sweep_id=sweep_id).sort_values("id")
+        try:
+            out["config"] = json.loads(row[7])
+            out["summary"] = json.loads(row[8]) if row[8] else {}
+        except (TypeError, ValueError) as exc:
+            raise self._fail(f"sweep {sweep_id!r} has damaged stored settings", exc) from None
+        if not isinstance(out["config"], dict) or not isinstance(out["summary"], dict):
+            raise self._fail(f"sweep {sweep_id!r} has damaged stored settings")
+        runs = self.list_runs(sweep_id=sweep_id).sort_values("id").reset_index(drop=True)
+        runs["metrics"] = [_json_dict(metrics.get(int(i))) for i in runs["id"]]
+        out["runs"] = runs
         return out
 
     # ---- reading ---------------------------------------------------------------------------
@@ -643,6 +673,24 @@ def _epoch_dict(h: Any) -> dict:
         v = _float(d.get(f))
         out[f] = math.nan if v is None else v
     return out
+
+
+def _json_dict(text) -> dict:
+    """A stored JSON object, or {} when it is missing or damaged."""
+    try:
+        out = json.loads(text) if text else {}
+    except (TypeError, ValueError):
+        return {}
+    return out if isinstance(out, dict) else {}
+
+
+def _dataset_name(config_json) -> str | None:
+    """A sweep's dataset as people named it: the dashboard's label, else the data's source."""
+    data = _json_dict(config_json).get("data")
+    if not isinstance(data, dict):
+        return None
+    name = data.get("label") or data.get("source")
+    return str(name) if name else None
 
 
 def _finite(x) -> bool:

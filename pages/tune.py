@@ -1,4 +1,8 @@
-"""Tune: a grid or a seeded random search over latent size, lr, reg and epochs, in the background."""
+"""Tune: a grid or a seeded random search over latent size, lr, reg and epochs, in the background.
+
+Below the live sweep, "Past sweeps" reopens any sweep recorded in the run history with the same
+results view (:func:`render_result` on :func:`mfcore.tune.sweep.sweep_from_history`).
+"""
 from __future__ import annotations
 
 import re
@@ -12,7 +16,7 @@ from mfcore.jobs import REGISTRY, Job, JobSnapshot
 from mfcore.report import (importance_figure, parallel_figure, sweep_report_html,
                            sweep_scatter_figure)
 from mfcore.tune.sweep import (SWEPT, SweepResult, grid_trials, parse_values, random_trials,
-                               sweep_job, trials_frame)
+                               sweep_from_history, sweep_job, trials_frame)
 from ui.state import HP_DEFAULTS, error_text, fmt, init_session, owner, persisted
 
 ss = st.session_state
@@ -175,7 +179,8 @@ def _seg(name: str, default):
     return kw
 
 
-def trials_table(frame: pd.DataFrame, best_no: int | None, show_k: bool) -> None:
+def trials_table(frame: pd.DataFrame, best_no: int | None, show_k: bool,
+                 key: str = "tune_trials") -> None:
     cols = ["trial", *SWEPT, "status", "val_rmse", "train_rmse"]
     if show_k:
         cols.append("precision_at_k")
@@ -185,7 +190,7 @@ def trials_table(frame: pd.DataFrame, best_no: int | None, show_k: bool) -> None
     styled = shown.style.apply(
         lambda r: ["background-color: #dcfce7; font-weight: 600" if best_no is not None
                    and r["trial"] == best_no else "" for _ in r], axis=1)
-    st.dataframe(styled, hide_index=True, width="stretch", key="tune_trials",
+    st.dataframe(styled, hide_index=True, width="stretch", key=key,
                  height=min(38 + 35 * len(shown), 460),
                  column_config={
                      "lr": st.column_config.NumberColumn("lr γ", format="%.4g"),
@@ -245,7 +250,11 @@ def render_live(snap: JobSnapshot) -> None:
                         width="stretch")
 
 
-def render_result(res: SweepResult) -> None:
+def render_result(res: SweepResult, key: str = "tune") -> None:
+    """The results view of a sweep: the one just run, or one reopened from the run history.
+
+    ``key`` prefixes every widget and chart key, so two results can share the page.
+    """
     frame = res.trials_frame()
     show_k = frame["precision_at_k"].notna().any()
     best = res.best
@@ -253,6 +262,11 @@ def render_result(res: SweepResult) -> None:
     if res.status == "cancelled":
         st.warning(f"Cancelled after {len(res.trials)} of {res.n_planned} trials; the finished "
                    "trials are kept below.", icon=":material/stop:")
+    elif res.status == "failed":
+        st.warning(f"The sweep failed after {len(res.trials)} of {res.n_planned} trials; the "
+                   "recorded trials are below.", icon=":material/error:")
+    for w in res.warnings:
+        st.warning(w, icon=":material/info:")
     marked = frame["status"].value_counts().to_dict()
     notes = [f"{marked[s]} {STATUS_MARK[s].split(' ', 1)[1]}" for s in
              ("diverged", "early_stopped", "failed") if marked.get(s)]
@@ -267,31 +281,31 @@ def render_result(res: SweepResult) -> None:
                    + (f" ({', '.join(notes)} among the trials.)" if notes else ""),
                    icon=":material/emoji_events:")
         c1, c2, _ = st.columns([1, 1, 2])
-        c1.button("Train with these settings", key="btn_tune_train", type="primary",
+        c1.button("Train with these settings", key=f"btn_{key}_train", type="primary",
                   icon=":material/model_training:", on_click=train_with_best, args=(p,))
         meta = {**res.meta, "sweep_id": res.sweep_id, "status": res.status,
                 "wall_seconds": res.wall_seconds}
-        c2.download_button("HTML report", key="dl_tune_report", icon=":material/description:",
+        c2.download_button("HTML report", key=f"dl_{key}_report", icon=":material/description:",
                            data=lambda: sweep_report_html(frame, best, res.importance, meta),
                            file_name=f"{res.sweep_id}.html", mime="text/html",
                            on_click="ignore")
     else:
         st.error("No trial finished normally: every one diverged or failed. Try smaller learning "
                  "rates.", icon=":material/warning:")
-    trials_table(frame, best_no, show_k)
+    trials_table(frame, best_no, show_k, key=f"{key}_trials")
     st.caption(f"Sweep `{res.sweep_id}`: {len(res.trials)} trials in "
                f"{res.wall_seconds:.1f} s, each recorded on the Runs page. "
                "⚠ diverged trials are never the best; ⏹ early-stopped ones kept their best epoch.")
     st.plotly_chart(sweep_scatter_figure(frame, "val_rmse", best_trial=best_no),
-                    key="fig_tune_rmse", width="stretch")
+                    key=f"fig_{key}_rmse", width="stretch")
     if show_k:
         st.plotly_chart(sweep_scatter_figure(frame, "precision_at_k", best_trial=best_no),
-                        key="fig_tune_p", width="stretch")
-    st.plotly_chart(parallel_figure(frame, res.metric), key="fig_tune_parallel",
+                        key=f"fig_{key}_p", width="stretch")
+    st.plotly_chart(parallel_figure(frame, res.metric), key=f"fig_{key}_parallel",
                     width="stretch")
     if res.importance:
         c1, c2 = st.columns([3, 2])
-        c1.plotly_chart(importance_figure(res.importance), key="fig_tune_importance",
+        c1.plotly_chart(importance_figure(res.importance), key=f"fig_{key}_importance",
                         width="stretch")
         c2.caption("**Importance** = eta² from a one-way analysis of variance: the share of the "
                    "spread in validation RMSE across trials that is explained by the average "
@@ -301,6 +315,63 @@ def render_result(res: SweepResult) -> None:
                    "ranking rather than a measurement.")
     elif len(res.trials) >= 1:
         st.caption("Importance needs at least 3 usable trials with different outcomes.")
+
+
+def sweep_label(row: pd.Series) -> str:
+    """One past sweep in the picker: date, kind, trials, best val RMSE, dataset, status."""
+    when = row["created"].strftime("%Y-%m-%d %H:%M UTC") if pd.notna(row["created"]) else "?"
+    n = int(row["n_runs"])
+    parts = [when, str(row["kind"] or "sweep"), f"{n} trial{'s' if n != 1 else ''}",
+             f"best val RMSE {fmt(row['best_val_rmse'])}"]
+    dataset = row.get("dataset")
+    if isinstance(dataset, str) and dataset:
+        parts.append(dataset)
+    if row["status"] != "done":
+        parts.append({"running": "unfinished"}.get(row["status"], str(row["status"])))
+    return " · ".join(parts)
+
+
+def past_sweeps() -> None:
+    """Every sweep in the run history, newest first; the chosen one in the results view."""
+    st.subheader("Past sweeps")
+    hist = RunHistory()
+    try:
+        sweeps = hist.list_sweeps()
+    except MFError as exc:
+        st.error(f"The run history cannot be read, so past sweeps cannot be shown: "
+                 f"{error_text(exc)}", icon=":material/error:")
+        return
+    except Exception as exc:  # noqa: BLE001 - never a traceback in the browser
+        st.error(f"The run history cannot be read: {error_text(exc)}", icon=":material/error:")
+        return
+    sweeps = sweeps[sweeps["n_runs"] > 0]  # a sweep stopped before its first trial shows nothing
+    if sweeps.empty:
+        st.caption(f"No sweep recorded yet in the run history `{hist.path}`.")
+        return
+    labels = {str(r["id"]): sweep_label(r) for _, r in sweeps.iterrows()}
+    options = list(labels)
+    saved = settings().get("past")
+    kw = {"key": "w_tune_past", "on_change": lambda: settings().update(past=ss.w_tune_past)}
+    if "w_tune_past" not in ss:
+        kw["index"] = options.index(saved) if saved in options else None
+    elif ss.w_tune_past not in options:
+        del ss["w_tune_past"]
+        kw["index"] = None
+    picked = st.selectbox(f"Sweep ({len(options)} recorded, newest first)", options,
+                          format_func=lambda i: labels.get(i, i),
+                          placeholder="Choose a sweep to see its results…", **kw)
+    if picked is None:
+        return
+    try:
+        res = sweep_from_history(hist, picked)
+    except MFError as exc:
+        st.error(f"Sweep {picked} cannot be shown: {error_text(exc)}", icon=":material/error:")
+        return
+    except Exception as exc:  # noqa: BLE001
+        st.error(f"Sweep {picked} cannot be shown: {error_text(exc)}", icon=":material/error:")
+        return
+    with st.container(border=True):
+        render_result(res, key="tune_past")
 
 
 def page() -> None:
@@ -314,6 +385,7 @@ def page() -> None:
         st.warning("A sweep compares trials on validation rows: choose a split with validation "
                    "data on the Data page first.", icon=":material/call_split:")
         st.page_link("pages/data.py", label="Open Data", icon=":material/database:")
+        past_sweeps()
         return
     job = sweep_job_handle()
     running = job is not None and job.status == "running"
@@ -327,6 +399,8 @@ def page() -> None:
     if ss.get("tune_error"):
         st.warning(ss.tune_error, icon=":material/block:")
     live_panel(c2)
+    st.divider()
+    past_sweeps()
 
 
 init_session()  # also here: Streamlit may run a page file without app.py (see ui.state)

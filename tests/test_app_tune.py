@@ -101,3 +101,53 @@ def test_bad_entry_is_a_warning_not_a_crash():
     at.button(key="btn_tune_start").click().run()
     assert_clean(at)
     assert "sweep_result" not in at.session_state
+
+
+def _record_sweep(history_db, planted):
+    """A small sweep (one trial diverges) recorded straight into the test's run history."""
+    from mfcore.split import random_split
+    from mfcore.tune.sweep import grid_trials, run_sweep
+
+    data = planted[0]
+    sp = random_split(data, val_frac=0.2, seed=0)
+    return run_sweep(sp.train, sp.val, grid_trials(factors=[2, 4, 8], lr=[0.02, 50.0], reg=0.05,
+                                                   epochs=2),
+                     data=data, k=5, history=RunHistory(history_db), split_kind=sp.kind,
+                     kind="grid", data_info={"label": "planted ratings"})
+
+
+def test_past_sweep_reopens_in_a_new_session(history_db, planted):
+    res = _record_sweep(history_db, planted)
+    at = open_app("tune")  # a new session: nothing about this sweep in its state
+    assert "sweep_result" not in at.session_state
+    assert any(s.value == "Past sweeps" for s in at.subheader)
+    box = at.selectbox(key="w_tune_past")
+    assert box.value is None and box.options and len(box.options) == 1
+    label = box.options[0]
+    assert "grid · 6 trials · best val RMSE" in label and "planted ratings" in label
+    box.set_value(res.sweep_id).run()
+    assert_clean(at)
+    assert any(s.value.startswith("Best (by validation RMSE)") and "precision@5" in s.value
+               and "3 diverged" in s.value for s in at.success)
+    table = at.dataframe[0].value
+    assert len(table) == 6 and table["status"].str.contains("diverged").sum() == 3
+    assert table["run_id"].tolist() == [t.run_id for t in res.trials]
+    figs = {c.proto.id: json.loads(c.proto.spec) for c in at.get("plotly_chart")}
+    assert len(figs) == 4  # RMSE and precision@k per hyperparameter, parallel, importance
+    assert any(t.get("type") == "parcoords" for f in figs.values() for t in f["data"])
+    assert at.download_button(key="dl_tune_past_report") is not None
+    best = res.best["params"]
+    at.button(key="btn_tune_past_train").click().run()
+    assert_clean(at)
+    assert [t.value for t in at.title] == ["Train"]
+    assert at.session_state["hp"]["factors"] == best["factors"]
+    assert at.session_state["hp"]["lr"] == best["lr"]
+
+
+def test_damaged_history_is_a_message_not_a_traceback(history_db):
+    history_db.write_bytes(b"this is not a database " * 400)
+    at = open_app("tune")
+    assert_clean(at)
+    assert any("run history cannot be read" in e.value and "not a usable SQLite" in e.value
+               for e in at.error)
+    assert [t.value for t in at.title] == ["Tune"]

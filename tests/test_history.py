@@ -248,3 +248,28 @@ def test_sweep_rows(db):
 def test_bad_source_rejected(db):
     with pytest.raises(HistoryError, match="source"):
         db.record_result(_result(), source="web")
+
+
+def test_sweep_listing_labels_and_damaged_settings(db):
+    db.start_sweep("sw-a", kind="random", metric="val_rmse", n_planned=3,
+                   config={"data": {"source": "ratings.csv", "label": "My ratings"}})
+    db.record_result({**_result(0), "trial": 2, "error": None}, source="sweep", sweep_id="sw-a")
+    db.record_result({**_result(1), "status": "diverged", "val_rmse": 0.1}, source="sweep",
+                     sweep_id="sw-a")
+    db.start_sweep("sw-b", kind="grid", metric="val_rmse", n_planned=1,
+                   config={"data": {"source": "synthetic:msd"}})
+    listed = db.list_sweeps()
+    assert listed["id"].tolist() == ["sw-b", "sw-a"]  # newest first
+    a = listed.set_index("id").loc["sw-a"]
+    assert a["n_runs"] == 2 and a["dataset"] == "My ratings" and a["kind"] == "random"
+    assert a["best_val_rmse"] == pytest.approx(0.9)  # the diverged trial is not a candidate
+    b = listed.set_index("id").loc["sw-b"]
+    assert b["n_runs"] == 0 and math.isnan(b["best_val_rmse"]) and b["dataset"] == "synthetic:msd"
+    runs = db.get_sweep("sw-a")["runs"]
+    assert runs["id"].is_monotonic_increasing and runs["metrics"][0]["trial"] == 2
+
+    with sqlite3.connect(db.path) as conn:
+        conn.execute("UPDATE sweeps SET config_json = '{not json' WHERE id = 'sw-a'")
+    assert pd.isna(db.list_sweeps().set_index("id").loc["sw-a", "dataset"])  # listing survives
+    with pytest.raises(HistoryError, match="sw-a.*damaged"):
+        db.get_sweep("sw-a")

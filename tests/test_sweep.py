@@ -9,12 +9,13 @@ import pandas as pd
 import pytest
 
 from mfcore import cli
-from mfcore.errors import ConfigError
+from mfcore.errors import ConfigError, MFError
 from mfcore.history import RunHistory
 from mfcore.jobs import JobRegistry
 from mfcore.split import random_split
 from mfcore.tune import Range, eta_squared, grid_trials, random_trials, run_sweep, sweep_job
 from mfcore.tune.importance import group_labels
+from mfcore.tune.sweep import sweep_from_history
 
 
 @pytest.fixture(scope="module")
@@ -146,6 +147,39 @@ def test_cancel_keeps_finished_trials(planted_split, tmp_path):
     assert all(t.status == "fitted" for t in res.trials) and res.best is not None
     assert len(hist.list_runs(sweep_id=res.sweep_id)) == 2
     assert hist.get_sweep(res.sweep_id)["status"] == "cancelled"
+
+
+def test_sweep_from_history_matches_the_live_result(planted_split, tmp_path):
+    data, sp = planted_split
+    hist = RunHistory(tmp_path / "runs.sqlite")
+    trials = grid_trials(factors=[2, 4], lr=[0.02, 50.0], reg=0.05, epochs=3)  # 2 diverge
+    res = run_sweep(sp.train, sp.val, trials, data=data, history=hist, split_kind=sp.kind,
+                    kind="grid", k=5, metric="precision_at_k", space={"lr": "0.02, 50"},
+                    data_info={"label": "planted"})
+    again = sweep_from_history(RunHistory(hist.path), res.sweep_id)
+    assert (again.sweep_id, again.kind, again.metric, again.status, again.n_planned) == \
+        (res.sweep_id, "grid", "precision_at_k", "done", 4)
+    cols = ["trial", "factors", "lr", "reg", "epochs", "status", "val_rmse", "train_rmse",
+            "precision_at_k", "epochs_run", "run_id"]
+    pd.testing.assert_frame_equal(again.trials_frame()[cols], res.trials_frame()[cols],
+                                  check_dtype=False)
+    assert again.trials_frame()["seconds"].tolist() == pytest.approx(
+        res.trials_frame()["seconds"].tolist())
+    assert "diverged" in set(again.trials_frame()["status"])
+    for key in ("index", "params", "status", "run_id", "precision_at_k"):
+        assert again.best[key] == pytest.approx(res.best[key])
+    assert again.importance == pytest.approx(res.importance)
+    assert again.wall_seconds == pytest.approx(res.wall_seconds)
+    assert again.meta["data"]["label"] == "planted" and again.meta["space"] == {"lr": "0.02, 50"}
+    assert again.meta["k"] == 5 and "trials" not in again.meta and not again.warnings
+
+    # Deleting the best run on the Runs page: the best is recomputed over the rest, with a note.
+    hist.delete_runs([res.best["run_id"]])
+    fewer = sweep_from_history(hist, res.sweep_id)
+    assert len(fewer.trials) == 3 and fewer.best["run_id"] != res.best["run_id"]
+    assert any("1 of the sweep's 4 trials were deleted" in w for w in fewer.warnings)
+    with pytest.raises(MFError, match="no sweep"):
+        sweep_from_history(hist, "sw-missing")
 
 
 def test_precision_metric_and_validation_errors(planted_split):

@@ -33,7 +33,8 @@ from ..errors import ConfigError, MFError
 from .importance import eta_squared
 
 __all__ = ["SWEPT", "METRICS", "Range", "Trial", "SweepResult", "grid_trials", "random_trials",
-           "run_sweep", "sweep_job", "new_sweep_id", "add_sweep_parser", "cmd_sweep"]
+           "run_sweep", "sweep_job", "sweep_from_history", "new_sweep_id", "add_sweep_parser",
+           "cmd_sweep"]
 
 #: The hyperparameters a sweep varies.
 SWEPT = ("factors", "lr", "reg", "epochs")
@@ -447,6 +448,100 @@ def run_sweep(train, val, trials: Sequence[dict], *, data=None, base_params: dic
     return result
 
 
+def sweep_from_history(history, sweep_id: str) -> SweepResult:
+    """A recorded sweep rebuilt from the run history, to look at it again later.
+
+    The trials come from the sweep's runs still in the history (a run deleted on the Runs page
+    is gone from the sweep too), in trial order; the best trial and the importance are computed
+    from them with :func:`best_trial` and :func:`~mfcore.tune.importance.eta_squared`, exactly as
+    :func:`run_sweep` does, so they match what the sweep reported when none was deleted.
+    Per-epoch histories are not loaded (``Trial.history`` is empty; see
+    :meth:`~mfcore.history.RunHistory.get_run`).
+
+    Parameters
+    ----------
+    history : RunHistory
+    sweep_id : str
+
+    Returns
+    -------
+    SweepResult
+        ``status`` is the recorded one: 'done', 'cancelled', 'failed', or 'running' for a sweep
+        still running or whose process stopped before it finished. ``meta`` is the stored
+        configuration (data summary, split, fixed parameters, k, search space) plus
+        ``created`` / ``finished`` (unix seconds); ``warnings`` says what differs from the
+        original result (deleted trials, unfinished sweep).
+
+    Raises
+    ------
+    HistoryError
+        The history cannot be read, has no such sweep, or the sweep's settings are damaged.
+    """
+    sweep = history.get_sweep(sweep_id)
+    meta = {k: v for k, v in sweep["config"].items() if k != "trials"}
+    summary = sweep["summary"]
+    trials: list[Trial] = []
+    for pos, (_, run) in enumerate(sweep["runs"].iterrows()):
+        m = run["metrics"] if isinstance(run["metrics"], dict) else {}
+        number = _opt_int(m.get("trial"))
+        fit_seconds = _opt_float(run["fit_seconds"]) or 0.0
+        trials.append(Trial(
+            index=number - 1 if number and number >= 1 else pos,
+            params={p: (_opt_int(run[p]) if p in _INT_PARAMS else _opt_float(run[p]))
+                    for p in SWEPT},
+            status=str(run["status"]),
+            val_rmse=_opt_float(run["val_rmse"]), val_mae=_opt_float(run["val_mae"]),
+            train_rmse=_opt_float(run["train_rmse"]),
+            precision_at_k=_opt_float(run["precision_at_k"]),
+            recall_at_k=_opt_float(run["recall_at_k"]), ndcg_at_k=_opt_float(run["ndcg_at_k"]),
+            epochs_run=_opt_int(run["epochs_run"]) or 0, best_epoch=_opt_int(run["best_epoch"]),
+            fit_seconds=fit_seconds, seconds=_opt_float(m.get("seconds")) or fit_seconds,
+            run_id=_opt_int(run["id"]), model_path=run["model_path"] or None,
+            error=m.get("error")))
+    trials.sort(key=lambda t: (t.index, t.run_id or 0))
+    metric = sweep.get("metric") or meta.get("metric") or "val_rmse"
+    if metric not in METRICS:
+        metric = "val_rmse"
+    best = best_trial(trials, metric)
+    status = str(sweep.get("status") or "done")
+    n_planned = _opt_int(sweep.get("n_planned")) or len(trials)
+    warnings: list[str] = []
+    recorded = _opt_int(summary.get("n_trials"))
+    if recorded is not None and recorded > len(trials):
+        warnings.append(f"{recorded - len(trials)} of the sweep's {recorded} trials were "
+                        "deleted from the run history; the best and the importance are over the "
+                        "remaining ones.")
+    if status == "running":
+        warnings.append(f"This sweep never finished (it is still running, or its server "
+                        f"stopped): {len(trials)} of {n_planned} trials were recorded.")
+    created, finished = sweep.get("created"), sweep.get("finished")
+    wall = _opt_float(summary.get("wall_seconds"))
+    if wall is None:
+        wall = (float(finished) - float(created) if finished and created
+                else float(sum(t.seconds for t in trials)))
+    meta.update(created=created, finished=finished, kind=sweep.get("kind") or meta.get("kind"),
+                metric=metric)
+    return SweepResult(sweep_id=str(sweep["id"]), kind=str(meta.get("kind") or "custom"),
+                       metric=metric, status=status, trials=trials, n_planned=n_planned,
+                       best=best.to_dict() if best is not None else None,
+                       importance=eta_squared(trials_frame(trials), metric),
+                       wall_seconds=wall, meta=meta, warnings=warnings)
+
+
+def _opt_float(x) -> float | None:
+    """A finite float, or None (None, NaN, pandas NA, text)."""
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def _opt_int(x) -> int | None:
+    v = _opt_float(x)
+    return int(v) if v is not None else None
+
+
 def _trial_result(trial: Trial, model, summary: dict, train, val, split_kind, k, ranking) -> dict:
     """The CLI ``train``-style dict of one trial, for the run history."""
     out = {"status": trial.status, "history": trial.history, "params": dict(model.params),
@@ -454,7 +549,7 @@ def _trial_result(trial: Trial, model, summary: dict, train, val, split_kind, k,
            "n_train": len(train), "n_val": len(val), "split": split_kind,
            "train_rmse": trial.train_rmse, "val_rmse": trial.val_rmse, "val_mae": trial.val_mae,
            "fit_seconds": trial.fit_seconds, "best_epoch": trial.best_epoch,
-           "trial": trial.index + 1}
+           "trial": trial.index + 1, "seconds": trial.seconds}
     if trial.error:
         out["error"] = trial.error
     if getattr(model, "diverged_at_", None):
