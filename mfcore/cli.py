@@ -69,6 +69,12 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
                    help="learning rate γ (default: 0.005 explicit data, 0.03 implicit)")
     g.add_argument("--reg", type=_nonneg_float, default=None,
                    help="regularisation λ (default: 0.02 explicit data, 0.01 implicit)")
+    g.add_argument("--seed", type=_nonneg_int, default=0)
+    add_fixed_model_args(g)
+
+
+def add_fixed_model_args(g) -> None:
+    """The hyperparameters that ``train`` sets and ``sweep`` keeps fixed across trials."""
     g.add_argument("--init-std", type=_nonneg_float, default=0.1, help="factor init std (0.1)")
     g.add_argument("--biased", dest="biased", action="store_true", default=None,
                    help="use μ, b_u, b_i (default for explicit data)")
@@ -80,7 +86,6 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
                    help="how negatives are drawn (default: uniform)")
     g.add_argument("--early-stopping", action="store_true")
     g.add_argument("--patience", type=_positive_int, default=3)
-    g.add_argument("--seed", type=_nonneg_int, default=0)
     g.add_argument("--threads", type=_nonneg_int, default=1,
                    help="1: deterministic single thread; N: parallel; 0: auto")
 

@@ -224,9 +224,9 @@ def test_a_run_that_does_not_fit_is_refused_with_the_numbers(monkeypatch):
     at.button(key="btn_start").click().run()
     assert_clean(at)
     warning = " ".join(w.value for w in at.warning)
-    assert "training needs about 0.04 GiB" in warning, warning
+    assert "training needs about 36.1 MiB" in warning, warning
     assert "3,000 users + 1,500 items × 1024 factors" in warning
-    assert "only 0.01 GiB is available" in warning
+    assert "only 10.0 MiB is available" in warning
     assert at.session_state["job_id"] is None and "last_run" not in at.session_state
     monkeypatch.setattr(model_mod, "_available_memory", lambda: 64 * 2**30)
     set_number(at, "w_hp_factors", 4)

@@ -384,3 +384,23 @@ def test_from_arrays_round_trips_a_fitted_model(msd_small):
                              history=[h.to_dict() for h in m.history_])
     np.testing.assert_array_equal(m.predict([0, 1], [2, 3]), m2.predict([0, 1], [2, 3]))
     assert m2.history_ == m.history_ and m2.factors == 3
+
+
+def test_cancel_while_drawing_large_initial_factors_is_prompt():
+    data = Interactions.from_codes(np.array([0, 199_999], np.int32), np.array([0, 1], np.int32),
+                                   np.ones(2, np.float32), np.arange(200_000), np.arange(2))
+    cancel = threading.Event()
+    model = MFModel(factors=1024, epochs=5)
+    worker = threading.Thread(target=model.fit, args=(data,), kwargs=dict(cancel=cancel))
+    worker.start()
+    time.sleep(0.05)
+    t0 = time.perf_counter()
+    cancel.set()
+    worker.join(10)
+    assert time.perf_counter() - t0 < 1.0
+    assert model.status_ == "cancelled" and model.history_ == []
+
+
+def test_memory_refusal_states_small_sizes_in_mib():
+    with pytest.raises(ResourceError, match=r"MiB.*only 10.0 MiB"):
+        check_memory(100_000, 10_000, 1_000_000, 64, available=10 * 2**20)

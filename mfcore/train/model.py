@@ -170,7 +170,7 @@ class MFModel:
         MFModel
             ``self``.
         """
-        self._init_params(train)
+        self._init_params(train, cancel)
         return self.fit_partial(train, val, callback=callback, cancel=cancel, progress=progress)
 
     def fit_partial(self, train: Interactions, val: Interactions | None = None, *,
@@ -189,13 +189,16 @@ class MFModel:
             if (val.n_users, val.n_items) != (train.n_users, train.n_items):
                 raise DataError("validation data must share the training data's id maps")
         if not self.is_fitted:
-            self._init_params(train)
+            self._init_params(train, cancel)
         elif (train.n_users, train.n_items) != (self.n_users_, self.n_items_):
             raise DataError(f"this model was fitted on {self.n_users_} users × {self.n_items_} "
                             f"items; the data has {train.n_users} × {train.n_items}")
         n_epochs = self.params["epochs"] if epochs is None else int(epochs)
         if n_epochs < 0:
             raise ConfigError("epochs must be >= 0")
+        if cancel is not None and cancel.is_set():  # e.g. while the factors were drawn
+            self.status_ = "cancelled"
+            return self
         run = _Run(self, train, val, cancel)
         self.threads_used_ = run.threads
         self.status_ = "fitted"
@@ -250,12 +253,12 @@ class MFModel:
         self.data_fingerprint_ = train.fingerprint
         return self
 
-    def _init_params(self, train: Interactions) -> None:
+    def _init_params(self, train: Interactions, cancel: threading.Event | None = None) -> None:
         self.params = p = resolve_params(self._requested, train.implicit)
         rng = np.random.default_rng(p["seed"])
         k = p["factors"]
-        self.user_factors_ = rng.normal(0, p["init_std"], (train.n_users, k)).astype(np.float32)
-        self.item_factors_ = rng.normal(0, p["init_std"], (train.n_items, k)).astype(np.float32)
+        self.user_factors_ = _normal_rows(rng, train.n_users, k, p["init_std"], cancel)
+        self.item_factors_ = _normal_rows(rng, train.n_items, k, p["init_std"], cancel)
         self.user_bias_ = np.zeros(train.n_users, np.float32)
         self.item_bias_ = np.zeros(train.n_items, np.float32)
         self.global_mean_ = float(train.values.mean(dtype=np.float64)) if p["biased"] else 0.0
@@ -310,6 +313,22 @@ class MFModel:
         return model
 
 
+def _normal_rows(rng: np.random.Generator, n: int, k: int, std: float,
+                 cancel: threading.Event | None) -> np.ndarray:
+    """N(0, std²) float32 factors, drawn in blocks of rows so a cancel is seen between blocks
+    (300k × 1024 factors take seconds to draw). A cancelled draw leaves the rest at zero; the
+    epoch loop then stops before its first epoch."""
+    out = np.zeros((n, k), np.float32)
+    block = max(1, (1 << 22) // max(k, 1))
+    for start in range(0, n, block):
+        if cancel is not None and cancel.is_set():
+            break
+        part = out[start:start + block]
+        rng.standard_normal(part.shape, dtype=np.float32, out=part)
+        part *= np.float32(std)
+    return out
+
+
 def resolve_params(params: dict, implicit: bool) -> dict:
     """``params`` with every ``None`` replaced by the default for this kind of data."""
     defaults = IMPLICIT_DEFAULTS if implicit else EXPLICIT_DEFAULTS
@@ -337,10 +356,14 @@ def check_memory(n_users: int, n_items: int, n_train: int, factors: int,
         available = _available_memory()
     if available is not None and need > 0.8 * available:
         raise ResourceError(
-            f"training needs about {need / 2**30:.2f} GiB ({n_users:,} users + {n_items:,} "
-            f"items × {factors} factors) but only {available / 2**30:.2f} GiB is available; "
-            "use fewer factors or filter rare users/items")
+            f"training needs about {_bytes(need)} ({n_users:,} users + {n_items:,} items × "
+            f"{factors} factors) but only {_bytes(available)} is available; use fewer factors "
+            "or filter rare users/items")
     return need
+
+
+def _bytes(n: float) -> str:
+    return f"{n / 2**30:.2f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
 
 
 def _available_memory() -> int | None:

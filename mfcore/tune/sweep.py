@@ -617,8 +617,8 @@ _RANDOM_DEFAULTS = {"factors": "4:64", "lr": "0.001:0.05", "reg": "0.001:0.2", "
 
 def add_sweep_parser(subparsers) -> None:
     """Add ``sweep`` to the CLI's subparsers (called by :func:`mfcore.cli.build_parser`)."""
-    from ..cli import (_add_data_args, _add_eval_args, _add_split_args, _nonneg_float,
-                       _nonneg_int, _positive_int)
+    from ..cli import (_add_data_args, _add_eval_args, _add_split_args, _nonneg_int,
+                       _positive_int, add_fixed_model_args)
 
     s = subparsers.add_parser(
         "sweep", help="grid or random search over latent size, lr, reg and epochs",
@@ -641,19 +641,7 @@ def add_sweep_parser(subparsers) -> None:
                    help="random search of N trials instead of a grid")
     g.add_argument("--seed", type=_nonneg_int, default=0,
                    help="seeds the split, the models and the random search (0)")
-    h = s.add_argument_group("fixed hyperparameters")
-    h.add_argument("--init-std", type=_nonneg_float, default=0.1)
-    h.add_argument("--biased", dest="biased", action="store_true", default=None,
-                   help="use μ, b_u, b_i (default for explicit data)")
-    h.add_argument("--unbiased", dest="biased", action="store_false",
-                   help="drop μ, b_u, b_i (default for implicit data)")
-    h.add_argument("--neg-ratio", type=_nonneg_float, default=None,
-                   help="negatives per observed pair (default: 0 explicit, 10 implicit)")
-    h.add_argument("--neg-sampling", choices=["uniform", "popularity"], default=None)
-    h.add_argument("--early-stopping", action="store_true")
-    h.add_argument("--patience", type=_positive_int, default=3)
-    h.add_argument("--threads", type=_nonneg_int, default=1,
-                   help="threads per trial (1: deterministic)")
+    add_fixed_model_args(s.add_argument_group("fixed hyperparameters"))
     _add_eval_args(s, default_k=None)
     s.add_argument("--metric", choices=list(METRICS), default=None,
                    help="choose the best by val_rmse (default) or precision_at_k (needs --k)")
