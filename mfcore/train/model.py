@@ -557,11 +557,15 @@ class _Run:
 
 
 def _balanced_blocks(counts: np.ndarray, T: int) -> np.ndarray:
-    """Assign rows to T blocks so the blocks hold about equal numbers of interactions."""
-    order = np.argsort(-counts, kind="stable")
-    # Snake order (0..T-1, T-1..0, ...) over rows sorted by count balances the totals well.
-    lane = np.arange(len(order)) % (2 * T)
-    lane = np.where(lane < T, lane, 2 * T - 1 - lane)
-    block = np.empty(len(counts), dtype=np.int32)
-    block[order] = lane
-    return block
+    """Split rows into T runs of consecutive indices holding about equal numbers of interactions.
+
+    Consecutive, not interleaved: threads then write to separate stretches of the factor and
+    bias arrays. Interleaved blocks put neighbouring biases of two threads in one cache line,
+    and that false sharing made two threads slower than one.
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    total = counts.sum()
+    if total <= 0:
+        return (np.arange(len(counts)) * T // max(len(counts), 1)).astype(np.int32)
+    middle = np.cumsum(counts) - counts / 2  # interactions before each row's midpoint
+    return np.minimum((middle * T / total).astype(np.int64), T - 1).astype(np.int32)
