@@ -81,7 +81,7 @@ def surprise_svd(train: Interactions, test: Interactions, params: dict):
     return seconds, float(np.sqrt(np.mean(err ** 2)))
 
 
-def ours(train, test, threads: int, params: dict, repeat: int = 3):
+def ours(train, test, threads: int, params: dict, repeat: int = 5):
     best = None
     for _ in range(repeat):
         model = MFModel(**params, threads=threads, seed=0).fit(train)

@@ -195,7 +195,12 @@ def error_sums(users, items, values, start, end, P, Q, bu, bi, mu):
     k = P.shape[1]
     sse = 0.0
     sae = 0.0
+    ahead = min(end, start + PREFETCH_AHEAD)
     for row in range(start, end):
+        if ahead < end:
+            _prefetch_row(P, users[ahead])
+            _prefetch_row(Q, items[ahead])
+            ahead += 1
         u = users[row]
         i = items[row]
         pred = mu + bu[u] + bi[i]
