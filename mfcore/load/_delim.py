@@ -222,7 +222,10 @@ def read_delimited(info: SourceInfo, spec: DelimSpec, *, max_rows: int | None = 
                                    quote_char='"' if spec.quoting else False,
                                    double_quote=True, newlines_in_values=False,
                                    ignore_empty_lines=True)
-    types = {names[spec.user]: pa.string(), names[spec.item]: pa.string()}
+    # Ids are read straight into dictionary arrays (one dictionary per parsed block), which the
+    # unifiers merge: no per-row string array is ever built.
+    id_type = pa.dictionary(pa.int32(), pa.string())
+    types = {names[spec.user]: id_type, names[spec.item]: id_type}
     if spec.value is not None:
         types[names[spec.value]] = pa.float32()
     conv_opts = pcsv.ConvertOptions(include_columns=[names[k] for k in want], column_types=types,
@@ -261,14 +264,11 @@ def read_delimited(info: SourceInfo, spec: DelimSpec, *, max_rows: int | None = 
                 values[pos:pos + n] = v
                 del v
             for k, (out, unifier) in enumerate(((users, uu), (items, iu))):
-                enc = pc.dictionary_encode(table.column(k), memory_pool=pool)
                 at = pos
-                for chunk in enc.chunks:
+                for chunk in table.column(k).chunks:
                     out[at:at + len(chunk)] = chunk.indices.to_numpy(zero_copy_only=False)
+                    unifier.add(chunk.dictionary, at, at + len(chunk), out)
                     at += len(chunk)
-                if enc.num_chunks:
-                    unifier.add(enc.chunks[0].dictionary, pos, pos + n, out)
-                del enc
             del table
             pool.release_unused()
             pos += n
