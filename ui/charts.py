@@ -6,9 +6,7 @@ import math
 import numpy as np
 import plotly.graph_objects as go
 
-ACCENT = "#4F46E5"
-SECOND = "#F97316"
-GREY = "#94A3B8"
+from mfcore.report import ACCENT, GREY, SECOND  # one palette for the app and its reports
 _LAYOUT = dict(template="plotly_white", margin=dict(l=10, r=10, t=64, b=10), height=340,
                legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1),
                font=dict(size=12))
