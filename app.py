@@ -8,7 +8,8 @@ from __future__ import annotations
 import streamlit as st
 
 from ui.core import human_seconds
-from ui.state import Bundle, current_job, fmt, init_session, show_notices, sidebar_status
+from ui.state import (Bundle, current_job, epoch_progress, fmt, init_session, show_notices,
+                      sidebar_status)
 
 PAGES = {
     "data": st.Page("pages/data.py", title="Data", icon=":material/database:"),
@@ -81,9 +82,7 @@ def home() -> None:
         job = current_job()
         snap = job.snapshot() if job is not None else None
         if snap is not None and snap.running:
-            total = snap.info.get("total_epochs", 0)
-            st.markdown(f"Running: epoch {len(snap.history)} of {total}, "
-                        f"{human_seconds(snap.elapsed)} so far")
+            st.markdown(f"Running: {epoch_progress(snap)}, {human_seconds(snap.elapsed)} so far")
             st.page_link(PAGES["train"], label="Watch it", icon=":material/monitoring:")
         elif snap is not None:
             st.markdown(f"Last run: **{snap.status}** after {len(snap.history)} epochs")

@@ -302,7 +302,7 @@ def cmd_evaluate(args) -> dict:
     sp = _split(data, args, int(meta.get("params", {}).get("seed", 0)))
     result = {"model": str(args.model), "n_users": data.n_users, "n_items": data.n_items}
     target = sp.val if sp.val is not None and len(sp.val) else sp.train
-    result.update({f"{k}": v for k, v in score_predictions(model, target, train=sp.train).items()
+    result.update({k: v for k, v in score_predictions(model, target, train=sp.train).items()
                    if isinstance(v, (int, float))})
     if args.k:
         result.update(_ranking(model, sp.train, sp.val, data, args))
@@ -348,10 +348,10 @@ def cmd_recommend(args) -> dict:
     if args.user is not None:
         exclude = None
         if args.data:
-            ns = argparse.Namespace(data=args.data, format=None, max_rows=None, duplicates="sum",
-                                    user_col=None, item_col=None, value_col=None, table=None,
-                                    max_playlists=None, metadata=None, synthetic_shape="msd",
-                                    min_user_count=1, min_item_count=1, transform="none")
+            # The data options at their defaults, taken from the one place that defines them.
+            data_parser = _Parser(prog="recommend --data")
+            _add_data_args(data_parser)
+            ns = data_parser.parse_args(["--", args.data])
             exclude = _remap_to_model(_load(ns), meta)
         idx, scores = rec.recommend(model, find(user_ids, args.user, "user"), n=args.n,
                                     exclude=exclude)

@@ -99,43 +99,37 @@ class Interactions:
         values = np.asarray(values, dtype=np.float32)
         if len(users) == 0:
             raise DataError("no interactions: the data is empty", source=source or None)
-        if _strictly_sorted(users, items, max(len(item_ids), 1)):
-            # Already sorted by (user, item) without duplicates (e.g. a file grouped by user):
-            # nothing to sort or merge, and no n-sized int64 key to build.
-            return cls(np.ascontiguousarray(users), np.ascontiguousarray(items),
-                       np.ascontiguousarray(values), np.asarray(user_ids), np.asarray(item_ids),
-                       item_meta=item_meta, implicit=implicit, source=source,
-                       n_duplicates_merged=0)
-        key = users.astype(np.int64) * np.int64(max(len(item_ids), 1)) + items
-        if len(key) > 1 and np.all(key[1:] > key[:-1]):
-            order = None
-        else:
-            order = np.argsort(key, kind="stable")
-            key = key[order]
-        is_new = np.empty(len(key), dtype=bool)
-        is_new[0] = True
-        np.not_equal(key[1:], key[:-1], out=is_new[1:])
-        n_dups = int(len(key) - np.count_nonzero(is_new))
-        if order is not None:
-            users, items, values = users[order], items[order], values[order]
-        if n_dups:
-            if duplicates == "error":
-                first = int(np.flatnonzero(~is_new)[0])
-                raise DataError(
-                    f"duplicate (user, item) pair ({user_ids[users[first]]!r}, "
-                    f"{item_ids[items[first]]!r}) and the duplicate policy is 'error'",
-                    source=source or None)
-            starts = np.flatnonzero(is_new)
-            if duplicates == "sum":
-                merged = np.add.reduceat(values.astype(np.float64), starts).astype(np.float32)
-            elif duplicates == "max":
-                merged = np.maximum.reduceat(values, starts)
-            elif duplicates == "first":
-                merged = values[starts]
-            else:  # last
-                ends = np.append(starts[1:], len(values)) - 1
-                merged = values[ends]
-            users, items, values = users[starts], items[starts], merged
+        n_dups = 0
+        # A file grouped by user is often already sorted by (user, item) without duplicates:
+        # then there is nothing to sort or merge, and no n-sized int64 key to build.
+        if not _strictly_sorted(users, items, max(len(item_ids), 1)):
+            key = users.astype(np.int64) * np.int64(max(len(item_ids), 1)) + items
+            if not np.all(key[1:] >= key[:-1]):    # sorted but with duplicates: keep the order
+                order = np.argsort(key, kind="stable")
+                key = key[order]
+                users, items, values = users[order], items[order], values[order]
+            is_new = np.empty(len(key), dtype=bool)
+            is_new[0] = True
+            np.not_equal(key[1:], key[:-1], out=is_new[1:])
+            n_dups = int(len(key) - np.count_nonzero(is_new))
+            if n_dups:
+                if duplicates == "error":
+                    first = int(np.flatnonzero(~is_new)[0])
+                    raise DataError(
+                        f"duplicate (user, item) pair ({user_ids[users[first]]!r}, "
+                        f"{item_ids[items[first]]!r}) and the duplicate policy is 'error'",
+                        source=source or None)
+                starts = np.flatnonzero(is_new)
+                if duplicates == "sum":
+                    merged = np.add.reduceat(values.astype(np.float64), starts).astype(np.float32)
+                elif duplicates == "max":
+                    merged = np.maximum.reduceat(values, starts)
+                elif duplicates == "first":
+                    merged = values[starts]
+                else:  # last
+                    ends = np.append(starts[1:], len(values)) - 1
+                    merged = values[ends]
+                users, items, values = users[starts], items[starts], merged
         return cls(np.ascontiguousarray(users), np.ascontiguousarray(items),
                    np.ascontiguousarray(values), np.asarray(user_ids), np.asarray(item_ids),
                    item_meta=item_meta, implicit=implicit, source=source,

@@ -135,6 +135,7 @@ def top_fans(model, item: int, n: int = 10, exclude: Interactions | None = None)
     item : int
         Dense item index.
     n : int
+        Clamped to the candidates.
     exclude : Interactions, optional
         Users with a row for ``item`` in ``exclude`` are left out.
 
@@ -153,6 +154,14 @@ def similar_items(model, item: int, n: int = 10):
     """Items whose factor vectors have the highest cosine with ``item``'s (itself excluded).
 
     An item with an all-zero factor vector has cosine 0 with everything.
+
+    Parameters
+    ----------
+    model : fitted factor model
+    item : int
+        Dense item index.
+    n : int
+        Clamped to the candidates.
 
     Returns
     -------
@@ -218,6 +227,26 @@ def fold_in(model, items, values=None, reg: float | None = None):
     """
     m = model_parts(model)
     items = _check_index_array("items", items, len(m.Q))
+    return _fold_in(m, items, values, resolve_reg(model, reg))
+
+
+def resolve_reg(model, reg: float | None) -> float:
+    """The fold-in λ: ``reg`` when given, else ``model.params['reg']``, else :data:`DEFAULT_REG`.
+
+    Parameters
+    ----------
+    model : fitted factor model
+    reg : float or None
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ConfigError
+        λ is not a finite number >= 0.
+    """
     if reg is None:
         reg = (getattr(model, "params", None) or {}).get("reg", DEFAULT_REG)
     try:
@@ -226,7 +255,7 @@ def fold_in(model, items, values=None, reg: float | None = None):
         raise ConfigError(f"reg must be a number >= 0, got {reg!r}") from None
     if not np.isfinite(lam) or lam < 0:
         raise ConfigError(f"reg must be a number >= 0, got {reg!r}")
-    return _fold_in(m, items, values, lam)
+    return lam
 
 
 def recommend_folded(model, items, values=None, n: int = 10, exclude_given: bool = True,
@@ -236,12 +265,22 @@ def recommend_folded(model, items, values=None, n: int = 10, exclude_given: bool
     Items are ranked by b_i + p·q_i, exactly as for a trained user; the given items are left out
     unless ``exclude_given`` is False.
 
+    Parameters
+    ----------
+    model : fitted factor model
+    items, values, reg
+        As for :func:`fold_in`.
+    n : int
+        Clamped to the candidates.
+    exclude_given : bool
+        Leave the given items out of the recommendations.
+
     Returns
     -------
     (item_idx int64, scores float32)
     """
     n = _check_n(n)
-    p, _ = fold_in(model, items, values, reg)
     m = model_parts(model)
-    given = _check_index_array("items", items, len(m.Q)) if exclude_given else None
-    return top_n(m.Q @ p + m.bi, n, given)
+    items = _check_index_array("items", items, len(m.Q))
+    p, _ = _fold_in(m, items, values, resolve_reg(model, reg))
+    return top_n(m.Q @ p + m.bi, n, items if exclude_given else None)

@@ -1,8 +1,6 @@
 """Evaluate: precision@k / recall@k (both definitions, both directions) and RMSE vs baselines."""
 from __future__ import annotations
 
-
-import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -50,13 +48,17 @@ def settings(b: Bundle) -> dict:
         sample = None
         chosen = None
         if scope == "sample":
+            if ss.get("w_ev_sample", 0) > max(10, n_subj):  # e.g. users -> songs: fewer subjects
+                ss.w_ev_sample = ss.ev["sample"] = max(10, n_subj)  # clamp, not reset to 10
             sample = c2.number_input("Sample size", 10, max(10, n_subj), step=100,
                                      help="A seeded random sample of eligible subjects; the "
                                           "means get 95% confidence intervals.",
                                      **persisted("ev", "sample", max(10, min(1000, n_subj))))
         elif scope == "chosen":
-            counts = data.user_counts() if direction == "users" else data.item_counts()
-            order = np.argsort(-counts, kind="stable")[:20_000]
+            p = b.prepared
+            counts, order = ((p.user_counts, p.users_by_activity) if direction == "users"
+                             else (p.item_counts, p.items_by_popularity))
+            order = order[:20_000]
             if direction == "users":
                 names = {int(u): f"{data.user_ids[u]} · {counts[u]:,} songs" for u in order}
             else:

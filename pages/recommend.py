@@ -56,8 +56,9 @@ def user_plays(data, user: int) -> tuple[np.ndarray, np.ndarray]:
     return items[lo:hi][order], values[lo:hi][order]
 
 
-def pick_user(data, counts: np.ndarray) -> int | None:
-    order = np.argsort(-counts, kind="stable")[:MAX_CHOICES]
+def pick_user(prepared) -> int | None:
+    data, counts = prepared.display, prepared.user_counts
+    order = prepared.users_by_activity[:MAX_CHOICES]
     c1, c2 = st.columns([3, 1])
     user = c1.selectbox(
         "Listener", order, key="rec_user",
@@ -80,7 +81,7 @@ def for_listener(b: Bundle) -> None:
     from mfcore.recommend import recommend
     data = b.prepared.display
     train = b.prepared.train
-    user = pick_user(data, data.user_counts())
+    user = pick_user(b.prepared)
     if user is None:
         return
     c1, c2 = st.columns([1, 2])
@@ -110,8 +111,9 @@ def for_listener(b: Bundle) -> None:
                "Plays are the raw counts before any transform.")
 
 
-def pick_song(names: np.ndarray, counts: np.ndarray, key: str, label: str) -> int | None:
-    order = np.argsort(-counts, kind="stable")[:SONG_CHOICES]
+def pick_song(prepared, key: str, label: str) -> int | None:
+    names, counts = prepared.item_names, prepared.item_counts
+    order = prepared.items_by_popularity[:SONG_CHOICES]
     more = (f" The {SONG_CHOICES:,} most popular of {len(counts):,} are listed."
             if len(counts) > SONG_CHOICES else "")
     song = st.selectbox(label, order, key=key,
@@ -123,7 +125,7 @@ def pick_song(names: np.ndarray, counts: np.ndarray, key: str, label: str) -> in
 def for_song(b: Bundle) -> None:
     from mfcore.recommend import similar_items, top_fans
     data = b.prepared.display
-    song = pick_song(b.prepared.item_names, data.item_counts(), "song_pick", "Song")
+    song = pick_song(b.prepared, "song_pick", "Song")
     if song is None:
         return
     n = st.slider("How many", 5, 50, key="song_n", value=10)
@@ -151,9 +153,7 @@ def for_song(b: Bundle) -> None:
 
 def new_listener(b: Bundle) -> None:
     from mfcore.recommend import recommend_folded
-    data = b.prepared.display
-    counts = data.item_counts()
-    order = np.argsort(-counts, kind="stable")[:SONG_CHOICES]
+    order = b.prepared.items_by_popularity[:SONG_CHOICES]
     names = b.prepared.item_names
     chosen = st.multiselect("Songs the new listener likes", order, key="fold_items",
                             format_func=lambda i: names[i], max_selections=200,
@@ -170,9 +170,9 @@ def new_listener(b: Bundle) -> None:
 
 
 def song_map(b: Bundle) -> None:
-    data = b.prepared.display
-    counts = data.item_counts()
-    idx, coords, explained = item_map_2d(b.model.item_factors_, MAP_POINTS, counts)
+    counts = b.prepared.item_counts
+    idx, coords, explained = b.derived(  # an SVD: once per model, not on every rerun
+        "song_map", lambda: item_map_2d(b.model.item_factors_, MAP_POINTS, counts))
     labels = b.prepared.item_names[idx].tolist()
     chosen = set(ss.get("fold_items", []) or [])
     pos = {int(i): p for p, i in enumerate(idx)}

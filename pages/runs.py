@@ -7,7 +7,6 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from mfcore.errors import MFError
 from mfcore.history import RunHistory, runs_to_csv_frame
 from mfcore.report import run_report_html, runs_overlay_figure
 from ui.state import Bundle, error_text, fmt, init_session
@@ -39,7 +38,7 @@ def delete_selected() -> None:
     ids = list(ss.get("runs_pick", []))
     try:
         n = history().delete_runs(ids, delete_model_files=ss.get("runs_delete_files", False))
-    except MFError as exc:
+    except Exception as exc:  # noqa: BLE001 - never a traceback in the browser
         ss.runs_error = error_text(exc)
         return
     ss.runs_pick = []
@@ -51,7 +50,7 @@ def load_as_current(run_id: int) -> None:
     prepared = ss.get("prepared")
     try:
         model, meta = history().load_model(run_id)
-    except MFError as exc:
+    except Exception as exc:  # noqa: BLE001 - never a traceback in the browser
         ss.runs_error = error_text(exc)
         return
     problem = incompatibility(model, meta, prepared)
@@ -124,7 +123,7 @@ def one_run_actions(run_id: int) -> None:
     hist = history()
     try:
         run = hist.get_run(run_id)
-    except MFError as exc:
+    except Exception as exc:  # noqa: BLE001 - never a traceback in the browser
         st.warning(error_text(exc), icon=":material/warning:")
         return
     with st.container(border=True):
@@ -159,7 +158,7 @@ def page() -> None:
                 msg, icon=":material/warning:" if key == "runs_error" else ":material/check:")
     try:
         frame = hist.list_runs()
-    except MFError as exc:
+    except Exception as exc:  # noqa: BLE001 - never a traceback in the browser
         st.error(f"The run history cannot be read: {error_text(exc)}", icon=":material/error:")
         return
     if frame.empty:

@@ -1,30 +1,18 @@
 """Train: hyperparameters, a background training run with live curves, cancel, results."""
 from __future__ import annotations
 
-
 import streamlit as st
 
-from mfcore.errors import MFError
 from mfcore.jobs import REGISTRY, JobSnapshot, training_job
 from ui import charts
 from ui.core import human_rate, human_seconds, training_eta
-from ui.state import (HP_DEFAULTS, adopt, current_job, error_text, fmt, hp_defaults,
-                      init_session, owner, persisted)
+from ui.state import (HP_DEFAULTS, POLL_S, adopt, current_job, error_text, failure_text,
+                      fmt, hp_defaults, init_session, model_kwargs, owner, persisted)
 
 ss = st.session_state
 
 
 # ---- actions (button callbacks) -----------------------------------------------------------------
-def model_kwargs() -> dict:
-    hp = {**HP_DEFAULTS, **ss.hp}
-    kw = {k: hp[k] for k in HP_DEFAULTS}
-    kw["factors"], kw["epochs"], kw["seed"] = int(kw["factors"]), int(kw["epochs"]), int(kw["seed"])
-    kw["threads"], kw["patience"] = int(kw["threads"]), int(kw["patience"])
-    for name in ("lr", "reg", "init_std", "neg_ratio"):
-        kw[name] = float(kw[name])
-    return kw
-
-
 def start_training() -> None:
     from mfcore.train import MFModel, check_memory
     prepared = ss.prepared
@@ -40,11 +28,8 @@ def start_training() -> None:
                              label=label,
                              info={"context": prepared, "raw": ss.raw, "params": kw,
                                    "dataset_label": ss.get("dataset_label")})
-    except MFError as exc:
-        ss.train_error = error_text(exc)
-        return
     except Exception as exc:  # noqa: BLE001 - never a traceback in the browser
-        ss.train_error = f"Could not start training: {error_text(exc)}"
+        ss.train_error = failure_text(exc, "Could not start training")
         return
     ss.train_error = None
     ss.job_id = job.id
@@ -160,12 +145,12 @@ def controls(running: bool):
 
 
 def live_panel(cancel_slot, running: bool) -> None:
-    """The run's figures; polls every 0.5 s while ``running`` (as the rest of the page saw it)."""
+    """The run's figures; polls every POLL_S s while ``running`` (as the page saw it)."""
     if running:
         cancel_slot.button("Cancel", on_click=cancel_training, icon=":material/stop:",
                            key="btn_cancel", width="stretch")
 
-    @st.fragment(run_every=0.5 if running else None)
+    @st.fragment(run_every=POLL_S if running else None)
     def panel() -> None:
         job = current_job()
         if job is None:

@@ -17,7 +17,8 @@ from mfcore.report import (importance_figure, parallel_figure, sweep_report_html
                            sweep_scatter_figure)
 from mfcore.tune.sweep import (SWEPT, SweepResult, grid_trials, parse_values, random_trials,
                                sweep_from_history, sweep_job, trials_frame)
-from ui.state import HP_DEFAULTS, error_text, fmt, init_session, owner, persisted
+from ui.state import (HP_DEFAULTS, POLL_S, error_text, failure_text, fmt, init_session,
+                      model_kwargs, owner, persisted)
 
 ss = st.session_state
 _JOB = re.compile(r"^[0-9a-f]{16}$")
@@ -64,12 +65,7 @@ def planned_trials() -> list[dict]:
 
 def base_params() -> dict:
     """The Train page's other settings (every trial shares them)."""
-    hp = {**HP_DEFAULTS, **ss.get("hp", {})}
-    out = {k: hp[k] for k in HP_DEFAULTS if k not in SWEPT}
-    out["seed"], out["threads"], out["patience"] = (int(out["seed"]), int(out["threads"]),
-                                                    int(out["patience"]))
-    out["init_std"], out["neg_ratio"] = float(out["init_std"]), float(out["neg_ratio"])
-    return out
+    return {k: v for k, v in model_kwargs().items() if k not in SWEPT}
 
 
 # ---- actions (button callbacks) -----------------------------------------------------------------
@@ -92,11 +88,8 @@ def start_sweep() -> None:
                                   "label": ss.get("dataset_label", "")})
         job = REGISTRY.start(owner(), fn, label=f"sweep of {len(trials)} trials",
                              info={"context": prepared, "trials": trials})
-    except MFError as exc:
-        ss.tune_error = error_text(exc)
-        return
     except Exception as exc:  # noqa: BLE001 - never a traceback in the browser
-        ss.tune_error = f"Could not start the sweep: {error_text(exc)}"
+        ss.tune_error = failure_text(exc, "Could not start the sweep")
         return
     ss.tune_error = None
     ss.sweep_job_id = job.id
@@ -168,7 +161,7 @@ def search_space(disabled: bool) -> None:
             n = len(planned_trials())
             st.caption(f"{n} trial{'s' if n != 1 else ''}. Other settings (init std, seed, "
                        "threads, early stopping, negatives) come from the Train page.")
-        except MFError as exc:
+        except Exception as exc:  # noqa: BLE001 - a bad entry is explained, never a traceback
             st.warning(error_text(exc), icon=":material/edit:")
 
 
@@ -211,7 +204,7 @@ def live_panel(cancel_slot) -> None:
                            key="btn_tune_cancel", width="stretch",
                            help="Stops the running trial; the finished trials are kept.")
 
-    @st.fragment(run_every=0.5 if running else None)
+    @st.fragment(run_every=POLL_S if running else None)
     def panel() -> None:
         job = sweep_job_handle()
         snap = job.snapshot() if job is not None else None
@@ -364,10 +357,7 @@ def past_sweeps() -> None:
         return
     try:
         res = sweep_from_history(hist, picked)
-    except MFError as exc:
-        st.error(f"Sweep {picked} cannot be shown: {error_text(exc)}", icon=":material/error:")
-        return
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - never a traceback in the browser
         st.error(f"Sweep {picked} cannot be shown: {error_text(exc)}", icon=":material/error:")
         return
     with st.container(border=True):

@@ -3,10 +3,8 @@ mid-save, and runs refused for memory — nothing lost, nothing leaked."""
 from __future__ import annotations
 
 import gc
-import math
 import subprocess
 import sys
-import threading
 import time
 import weakref
 from pathlib import Path
@@ -14,13 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mfcore.errors import MFError
 from mfcore.interactions import Interactions
 from mfcore.jobs import REGISTRY, JobRegistry, training_job
 from mfcore.modelio import load_model, save_model
 from mfcore.split import random_split
 from mfcore.train import MFModel
-from ui.core import BUILTIN, PrepOptions, builtin_dataset, prepare_dataset
+from ui.core import PrepOptions, builtin_dataset, prepare_dataset
 from ui.testing import assert_clean, job_status, open_app, poll_until, set_number, train
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -227,6 +227,26 @@ class Prepared:
         """Every song's display name ("title — artist", else the raw id), computed once."""
         return item_names(self.display)
 
+    # Counts and popularity orders of the displayed data, computed once per preparation rather
+    # than on every rerun of the pages that list listeners and songs (read-only: shared).
+    @cached_property
+    def user_counts(self) -> np.ndarray:
+        return self.display.user_counts()
+
+    @cached_property
+    def item_counts(self) -> np.ndarray:
+        return self.display.item_counts()
+
+    @cached_property
+    def users_by_activity(self) -> np.ndarray:
+        """User indices, the most active first (ties by index)."""
+        return np.argsort(-self.user_counts, kind="stable")
+
+    @cached_property
+    def items_by_popularity(self) -> np.ndarray:
+        """Song indices, the most listened first (ties by index)."""
+        return np.argsort(-self.item_counts, kind="stable")
+
     @property
     def val(self) -> Interactions | None:
         return self.split.val

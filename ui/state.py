@@ -13,7 +13,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import streamlit as st
 
@@ -28,6 +28,10 @@ log = logging.getLogger("mfx.ui")
 _SID = re.compile(r"^[0-9a-f]{32}$")
 _JOB = re.compile(r"^[0-9a-f]{16}$")
 
+#: Seconds between two polls of a running job (the Train and Tune panels and the sidebar share
+#: it, so the sidebar never lags behind a page's live panel).
+POLL_S = 0.5
+
 #: Hyperparameters shown on the Train page, with their defaults (MFModel keywords).
 HP_DEFAULTS: dict[str, Any] = dict(factors=32, epochs=30, lr=0.01, reg=0.05, init_std=0.1,
                                    biased=True, neg_ratio=0.0, neg_sampling="uniform", seed=0,
@@ -41,6 +45,17 @@ HP_IMPLICIT: dict[str, Any] = {**HP_DEFAULTS, "lr": 0.03, "reg": 0.01, "biased":
 def hp_defaults(implicit: bool) -> dict[str, Any]:
     """The Train page's defaults for this kind of data."""
     return dict(HP_IMPLICIT if implicit else HP_DEFAULTS)
+
+
+def model_kwargs(hp: dict | None = None) -> dict:
+    """The session's hyperparameters (``ss.hp`` over the defaults) as typed MFModel keywords."""
+    hp = {**HP_DEFAULTS, **(st.session_state.get("hp", {}) if hp is None else hp)}
+    kw = {k: hp[k] for k in HP_DEFAULTS}
+    for name in ("factors", "epochs", "seed", "threads", "patience"):
+        kw[name] = int(kw[name])
+    for name in ("lr", "reg", "init_std", "neg_ratio"):
+        kw[name] = float(kw[name])
+    return kw
 
 
 def align_hp_with_data(implicit: bool) -> None:
@@ -71,10 +86,18 @@ class Bundle:
     job_id: str | None
     status: str
     finished: float = field(default_factory=time.time)
+    _derived: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def history(self) -> list:
         return list(self.model.history_)
+
+    def derived(self, name: str, compute: Callable[[], Any]) -> Any:
+        """A view derived from this model alone (e.g. the song map), computed once, not on
+        every rerun of a page."""
+        if name not in self._derived:
+            self._derived[name] = compute()
+        return self._derived[name]
 
 
 # ---- session bootstrap ---------------------------------------------------------------------------
@@ -275,12 +298,21 @@ def persisted(store: str, name: str, default: Any = None, options: list | None =
     return kwargs
 
 
+def epoch_progress(snap: JobSnapshot) -> str:
+    """"epoch N of M" for a training job (the sidebar and the Home page say it alike)."""
+    return f"epoch {len(snap.history)} of {snap.info.get('total_epochs', 0)}"
+
+
 def sidebar_status() -> None:
-    """A compact status of the session in the sidebar, live while a job runs."""
+    """A compact status of the session in the sidebar, live while a job runs.
+
+    A fragment polling at :data:`POLL_S`, the Train page's rate, so it keeps pace with the page's
+    live panel; it reruns the whole app once the job has ended.
+    """
     job = current_job()
     running = job is not None and job.status == "running"
 
-    @st.fragment(run_every=1.0 if running else None)
+    @st.fragment(run_every=POLL_S if running else None)
     def status() -> None:
         ss = st.session_state
         lines = []
@@ -292,9 +324,7 @@ def sidebar_status() -> None:
         job = current_job()
         snap = job.snapshot() if job is not None else None
         if snap is not None and snap.running:
-            total = snap.info.get("total_epochs", 0)
-            lines.append(f":material/progress_activity: **Training** · epoch "
-                         f"{len(snap.history)} of {total}")
+            lines.append(f":material/progress_activity: **Training** · {epoch_progress(snap)}")
         bundle: Bundle | None = ss.get("bundle")
         if bundle is not None and bundle.history:
             last = bundle.history[-1]
@@ -328,3 +358,9 @@ def error_text(exc: BaseException) -> str:
     if isinstance(exc, MFError):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"
+
+
+def failure_text(exc: BaseException, doing: str) -> str:
+    """An MFError's own message (it explains itself); any other exception after ``doing``
+    (e.g. "Could not start training"), typed. Never a traceback."""
+    return error_text(exc) if isinstance(exc, MFError) else f"{doing}: {error_text(exc)}"

@@ -130,11 +130,10 @@ class RankingResult:
 
     def summary(self) -> dict:
         """The scalar fields as a plain dict (for tables, JSON and the run history)."""
-        out = {f: getattr(self, f) for f in (
+        return {f: getattr(self, f) for f in (
             "k", "definition", "direction", "precision", "recall", "ndcg", "r_precision",
             "n_evaluated", "n_skipped", "coverage", "seconds", "precision_ci95", "recall_ci95",
             "n_population", "sampled", "cancelled", "threshold", "batch_size")}
-        return out
 
 
 # ---- kernel ---------------------------------------------------------------------------------
@@ -275,6 +274,12 @@ def _check_same_maps(name: str, d: Interactions, train: Interactions) -> None:
                           f"(sharing id maps)")
 
 
+def _check_model_fits(m, data: Interactions) -> None:
+    if len(m.P) != data.n_users or len(m.Q) != data.n_items:
+        raise ConfigError(f"the model has {len(m.P)} users × {len(m.Q)} items but the data has "
+                          f"{data.n_users} × {data.n_items}; was it trained on this dataset?")
+
+
 def _favourites(full: Interactions, direction: str, n_subj: int, k_eff: int):
     """Relevant CSR of each subject's ``k_eff`` most-played candidates (ties: lower index)."""
     subj, cand = _sides(full, direction)
@@ -400,9 +405,7 @@ def evaluate_ranking(model, train: Interactions, heldout: Interactions | None = 
             raise ConfigError("threshold applies only to the held-out definition")
         threshold = float(threshold)
     m = model_parts(model)
-    if len(m.P) != train.n_users or len(m.Q) != train.n_items:
-        raise ConfigError(f"the model has {len(m.P)} users × {len(m.Q)} items but the data has "
-                          f"{train.n_users} × {train.n_items}; was it trained on this dataset?")
+    _check_model_fits(m, train)
     if heldout is not None:
         _check_same_maps("heldout", heldout, train)
 
@@ -570,15 +573,14 @@ def evaluate_folded(model, data: Interactions, *, target_frac: float = 0.5, min_
     RankingResult
         ``info`` adds ``n_folded`` and the split info.
     """
-    from ..recommend import DEFAULT_REG, _fold_in
+    from ..recommend import _fold_in, resolve_reg
     from ..split import holdout_split
     for bad in ("definition", "direction", "subjects", "full_data", "heldout"):
         if bad in kwargs:
             raise ConfigError(f"{bad} cannot be set for a fold-in evaluation")
     m = model_parts(model)
-    if len(m.P) != data.n_users or len(m.Q) != data.n_items:
-        raise ConfigError(f"the model has {len(m.P)} users × {len(m.Q)} items but the data has "
-                          f"{data.n_users} × {data.n_items}; was it trained on this dataset?")
+    _check_model_fits(m, data)
+    lam = resolve_reg(model, reg)
     sp = holdout_split(data, frac=target_frac, seed=seed, min_items=min_items)
     query, target = sp.train, sp.val
     if target is None:
@@ -587,11 +589,6 @@ def evaluate_folded(model, data: Interactions, *, target_frac: float = 0.5, min_
     q_ptr, q_idx, q_val = query.csr("user")
     P = np.zeros_like(m.P)
     bu = np.zeros_like(m.bu)
-    if reg is None:
-        reg = (getattr(model, "params", None) or {}).get("reg", DEFAULT_REG)
-    lam = float(reg)
-    if not np.isfinite(lam) or lam < 0:
-        raise ConfigError(f"reg must be a number >= 0, got {reg!r}")
     for u in users:
         a, b = q_ptr[u], q_ptr[u + 1]
         vals = None if data.implicit else q_val[a:b]

@@ -45,6 +45,11 @@ def _looks_like_tar(info: SourceInfo) -> bool:
             raw.close()
     except (OSError, EOFError):
         return False
+    return _is_tar_header(block)
+
+
+def _is_tar_header(block: bytes) -> bool:
+    """True when ``block`` starts with a POSIX tar header (the ``ustar`` magic at byte 257)."""
     return len(block) >= 262 and block[257:262] == b"ustar"
 
 
@@ -93,7 +98,7 @@ def detect_format(source: Source) -> str:
     if name.endswith((".gz", ".tgz")):
         raise DataError(f"the name says gzip but the file is not gzip-compressed (it starts with "
                         f"{head[:4]!r})", source=info.name)
-    if name.endswith(".tar") or (len(head) >= 262 and head[257:262] == b"ustar"):
+    if name.endswith(".tar") or _is_tar_header(head):
         return "mpd"
     return _detect_text(info.head(65536), name, info.name)
 

@@ -50,14 +50,15 @@ def source_stamp(info: SourceInfo, pattern: str | None = None) -> dict | None:
         return None
     path = info.path.resolve()
     if path.is_dir():
-        files = sorted(path.glob(pattern or "*"))
-        return {"path": str(path), "files": [[f.name, f.stat().st_size, f.stat().st_mtime_ns]
-                                             for f in files if f.is_file()]}
+        stats = [(f.name, f.stat()) for f in sorted(path.glob(pattern or "*")) if f.is_file()]
+        return {"path": str(path),
+                "files": [[name, st.st_size, st.st_mtime_ns] for name, st in stats]}
     st = path.stat()
     return {"path": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
 def stamp_size(stamp: dict) -> int:
+    """Bytes of the source a :func:`source_stamp` describes (all its files, for a folder)."""
     if "files" in stamp:
         return sum(f[1] for f in stamp["files"])
     return stamp["size"]
@@ -148,6 +149,11 @@ def _pack_ids(ids: np.ndarray, prefix: str, out: dict) -> str:
     return "str"
 
 
+def _unpack_ids(z, header: dict, prefix: str) -> np.ndarray:
+    """The ids :func:`_pack_ids` stored under ``prefix``."""
+    return z[prefix] if header[prefix] == "int" else _unpack_strings(z, prefix)
+
+
 def write_entry(path: Path, data: Interactions) -> None:
     """Write ``data`` to ``path`` atomically (temporary file in the same folder, then rename)."""
     arrays: dict[str, np.ndarray] = {"users": data.users, "items": data.items,
@@ -187,23 +193,19 @@ def read_entry(path: Path, expect_source: str | None = None) -> Interactions | N
             if (users.dtype != np.int32 or items.dtype != np.int32 or values.dtype != np.float32
                     or not (len(users) == len(items) == len(values))):
                 raise ValueError("row arrays")
-            user_ids = (z["user_ids"] if header["user_ids"] == "int"
-                        else _unpack_strings(z, "user_ids"))
-            item_ids = (z["item_ids"] if header["item_ids"] == "int"
-                        else _unpack_strings(z, "item_ids"))
+            user_ids = _unpack_ids(z, header, "user_ids")
+            item_ids = _unpack_ids(z, header, "item_ids")
             if len(users) and (users.min() < 0 or users.max() >= len(user_ids) or items.min() < 0
                                or items.max() >= len(item_ids)
                                or not np.isfinite(values).all()):
                 raise ValueError("codes out of range")
             item_meta = None
             if "meta_columns" in header:
-                idx = (z["meta_index"] if header["meta_index"] == "int"
-                       else _unpack_strings(z, "meta_index"))
+                idx = _unpack_ids(z, header, "meta_index")
                 cols = {}
                 for k, (name, how) in enumerate(header["meta_columns"]):
                     cols[name] = z[f"meta{k}"] if how == "num" else _unpack_strings(z, f"meta{k}")
                 item_meta = pd.DataFrame(cols, index=pd.Index(idx, name="item_id"))
-                item_meta.index.name = "item_id"
     except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile,
             json.JSONDecodeError, pa.ArrowException):
         try:

@@ -205,10 +205,14 @@ class MFModel:
         self.diverged_at_ = None
         best = (math.inf, None, None)  # (val_rmse, epoch, snapshot)
         stale = 0
+        snapshot = None
         try:
             for _ in range(n_epochs):
                 epoch = len(self.history_) + 1
-                snapshot = self._snapshot()
+                # The state to return to if this epoch fails; an early-stopping snapshot taken
+                # at the end of the last epoch is that state already (restoring never writes it).
+                if snapshot is None:
+                    snapshot = self._snapshot()
                 t0 = time.perf_counter()
                 outcome = run.epoch(epoch, progress)
                 sgd_seconds = time.perf_counter() - t0
@@ -231,6 +235,7 @@ class MFModel:
                     self.diverged_at_ = (epoch, -1)
                     break
                 self.history_.append(stats)
+                snapshot = None
                 if callback is not None:
                     callback(stats)
                 if val is not None and len(val):
@@ -238,7 +243,8 @@ class MFModel:
                         best, stale = (stats.val_rmse, epoch, None), 0
                         self.best_epoch_ = epoch
                         if self.params["early_stopping"]:
-                            best = (stats.val_rmse, epoch, self._snapshot())
+                            snapshot = self._snapshot()
+                            best = (stats.val_rmse, epoch, snapshot)
                     else:
                         stale += 1
                     if self.params["early_stopping"] and stale >= self.params["patience"]:

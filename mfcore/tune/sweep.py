@@ -17,6 +17,7 @@ Command line: ``python -m mfcore sweep DATA [--factors 10,20,40 --lr 0.005,0.01 
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import threading
@@ -30,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError, MFError
+from ..history import _float as _opt_float
 from .importance import eta_squared
 
 __all__ = ["SWEPT", "METRICS", "Range", "Trial", "SweepResult", "grid_trials", "random_trials",
@@ -377,10 +379,7 @@ def run_sweep(train, val, trials: Sequence[dict], *, data=None, base_params: dic
             status = "cancelled"
             break
         t0 = time.perf_counter()
-        on_epoch = None
-        if epoch_callback is not None:
-            def on_epoch(stats, _i=index):
-                epoch_callback(_i, stats)
+        on_epoch = None if epoch_callback is None else functools.partial(epoch_callback, index)
         trial = Trial(index=index, params={p: model.params[p] for p in SWEPT}, status="failed")
         try:
             model.fit(train, val, callback=on_epoch, cancel=cancel)
@@ -526,15 +525,6 @@ def sweep_from_history(history, sweep_id: str) -> SweepResult:
                        best=best.to_dict() if best is not None else None,
                        importance=eta_squared(trials_frame(trials), metric),
                        wall_seconds=wall, meta=meta, warnings=warnings)
-
-
-def _opt_float(x) -> float | None:
-    """A finite float, or None (None, NaN, pandas NA, text)."""
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
 
 
 def _opt_int(x) -> int | None:
