@@ -75,7 +75,7 @@ class Parsed:
 class _Unifier:
     """Incremental dictionary unification over index ranges of one output array."""
 
-    def __init__(self, min_flush: int = 1 << 18) -> None:
+    def __init__(self, min_flush: int = 1 << 20) -> None:
         self.dictionary: pa.Array | None = None
         self.pending: list[tuple[pa.Array, int, int]] = []
         self.pending_len = 0
@@ -85,7 +85,9 @@ class _Unifier:
         self.pending.append((dictionary, start, stop))
         self.pending_len += len(dictionary)
         known = len(self.dictionary) if self.dictionary is not None else 0
-        if self.pending_len > max(self.min_flush, known):
+        # Each flush re-hashes the whole known dictionary, so flush only when the pending
+        # dictionaries outgrow it several times over (a few MB of strings at most).
+        if self.pending_len > max(self.min_flush, 4 * known):
             self.flush(out)
 
     def flush(self, out: np.ndarray) -> None:
