@@ -1,28 +1,14 @@
 """predict / rmse / mae / baselines by hand."""
 from __future__ import annotations
 
-import types
 
 import numpy as np
 import pytest
 
+from factories import inter, make_model
 from mfcore.errors import ConfigError, DataError
 from mfcore.evaluate.accuracy import (POPULARITY_SHRINKAGE, baselines, fit_baseline_biases, mae,
                                       predict, rmse, score_predictions)
-from mfcore.interactions import Interactions
-
-
-def make_model(P, Q, bu, bi, mu):
-    return types.SimpleNamespace(
-        user_factors_=np.asarray(P, np.float32), item_factors_=np.asarray(Q, np.float32),
-        user_bias_=np.asarray(bu, np.float32), item_bias_=np.asarray(bi, np.float32),
-        global_mean_=mu, params={"biased": True})
-
-
-def inter(rows, n_users, n_items):
-    u, i, v = zip(*rows)
-    return Interactions(np.asarray(u, np.int32), np.asarray(i, np.int32),
-                        np.asarray(v, np.float32), np.arange(n_users), np.arange(n_items))
 
 
 MODEL = make_model([[1, 2], [0, 1], [5, 5]], [[1, 0], [2, 1]], [0.5, -0.5, 9], [1, 0], 3.0)
@@ -112,3 +98,10 @@ def test_baselines_beat_global_mean_on_planted_data(planted):
     sp = random_split(data, 0.2, seed=0)
     out = baselines(sp.train, sp.val)
     assert out["biases"]["rmse"] < out["popularity"]["rmse"] < out["global mean"]["rmse"]
+
+
+def test_clip_bounds_predictions_before_scoring():
+    model = make_model([[1.0]], [[10.0], [-10.0]], mu=3.0)
+    data = inter([(0, 0, 5.0), (0, 1, 1.0)], 1, 2)
+    assert score_predictions(model, data)["rmse"] == pytest.approx(8.0)  # 13 vs 5, -7 vs 1
+    assert score_predictions(model, data, clip=(1.0, 5.0))["rmse"] == 0.0

@@ -3,34 +3,16 @@ from __future__ import annotations
 
 import math
 import threading
-import types
-
 import numpy as np
 import pytest
 
+from factories import inter, make_model
 from mfcore.errors import ConfigError
 from mfcore.evaluate.ranking import _rank_rows, _sorted_csr, evaluate_ranking
 from mfcore.interactions import Interactions
 from mfcore.split import holdout_split
 
 A, B, C, D, E, F = range(6)
-
-
-def make_model(P, Q, bu=None, bi=None, mu=0.0):
-    P = np.asarray(P, dtype=np.float32)
-    Q = np.asarray(Q, dtype=np.float32)
-    return types.SimpleNamespace(
-        user_factors_=P, item_factors_=Q,
-        user_bias_=np.zeros(len(P), np.float32) if bu is None else np.asarray(bu, np.float32),
-        item_bias_=np.zeros(len(Q), np.float32) if bi is None else np.asarray(bi, np.float32),
-        global_mean_=mu, params={"biased": True, "reg": 0.02})
-
-
-def inter(rows, n_users, n_items):
-    """Interactions from (user, item, value) triples with ids 0..n-1."""
-    u, i, v = (np.array(c) for c in zip(*rows)) if rows else ([], [], [])
-    return Interactions(np.asarray(u, np.int32), np.asarray(i, np.int32),
-                        np.asarray(v, np.float32), np.arange(n_users), np.arange(n_items))
 
 
 # ---- the worked example -----------------------------------------------------------------------

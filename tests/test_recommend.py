@@ -1,31 +1,14 @@
 """recommend / top_fans / similar_items / fold-in on hand-set models."""
 from __future__ import annotations
 
-import types
-
 import numpy as np
 import pytest
 
+from factories import inter, make_model
 from mfcore.errors import ConfigError
 from mfcore.interactions import Interactions
 from mfcore.recommend import (IndexOutOfRange, fold_in, recommend, recommend_folded,
                               similar_items, top_fans, top_n)
-
-
-def make_model(P, Q, bu=None, bi=None, mu=0.0, biased=True, reg=0.02):
-    P = np.asarray(P, dtype=np.float32)
-    Q = np.asarray(Q, dtype=np.float32)
-    return types.SimpleNamespace(
-        user_factors_=P, item_factors_=Q,
-        user_bias_=np.zeros(len(P), np.float32) if bu is None else np.asarray(bu, np.float32),
-        item_bias_=np.zeros(len(Q), np.float32) if bi is None else np.asarray(bi, np.float32),
-        global_mean_=mu, params={"biased": biased, "reg": reg})
-
-
-def inter(rows, n_users, n_items):
-    u, i = zip(*rows)
-    return Interactions(np.asarray(u, np.int32), np.asarray(i, np.int32),
-                        np.ones(len(u), np.float32), np.arange(n_users), np.arange(n_items))
 
 
 # user 0 = [1, 0], user 1 = [0, 1]; items along both axes, item 4 a copy of item 0.
