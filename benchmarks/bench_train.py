@@ -29,6 +29,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from mfcore.evaluate.accuracy import score_predictions  # noqa: E402
 from mfcore.interactions import Interactions  # noqa: E402
 from mfcore.load.synthetic import generate  # noqa: E402
 from mfcore.train import MFModel  # noqa: E402
@@ -46,19 +47,10 @@ def movielens() -> tuple[Interactions, str]:
 
 
 def rmse(model, test: Interactions, train: Interactions) -> float:
-    """RMSE with Surprise's conventions: clip to the rating range; unknown users/items drop
-    their terms (the same fallback Surprise's SVD uses)."""
-    known_u = np.bincount(train.users, minlength=train.n_users) > 0
-    known_i = np.bincount(train.items, minlength=train.n_items) > 0
-    u, i = test.users, test.items
-    pred = np.full(len(test), model.global_mean_, dtype=np.float64)
-    ku, ki = known_u[u], known_i[i]
-    pred += np.where(ku, model.user_bias_[u], 0) + np.where(ki, model.item_bias_[i], 0)
-    both = ku & ki
-    pred[both] += np.einsum("ij,ij->i", model.user_factors_[u[both]],
-                            model.item_factors_[i[both]])
-    pred = np.clip(pred, train.values.min(), train.values.max())
-    return float(np.sqrt(np.mean((test.values - pred) ** 2)))
+    """RMSE with Surprise's conventions: unknown users/items drop their terms, predictions are
+    clipped to the rating range."""
+    scale = (float(train.values.min()), float(train.values.max()))
+    return score_predictions(model, test, train=train, clip=scale)["rmse"]
 
 
 def surprise_svd(train: Interactions, test: Interactions, params: dict):

@@ -130,7 +130,8 @@ def _predict64(m: ModelParts, users, items, *, known_u=None, known_i=None,
     return out
 
 
-def score_predictions(model, data: Interactions, *, train: Interactions | None = None) -> dict:
+def score_predictions(model, data: Interactions, *, train: Interactions | None = None,
+                      clip: tuple[float, float] | None = None) -> dict:
     """RMSE and MAE of ``model`` on ``data``, with cold rows counted.
 
     Parameters
@@ -141,6 +142,9 @@ def score_predictions(model, data: Interactions, *, train: Interactions | None =
     train : Interactions, optional
         The training set; users/items without a row in it are cold and predicted without their
         (untrained) parameters. Without it every parameter is used as is.
+    clip : (low, high), optional
+        Clip predictions to this range first (Surprise clips to the rating scale, so compare
+        with it this way).
 
     Returns
     -------
@@ -165,6 +169,8 @@ def score_predictions(model, data: Interactions, *, train: Interactions | None =
         known_i[train.items[train.items < len(m.Q)]] = True
         cold = _cold_stats(data, known_u, known_i)
     pred = _predict64(m, data.users, data.items, known_u=known_u, known_i=known_i)
+    if clip is not None:
+        np.clip(pred, clip[0], clip[1], out=pred)
     err = data.values.astype(np.float64) - pred
     return {"rmse": float(np.sqrt(np.mean(err * err))), "mae": float(np.mean(np.abs(err))),
             "n": len(data), **cold}
