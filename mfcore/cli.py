@@ -203,16 +203,10 @@ def _load(args):
 
 
 def _split(data, args, seed: int):
-    from . import split
+    from .split import make_split
 
-    if args.split == "none":
-        return split.Split(train=data, val=None, test=None, kind="none", info={})
-    if args.split == "random":
-        return split.random_split(data, val_frac=args.val_frac, test_frac=args.test_frac,
-                                  seed=seed)
-    if args.split == "holdout":
-        return split.holdout_split(data, frac=args.val_frac, seed=seed)
-    return split.user_split(data, val_frac=args.val_frac, test_frac=args.test_frac, seed=seed)
+    return make_split(data, args.split, val_frac=args.val_frac, test_frac=args.test_frac,
+                      seed=seed)
 
 
 def _ranking(model, train, heldout, full, args) -> dict:

@@ -197,3 +197,29 @@ def holdout_split(data: Interactions, frac: float = 0.2, seed: int = 0,
                  {"seed": seed, "frac": frac, "min_items": int(min_items),
                   "n_users_kept_whole": kept_whole,
                   "n_users_heldout": int(np.count_nonzero(n_hold > 0))})
+
+
+def make_split(data: Interactions, kind: str, *, val_frac: float = 0.2, test_frac: float = 0.0,
+               seed: int = 0) -> Split:
+    """The split named ``kind``, as the CLI and the dashboard offer it.
+
+    Parameters
+    ----------
+    data : Interactions
+    kind : {'random', 'holdout', 'user', 'none'}
+        :func:`random_split`, :func:`holdout_split` (``val_frac`` of each user's items),
+        :func:`user_split` (whole users), or everything in training.
+    val_frac, test_frac : float
+        Fractions for the validation and test parts (``test_frac`` is ignored by 'holdout').
+    seed : int
+    """
+    if kind == "none":
+        return Split(train=data, val=None, test=None, kind="none", info={})
+    if kind == "random":
+        return random_split(data, val_frac=val_frac, test_frac=test_frac, seed=seed)
+    if kind == "holdout":
+        return holdout_split(data, frac=val_frac, seed=seed)
+    if kind == "user":
+        return user_split(data, val_frac=val_frac, test_frac=test_frac, seed=seed)
+    raise ConfigError(f"unknown split {kind!r}; expected one of "
+                      f"{', '.join(SPLIT_KINDS + ('none',))}")

@@ -140,3 +140,15 @@ def test_holdout_on_real_msd_subset(shared_data):
     assert sp.info["n_cold_users"] == 0
     assert (sp.info["n_cold_users"], sp.info["n_cold_items"]) == cold(sp)
     assert sp.info["n_cold_items"] > 0           # the long tail: songs played once go cold
+
+
+def test_make_split_dispatches_by_name(msd_small):
+    from mfcore.split import make_split
+
+    assert make_split(msd_small, "none").val is None
+    for kind in ("random", "holdout", "user"):
+        sp = make_split(msd_small, kind, val_frac=0.2, seed=3)
+        assert sp.kind == kind and len(sp.train) + len(sp.val) + (
+            len(sp.test) if sp.test is not None else 0) == len(msd_small)
+    with pytest.raises(ConfigError, match="sideways"):
+        make_split(msd_small, "sideways")
