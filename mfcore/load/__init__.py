@@ -22,35 +22,15 @@ load either returns a complete :class:`~mfcore.interactions.Interactions` or rai
 """
 from __future__ import annotations
 
-import gzip
-
 from ..errors import ConfigError, DataError
 from ..interactions import Interactions
 from ._io import (DEFAULT_MAX_DECOMPRESSED_BYTES, GZIP_MAGIC, PARQUET_MAGIC, SQLITE_MAGIC,
-                  UTF8_BOM, Source, SourceInfo, check_text_head, content_head, resolve)
+                  UTF8_BOM, Source, check_text_head, content_head, is_tar_header, looks_like_tar,
+                  resolve)
 
 FORMATS = ("triplets", "csv", "tsv", "parquet", "mpd", "sqlite", "synthetic")
 _PARQUET_SUFFIXES = (".parquet", ".pq")
 _SQLITE_SUFFIXES = (".sqlite", ".sqlite3", ".db", ".db3")
-
-
-def _looks_like_tar(info: SourceInfo) -> bool:
-    """True when the (decompressed) content starts with a POSIX tar header."""
-    try:
-        raw = info.open_raw()
-        try:
-            f = gzip.GzipFile(fileobj=raw) if info.head(2) == GZIP_MAGIC else raw
-            block = f.read(512)
-        finally:
-            raw.close()
-    except (OSError, EOFError):
-        return False
-    return _is_tar_header(block)
-
-
-def _is_tar_header(block: bytes) -> bool:
-    """True when ``block`` starts with a POSIX tar header (the ``ustar`` magic at byte 257)."""
-    return len(block) >= 262 and block[257:262] == b"ustar"
 
 
 def detect_format(source: Source) -> str:
@@ -90,7 +70,7 @@ def detect_format(source: Source) -> str:
         raise DataError(f"named like a SQLite database but it does not start with the SQLite "
                         f"header (it starts with {head[:16]!r})", source=info.name)
     if head.startswith(GZIP_MAGIC):
-        if _looks_like_tar(info):
+        if looks_like_tar(info):
             return "mpd"
         inner = content_head(info, 65536)
         inner_name = name[:-3] if name.endswith(".gz") else name
@@ -98,13 +78,13 @@ def detect_format(source: Source) -> str:
     if name.endswith((".gz", ".tgz")):
         raise DataError(f"the name says gzip but the file is not gzip-compressed (it starts with "
                         f"{head[:4]!r})", source=info.name)
-    if name.endswith(".tar") or _is_tar_header(head):
+    if name.endswith(".tar") or is_tar_header(head):
         return "mpd"
     return _detect_text(info.head(65536), name, info.name)
 
 
 def _detect_text(content: bytes, name: str, display: str) -> str:
-    from ._delim import first_lines, is_number
+    from ._rows import first_lines, is_number
 
     check_text_head(content, display)
     body = content[len(UTF8_BOM):] if content.startswith(UTF8_BOM) else content

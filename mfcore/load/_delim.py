@@ -17,11 +17,9 @@ Python (error path only) to name the exact line and field.
 """
 from __future__ import annotations
 
-import csv
 import io
-import math
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pyarrow as pa
@@ -30,33 +28,10 @@ import pyarrow.csv as pcsv
 
 from ..errors import DataError
 from ._io import (DEFAULT_MAX_DECOMPRESSED_BYTES, GZIP_MAGIC, UTF8_BOM, SourceInfo,
-                  check_text_head, content_head, decode_line, iter_lines, open_stream)
+                  check_text_head, content_head, open_stream)
+from ._rows import MAX_LINE_BYTES, DelimSpec, prefix_bytes, scan_for_error
 
-SEGMENT_BYTES = 8 << 20
-F32_MAX = float(np.finfo(np.float32).max)
-_SEP_NAMES = {"\t": "tab", ",": "comma", ";": "semicolon", "|": "pipe", " ": "space"}
-
-
-@dataclass
-class DelimSpec:
-    """How to read one delimited file."""
-
-    delimiter: str
-    n_cols: int
-    user: int
-    item: int
-    value: int | None
-    skip_rows: int = 0                      # header lines before the data
-    quoting: bool = False
-    names: list[str] = field(default_factory=list)   # column names for messages
-    value_what: str = "value"               # "play count", "rating", ...
-    allow_negative: bool = False
-
-    def sep_name(self) -> str:
-        return _SEP_NAMES.get(self.delimiter, repr(self.delimiter))
-
-    def col_name(self, k: int) -> str:
-        return self.names[k] if k < len(self.names) and self.names[k] else f"column {k + 1}"
+SEGMENT_BYTES = MAX_LINE_BYTES + 1
 
 
 @dataclass
@@ -72,7 +47,7 @@ class Parsed:
     truncated: bool
 
 
-class _Unifier:
+class IdUnifier:
     """Incremental dictionary unification over index ranges of one output array."""
 
     def __init__(self, min_flush: int = 1 << 20) -> None:
@@ -208,16 +183,8 @@ def _segments(info: SourceInfo, max_decompressed_bytes: int, seg_size: int, skip
         mv.release()
 
 
-def read_delimited(info: SourceInfo, spec: DelimSpec, *, max_rows: int | None = None,
-                   max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES,
-                   progress=None, head: bytes | None = None) -> Parsed:
-    """Parse a delimited file into dense codes (see the module docstring)."""
-    if head is None:
-        head = content_head(info, max_decompressed_bytes=max_decompressed_bytes)
-    check_text_head(head, info.name)
-    expect = _estimate_rows(info, head)
-    cap = max(min(expect, max_rows) if max_rows is not None else expect, 16)
-    total_bytes = max(int(expect * (len(head) / max(head.count(b"\n"), 1))), 1)
+def _arrow_options(spec: DelimSpec) -> tuple[list[str], pcsv.ParseOptions, pcsv.ConvertOptions]:
+    """Column names and pyarrow options that read the wanted columns of ``spec``."""
     want = [spec.user, spec.item] + ([spec.value] if spec.value is not None else [])
     names = [f"f{k}" for k in range(spec.n_cols)]
     parse_opts = pcsv.ParseOptions(delimiter=spec.delimiter,
@@ -232,14 +199,79 @@ def read_delimited(info: SourceInfo, spec: DelimSpec, *, max_rows: int | None = 
         types[names[spec.value]] = pa.float32()
     conv_opts = pcsv.ConvertOptions(include_columns=[names[k] for k in want], column_types=types,
                                     strings_can_be_null=False, quoted_strings_can_be_null=False)
+    return names, parse_opts, conv_opts
+
+
+class _Columns:
+    """The growing output: user and item codes (unified as they come) and values."""
+
+    def __init__(self, cap: int, spec: DelimSpec) -> None:
+        self.spec = spec
+        self.users = np.empty(cap, dtype=np.int32)
+        self.items = np.empty(cap, dtype=np.int32)
+        self.values = np.empty(cap, dtype=np.float32) if spec.value is not None else None
+        self.unifiers = (IdUnifier(), IdUnifier())
+        self.pos = 0
+
+    def append(self, table: pa.Table) -> None:
+        pos, n = self.pos, table.num_rows
+        if pos + n > len(self.users):
+            new_cap = max(pos + n, int(len(self.users) * 1.25))
+            self.users, self.items = _grow(self.users, new_cap), _grow(self.items, new_cap)
+            if self.values is not None:
+                self.values = _grow(self.values, new_cap)
+        if self.values is not None:
+            v = _concat_numpy(table.column(2), np.float32)
+            if not np.isfinite(v).all() or (not self.spec.allow_negative and n and v.min() < 0):
+                raise _BadValues()
+            self.values[pos:pos + n] = v
+        for k, (out, unifier) in enumerate(zip((self.users, self.items), self.unifiers)):
+            at = pos
+            for chunk in table.column(k).chunks:
+                out[at:at + len(chunk)] = chunk.indices.to_numpy(zero_copy_only=False)
+                unifier.add(chunk.dictionary, at, at + len(chunk), out)
+                at += len(chunk)
+        self.pos += n
+
+    def finish(self, info: SourceInfo, truncated: bool, locate) -> Parsed:
+        """Unify the last dictionaries, check the ids, and hand back exact-size arrays."""
+        uu, iu = self.unifiers
+        uu.flush(self.users)
+        iu.flush(self.items)
+        pool = _pool()
+        for dic in (uu.dictionary, iu.dictionary):
+            if (pc.any(pc.equal(dic, "", memory_pool=pool)).as_py()
+                    or pc.any(pc.match_substring(dic, "\x00", memory_pool=pool)).as_py()):
+                raise (locate(None)
+                       or DataError("an empty id or a NUL byte in an id", source=info.name))
+        n = self.pos
+        users, items = _shrink(self.users, n), _shrink(self.items, n)
+        values = _shrink(self.values, n) if self.values is not None else None
+        user_ids, _ = finalize_ids(uu.dictionary, sort=False)
+        item_ids, rank = finalize_ids(iu.dictionary, sort=True)
+        if rank is not None:
+            remap_inplace(items, rank)
+        return Parsed(users, items, values, user_ids, item_ids, n, truncated)
+
+
+def read_delimited(info: SourceInfo, spec: DelimSpec, *, max_rows: int | None = None,
+                   max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES,
+                   progress=None, head: bytes | None = None) -> Parsed:
+    """Parse a delimited file into dense codes (see the module docstring)."""
+    if head is None:
+        head = content_head(info, max_decompressed_bytes=max_decompressed_bytes)
+    check_text_head(head, info.name)
+    expect = _estimate_rows(info, head)
+    total_bytes = max(int(expect * (len(head) / max(head.count(b"\n"), 1))), 1)
+    names, parse_opts, conv_opts = _arrow_options(spec)
     threads = max(os.cpu_count() or 1, 1)
     pool = _pool()
-    users = np.empty(cap, dtype=np.int32)
-    items = np.empty(cap, dtype=np.int32)
-    values = np.empty(cap, dtype=np.float32) if spec.value is not None else None
-    uu, iu = _Unifier(), _Unifier()
-    pos = 0
+    cols = _Columns(max(min(expect, max_rows) if max_rows is not None else expect, 16), spec)
     truncated = False
+
+    def locate(exc):
+        return _locate(info, spec, max_rows, max_decompressed_bytes, exc)
+
     try:
         for seg, consumed in _segments(info, max_decompressed_bytes, SEGMENT_BYTES,
                                        spec.skip_rows):
@@ -248,44 +280,24 @@ def read_delimited(info: SourceInfo, spec: DelimSpec, *, max_rows: int | None = 
             table = pcsv.read_csv(pa.BufferReader(pa.py_buffer(seg)), read_options=read_opts,
                                   parse_options=parse_opts, convert_options=conv_opts,
                                   memory_pool=pool)
-            n = table.num_rows
-            if max_rows is not None and pos + n >= max_rows:
-                truncated = truncated or pos + n > max_rows
-                n = max_rows - pos
-                table = table.slice(0, n)
-            if pos + n > len(users):
-                new_cap = max(pos + n, int(len(users) * 1.25))
-                users = _grow(users, new_cap)
-                items = _grow(items, new_cap)
-                if values is not None:
-                    values = _grow(values, new_cap)
-            if values is not None:
-                v = _concat_numpy(table.column(2), np.float32)
-                if not np.isfinite(v).all() or (not spec.allow_negative and n and v.min() < 0):
-                    raise _BadValues()
-                values[pos:pos + n] = v
-                del v
-            for k, (out, unifier) in enumerate(((users, uu), (items, iu))):
-                at = pos
-                for chunk in table.column(k).chunks:
-                    out[at:at + len(chunk)] = chunk.indices.to_numpy(zero_copy_only=False)
-                    unifier.add(chunk.dictionary, at, at + len(chunk), out)
-                    at += len(chunk)
+            if max_rows is not None and cols.pos + table.num_rows >= max_rows:
+                truncated = truncated or cols.pos + table.num_rows > max_rows
+                table = table.slice(0, max_rows - cols.pos)
+            cols.append(table)
             del table
             pool.release_unused()
-            pos += n
             if progress is not None:
-                progress(min(0.95, 0.95 * consumed / total_bytes), f"read {pos:,} rows")
-            if max_rows is not None and pos >= max_rows:
+                progress(min(0.95, 0.95 * consumed / total_bytes), f"read {cols.pos:,} rows")
+            if max_rows is not None and cols.pos >= max_rows:
                 break
     except DataError:
         raise
     except (pa.ArrowInvalid, _BadValues, _LineTooLong, UnicodeDecodeError) as exc:
-        err = _locate(info, spec, max_rows, max_decompressed_bytes, exc)
+        err = locate(exc)
         if err is None:
             # The first max_rows rows are fine; pyarrow tripped on a later row of the same
             # segment. Parse exactly those rows.
-            prefix = _prefix_bytes(info, spec, max_rows, max_decompressed_bytes)
+            prefix = prefix_bytes(info, spec, max_rows, max_decompressed_bytes)
             parsed = read_delimited(SourceInfo(name=info.name, data=prefix, compressed=False),
                                     replace(spec, skip_rows=0), progress=progress)
             parsed.truncated = True
@@ -293,25 +305,10 @@ def read_delimited(info: SourceInfo, spec: DelimSpec, *, max_rows: int | None = 
         raise err from None
     except (pa.ArrowException, OSError) as exc:
         raise DataError(f"could not read the file: {exc}", source=info.name) from None
-    if pos == 0:
+    if cols.pos == 0:
         raise DataError("no data rows: the file is empty" if not head.strip()
                         else "no data rows after the header", source=info.name)
-    uu.flush(users)
-    iu.flush(items)
-    for dic in (uu.dictionary, iu.dictionary):
-        if (pc.any(pc.equal(dic, "", memory_pool=pool)).as_py()
-                or pc.any(pc.match_substring(dic, "\x00", memory_pool=pool)).as_py()):
-            raise (_locate(info, spec, max_rows, max_decompressed_bytes, None)
-                   or DataError("an empty id or a NUL byte in an id", source=info.name))
-    users = _shrink(users, pos)
-    items = _shrink(items, pos)
-    if values is not None:
-        values = _shrink(values, pos)
-    user_ids, _ = finalize_ids(uu.dictionary, sort=False)
-    item_ids, rank = finalize_ids(iu.dictionary, sort=True)
-    if rank is not None:
-        remap_inplace(items, rank)
-    return Parsed(users, items, values, user_ids, item_ids, pos, truncated)
+    return cols.finish(info, truncated, locate)
 
 
 def _concat_numpy(col: pa.ChunkedArray, dtype) -> np.ndarray:
@@ -396,143 +393,4 @@ def _locate(info: SourceInfo, spec: DelimSpec, max_rows, max_decompressed_bytes,
                      source=info.name)
 
 
-def _prefix_bytes(info: SourceInfo, spec: DelimSpec, max_rows: int,
-                  max_decompressed_bytes: int) -> bytes:
-    out = bytearray()
-    rows = 0
-    with open_stream(info, max_decompressed_bytes=max_decompressed_bytes) as stream:
-        for lineno, raw in iter_lines(stream, info.name, max_line_bytes=SEGMENT_BYTES - 1):
-            if lineno <= spec.skip_rows:
-                continue
-            out += raw + b"\n"
-            if raw:
-                rows += 1
-                if rows >= max_rows:
-                    break
-    return bytes(out)
-
-
-def scan_for_error(info: SourceInfo, spec: DelimSpec, *, max_rows: int | None = None,
-                   max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES,
-                   ) -> DataError | None:
-    """The first problem in the file as a :class:`DataError` naming line and field, or None."""
-    rows = 0
-    with open_stream(info, max_decompressed_bytes=max_decompressed_bytes) as stream:
-        for lineno, raw in iter_lines(stream, info.name, max_line_bytes=SEGMENT_BYTES - 1):
-            text = decode_line(raw, info.name, lineno)
-            if lineno <= spec.skip_rows:
-                continue
-            if raw == b"":
-                continue
-            err = check_row(text, spec, info.name, lineno)
-            if err is not None:
-                return err
-            rows += 1
-            if max_rows is not None and rows >= max_rows:
-                break
-    return None
-
-
-def split_row(text: str, spec: DelimSpec, name: str, lineno: int) -> list[str]:
-    if not spec.quoting:
-        return text.split(spec.delimiter)
-    try:
-        return next(csv.reader([text], delimiter=spec.delimiter, quotechar='"', doublequote=True,
-                               strict=True))
-    except csv.Error as exc:
-        raise DataError(f"unbalanced or misplaced quote ({exc}); a quoted field must be closed "
-                        f"on the same line", source=name, line=lineno) from None
-    except StopIteration:  # pragma: no cover - empty lines are skipped before
-        return [""]
-
-
-def check_row(text: str, spec: DelimSpec, name: str, lineno: int) -> DataError | None:
-    try:
-        fields = split_row(text, spec, name, lineno)
-    except DataError as exc:
-        return exc
-    if len(fields) != spec.n_cols:
-        hint = ""
-        others = [d for d in ("\t", ",", ";", "|") if d != spec.delimiter and d in text]
-        if len(fields) == 1 and others:
-            hint = (f" (the line contains {_SEP_NAMES[others[0]]}s: is the file "
-                    f"{_SEP_NAMES[others[0]]}-separated? pick the matching format or delimiter)")
-        elif spec.quoting and text.count('"') % 2:
-            hint = " (the line has an unbalanced quote)"
-        return DataError(f"expected {spec.n_cols} {spec.sep_name()}-separated fields, found "
-                         f"{len(fields)}{hint}", source=name, line=lineno)
-    for k, what in ((spec.user, "user id"), (spec.item, "item id")):
-        if fields[k] == "":
-            return DataError(f"empty {what}; expected a non-empty id", source=name, line=lineno,
-                             field=spec.col_name(k))
-    if spec.value is not None:
-        return check_value(fields[spec.value], spec, name, lineno)
-    return None
-
-
-def check_value(s: str, spec: DelimSpec, name: str, lineno: int) -> DataError | None:
-    fld = spec.col_name(spec.value)
-    st = s.strip()
-    try:
-        v = float(st)
-        if "_" in st:
-            raise ValueError
-    except ValueError:
-        shown = s if len(s) <= 40 else s[:40] + "…"
-        return DataError(f"{spec.value_what} {shown!r} is not a number; expected a non-negative "
-                         f"number" if not spec.allow_negative else
-                         f"{spec.value_what} {shown!r} is not a number", source=name,
-                         line=lineno, field=fld)
-    if math.isnan(v):
-        return DataError(f"{spec.value_what} {st!r} is NaN; expected a finite number",
-                         source=name, line=lineno, field=fld)
-    if math.isinf(v):
-        return DataError(f"{spec.value_what} {st!r} is infinite (or too large for a 64-bit "
-                         f"float); expected a finite number", source=name, line=lineno, field=fld)
-    if abs(v) > F32_MAX:
-        return DataError(f"{spec.value_what} {st!r} overflows float32 (largest {F32_MAX:.4g}); "
-                         f"values are stored as float32", source=name, line=lineno, field=fld)
-    if v < 0 and not spec.allow_negative:
-        return DataError(f"negative {spec.value_what} {st!r}; expected a number >= 0",
-                         source=name, line=lineno, field=fld)
-    return None
-
-
-# ---- sniffing ------------------------------------------------------------------------------------
-def first_lines(head: bytes, name: str, n: int = 20) -> list[tuple[int, str]]:
-    """Up to ``n`` complete, non-empty decoded lines from the start of the content."""
-    check_text_head(head, name)
-    if b"\n" not in head and len(head) >= 65536:
-        raise DataError(f"the line is longer than {len(head):,} bytes; expected short delimited "
-                        f"records (is this the right file, and does it use newlines?)",
-                        source=name, line=1)
-    out = []
-    complete = head.split(b"\n")
-    if len(complete) > 1:
-        cut = complete.pop()       # the last piece may be cut
-        if len(head) >= 65536 and len(cut) > 32768 and sum(1 for c in complete if c.strip()) < 2:
-            # A line too long to sniff right after the first: say so, not "only a header".
-            raise DataError(f"the line is longer than {len(cut):,} bytes (the start of the file "
-                            f"holds no second record); expected short delimited records (is "
-                            f"this the right file, and does it use newlines?)", source=name,
-                            line=len(complete) + 1)
-    for i, raw in enumerate(complete, 1):
-        raw = raw[:-1] if raw.endswith(b"\r") else raw
-        if not raw:
-            continue
-        out.append((i, decode_line(raw, name, i)))
-        if len(out) >= n:
-            break
-    return out
-
-
-def is_number(s: str) -> bool:
-    try:
-        float(s.strip())
-        return True
-    except ValueError:
-        return False
-
-
-__all__ = ["DelimSpec", "Parsed", "read_delimited", "scan_for_error", "finalize_ids",
-           "remap_inplace", "first_lines", "is_number"]
+__all__ = ["Parsed", "read_delimited", "finalize_ids", "remap_inplace"]

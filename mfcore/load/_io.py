@@ -247,3 +247,22 @@ def human_bytes(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n:.1f} TiB"  # pragma: no cover
+
+
+def looks_like_tar(info: SourceInfo) -> bool:
+    """True when the (decompressed) content starts with a POSIX tar header."""
+    try:
+        raw = info.open_raw()
+        try:
+            f = gzip.GzipFile(fileobj=raw) if info.head(2) == GZIP_MAGIC else raw
+            block = f.read(512)
+        finally:
+            raw.close()
+    except (OSError, EOFError):
+        return False
+    return is_tar_header(block)
+
+
+def is_tar_header(block: bytes) -> bool:
+    """True when ``block`` starts with a POSIX tar header (the ``ustar`` magic at byte 257)."""
+    return len(block) >= 262 and block[257:262] == b"ustar"

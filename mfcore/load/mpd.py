@@ -31,7 +31,8 @@ import pandas as pd
 from ..errors import DataError
 from ..interactions import Interactions
 from . import cache as _cache
-from ._io import (CappedReader, GZIP_MAGIC, Source, SourceInfo, open_stream, resolve)
+from ._io import (CappedReader, GZIP_MAGIC, Source, SourceInfo, looks_like_tar, open_stream,
+                  resolve)
 
 #: The full MPD is about 33 GB of JSON, so the default cap sits above it.
 DEFAULT_MAX_DECOMPRESSED_BYTES = 64 * 2**30
@@ -107,8 +108,7 @@ def _is_tar(info: SourceInfo) -> bool:
     if name.endswith((".tar.gz", ".tgz", ".tar")):
         return True
     if info.head(2) == GZIP_MAGIC and not name.endswith(".json.gz"):
-        from . import _looks_like_tar
-        return _looks_like_tar(info)
+        return looks_like_tar(info)
     return False
 
 

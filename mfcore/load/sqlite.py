@@ -26,7 +26,7 @@ import pandas as pd
 
 from ..errors import DataError
 from ..interactions import Interactions
-from ._delim import F32_MAX
+from ._rows import F32_MAX
 from ._io import SQLITE_MAGIC, Source, resolve
 
 DEFAULT_TABLE = "pairings"

@@ -36,8 +36,8 @@ import pyarrow.compute as pc
 from ..errors import DataError
 from ..interactions import Interactions
 from . import cache as _cache
-from ._delim import (F32_MAX, DelimSpec, _Unifier, check_row, finalize_ids, first_lines,
-                     is_number, read_delimited, remap_inplace)
+from ._delim import IdUnifier, finalize_ids, read_delimited, remap_inplace
+from ._rows import F32_MAX, DelimSpec, check_row, first_lines, is_number, split_row
 from ._io import (DEFAULT_MAX_DECOMPRESSED_BYTES, PARQUET_MAGIC, Source, SourceInfo,
                   content_head, resolve)
 
@@ -155,7 +155,6 @@ def _load_delimited(info: SourceInfo, format, user_col, item_col, value_col, hea
                         source=info.name)
     probe = DelimSpec(delimiter, 0, 0, 0, None, quoting=True)
     lineno, text = lines[0]
-    from ._delim import split_row
     first = split_row(text, probe, info.name, lineno)
     second = (split_row(lines[1][1], probe, info.name, lines[1][0]) if len(lines) > 1 else None)
     wanted = [user_col, item_col, value_col]
@@ -250,7 +249,7 @@ def _load_parquet(info: SourceInfo, user_col, item_col, value_col, max_rows, all
     users = np.empty(n, dtype=np.int32)
     items = np.empty(n, dtype=np.int32)
     values = np.empty(n, dtype=np.float32) if v is not None else None
-    uu, iu = _Unifier(), _Unifier()
+    uu, iu = IdUnifier(), IdUnifier()
     pos = 0
     try:
         for batch in pf.iter_batches(batch_size=1 << 20, columns=cols):

@@ -24,7 +24,8 @@ from __future__ import annotations
 from ..errors import DataError
 from ..interactions import Interactions
 from . import cache as _cache
-from ._delim import DelimSpec, check_row, first_lines, is_number, read_delimited
+from ._delim import read_delimited
+from ._rows import DelimSpec, check_row, first_lines, is_number
 from ._io import DEFAULT_MAX_DECOMPRESSED_BYTES, Source, content_head, resolve
 
 NAMES = ["user_id", "song_id", "play_count"]
