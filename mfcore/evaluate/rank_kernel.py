@@ -21,6 +21,8 @@ from numba import njit
 from ..topk import select_top
 
 
+# numba caches rank_rows with select_top compiled into it and checks only this file's date:
+# after editing mfcore/topk.py, delete mfcore/evaluate/__pycache__/rank_kernel*.nb* too.
 @njit(nogil=True, cache=True)
 def rank_rows(S, cand_bias, subj, excl_indptr, excl_indices, rel_indptr, rel_indices, rel_rank,
               ks, kk, mm, r0, r1, out_top, out_hits, out_dcg, out_hits_m):
