@@ -12,10 +12,10 @@ baseline, and the tuned setting (200 factors, 40 epochs, γ 0.01, λ 0.1; publis
 
 MPD sample (the 932-slice tar.gz): playlists with ≥ 10 tracks have 20% of their tracks held out;
 training tracks are excluded from the candidates; precision@10, recall@10 and NDCG@10 (held-out
-definition, ``shared/guides/definitions.md``) for popularity, mfcore's ρ = 0 objective (the
-source notebook's), mfcore with the implicit defaults (``MFModel()`` on implicit data:
-``mfcore.train.IMPLICIT_DEFAULTS``), with the dashboard's implicit defaults (``ui.state.HP_IMPLICIT``),
-with the former defaults, with the best tuned setting, and implicit's ALS, all scored by the same
+definition, ``docs/definitions.md``) for popularity, mfcore's ρ = 0 objective (the
+source notebook's), mfcore with the implicit defaults (``MFModel()`` on implicit data, the CLI's
+and the dashboard's too: ``mfcore.train.presets``), with the dashboard's former smaller setting
+(k 32, 30 epochs), with the former defaults, with the best tuned setting, and implicit's ALS, all scored by the same
 mfcore evaluation code.
 """
 from __future__ import annotations
@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench_train import movielens, rmse, surprise_svd  # noqa: E402
 from mfcore.evaluate.accuracy import baselines  # noqa: E402
-from mfcore.evaluate.ranking import PopularityModel, evaluate_ranking  # noqa: E402
+from mfcore.evaluate.ranking import evaluate_ranking, popularity_model  # noqa: E402
 from mfcore.split import holdout_split  # noqa: E402
 from mfcore.train import MFModel  # noqa: E402
 
@@ -91,13 +91,13 @@ def mpd() -> None:
               f"  ({r.n_evaluated} playlists, fit {seconds:.1f} s)")
         return r.precision
 
-    p_pop = report("popularity", PopularityModel(sp.train), 0.0)
+    p_pop = report("popularity", popularity_model(sp.train), 0.0)
     # Every mfcore row runs in one thread (the MFModel, CLI and dashboard default), seed 0.
     runs = (
         ("mfcore ρ=0 (notebook objective)",
          dict(factors=64, epochs=20, lr=0.02, reg=0.01, neg_ratio=0.0)),
         ("mfcore implicit defaults: MFModel()", {}),
-        ("mfcore dashboard defaults (k32, 30 ep)",
+        ("mfcore k32, 30 ep (former dashboard)",
          dict(factors=32, epochs=30, lr=0.03, reg=0.01, biased=False, neg_ratio=10.0)),
         ("mfcore former defaults (ρ=3, biased)",
          dict(neg_ratio=3.0, lr=0.005, reg=0.02, biased=True)),

@@ -20,65 +20,12 @@ import numpy as np
 
 from ._atomic import atomic_savez
 from .errors import ConfigError, ModelFileError
+from .model import EpochStats, FactorModel, as_factor_model
 
 FORMAT_MARKER = "mfcore-model"
 FORMAT_VERSION = 1
 ARRAYS = ("user_factors", "item_factors", "user_bias", "item_bias", "global_mean",
           "user_ids", "item_ids", "meta_json")
-
-
-class LoadedModel:
-    """A fitted model read from a file: the attributes the evaluate/recommend functions use.
-
-    Attributes
-    ----------
-    user_factors_, item_factors_ : float32 arrays
-    user_bias_, item_bias_ : float32 arrays
-    global_mean_ : float
-    params : dict
-    history_ : list of dict
-    status_ : str or None
-    data_fingerprint_ : str or None
-    user_ids, item_ids : ndarray or None
-        Raw ids (restored to int when they were saved from ints); None if saved without data.
-    meta : dict
-        Everything in ``meta_json``.
-    """
-
-    def __init__(self, arrays: dict, meta: dict) -> None:
-        self.user_factors_ = arrays["user_factors_"]
-        self.item_factors_ = arrays["item_factors_"]
-        self.user_bias_ = arrays["user_bias_"]
-        self.item_bias_ = arrays["item_bias_"]
-        self.global_mean_ = arrays["global_mean_"]
-        self.user_ids = arrays["user_ids"]
-        self.item_ids = arrays["item_ids"]
-        self.params = dict(meta.get("params") or {})
-        self.history_ = list(meta.get("history") or [])
-        self.status_ = meta.get("status")
-        self.data_fingerprint_ = meta.get("fingerprint")
-        self.meta = meta
-
-    @property
-    def n_users_(self) -> int:
-        return len(self.user_factors_)
-
-    @property
-    def n_items_(self) -> int:
-        return len(self.item_factors_)
-
-    def predict(self, users, items) -> np.ndarray:
-        """r̂ = μ + b_u + b_i + p_u·q_i (float32)."""
-        from .evaluate.accuracy import predict
-        return predict(self, users, items)
-
-    def score_items(self, user_idx: int) -> np.ndarray:
-        """Ranking scores b_i + p_u·q_i of every item for one user (float32)."""
-        return self.item_factors_ @ self.user_factors_[int(user_idx)] + self.item_bias_
-
-    def __repr__(self) -> str:
-        return (f"LoadedModel({self.n_users_} users × {self.n_items_} items, "
-                f"k={self.user_factors_.shape[1]}, status={self.status_!r})")
 
 
 def _jsonable(x):
@@ -106,7 +53,7 @@ def _ids(ids) -> tuple[np.ndarray, str]:
     return arr.astype(str), kind
 
 
-def save_model(model, path, data=None) -> Path:
+def save_model(model: FactorModel, path, data=None) -> Path:
     """Write a fitted model to ``path`` (an ``.npz`` file), atomically.
 
     The file is written to a temporary file in the same folder and renamed over ``path``, so a
@@ -114,10 +61,10 @@ def save_model(model, path, data=None) -> Path:
 
     Parameters
     ----------
-    model : fitted factor model
-        ``user_factors_``, ``item_factors_``, ``user_bias_``, ``item_bias_``, ``global_mean_``;
-        optionally ``params``, ``history_`` (dataclasses or dicts), ``status_``,
-        ``data_fingerprint_``, ``best_epoch_``, ``diverged_at_``.
+    model : FactorModel
+        Fitted (a trained :class:`mfcore.train.MFModel`, a loaded model, ...). Its
+        ``params``, ``history_``, ``status_``, ``data_fingerprint_``, ``best_epoch_``,
+        ``diverged_at_`` are kept, and its raw ids when ``data`` is not given.
     path : str or Path
         Written as given (no suffix is added).
     data : Interactions, optional
@@ -133,13 +80,16 @@ def save_model(model, path, data=None) -> Path:
     ConfigError
         ``data`` of another size than the model.
     """
-    from .evaluate.accuracy import model_parts
-    m = model_parts(model)
+    m = as_factor_model(model).parts()
     path = Path(path)
     user_ids = item_ids = np.zeros(0, dtype="<U1")
     id_kinds = {"user_ids": None, "item_ids": None}
     fingerprint = getattr(model, "data_fingerprint_", None)
     source = None
+    own_ids = getattr(model, "user_ids", None), getattr(model, "item_ids", None)
+    if data is None and all(x is not None for x in own_ids):
+        user_ids, id_kinds["user_ids"] = _ids(own_ids[0])
+        item_ids, id_kinds["item_ids"] = _ids(own_ids[1])
     if data is not None:
         if data.n_users != len(m.P) or data.n_items != len(m.Q):
             raise ConfigError(f"data has {data.n_users} users × {data.n_items} items but the "
@@ -257,14 +207,15 @@ def model_arrays(npz) -> dict:
             "item_ids": ids["item_ids"], "meta": meta}
 
 
-def load_model(path) -> tuple[LoadedModel, dict]:
+def load_model(path) -> tuple[FactorModel, dict]:
     """Read a model written by :func:`save_model`.
 
     Returns
     -------
-    (LoadedModel, meta dict)
-        ``meta`` is the file's ``meta_json`` plus ``user_ids`` and ``item_ids`` (raw id arrays,
-        or None when saved without data).
+    (FactorModel, meta dict)
+        The model carries the file's params, history, status, fingerprint and raw ids
+        (``user_ids``/``item_ids``, None when saved without data). ``meta`` is the file's
+        ``meta_json`` plus ``user_ids`` and ``item_ids``.
 
     Raises
     ------
@@ -299,8 +250,33 @@ def load_model(path) -> tuple[LoadedModel, dict]:
     except ModelFileError as e:
         raise ModelFileError(f"{path}: {e}") from None
     meta = arrays.pop("meta")
-    model = LoadedModel(arrays, meta)
+    try:
+        model = _model_from(arrays, meta)
+    except ModelFileError as e:
+        raise ModelFileError(f"{path}: {e}") from None
     # Convenience for callers that re-index data onto the model: the raw ids (None when the model
     # was saved without data). They live in the arrays, not in meta_json.
     meta = {**meta, "user_ids": arrays["user_ids"], "item_ids": arrays["item_ids"]}
     return model, meta
+
+
+def _model_from(arrays: dict, meta: dict) -> FactorModel:
+    """The FactorModel of a file's checked arrays and its meta_json."""
+    params = meta.get("params") or {}
+    history = meta.get("history") or []
+    diverged = meta.get("diverged_at")
+    if not isinstance(params, dict) or not isinstance(history, list):
+        raise ModelFileError("model file meta_json has malformed params or history")
+    try:
+        history = [EpochStats.from_dict(h) for h in history]
+        best_epoch = None if meta.get("best_epoch") is None else int(meta["best_epoch"])
+        diverged = None if diverged is None else (int(diverged[0]), int(diverged[1]))
+    except (KeyError, TypeError, ValueError, IndexError):
+        raise ModelFileError("model file meta_json has a malformed history entry") from None
+    return FactorModel(
+        user_factors=arrays["user_factors_"], item_factors=arrays["item_factors_"],
+        user_bias=arrays["user_bias_"], item_bias=arrays["item_bias_"],
+        global_mean=arrays["global_mean_"], params=params, history=history,
+        status=meta.get("status"), best_epoch=best_epoch, diverged_at=diverged,
+        data_fingerprint=meta.get("fingerprint"), user_ids=arrays["user_ids"],
+        item_ids=arrays["item_ids"])

@@ -1,18 +1,24 @@
 """Recommendations from a factor model: a user's top items, an item's top fans, similar items,
 and fold-in of a new user (or playlist) from a list of items.
 
-Ranking follows ``shared/guides/definitions.md``: a user's items by b_i + p_u·q_i (μ and b_u do
-not change the order), an item's fans by b_u + p_u·q_i, ties broken by the lower index, n clamped
-to the candidates. Every function is a few numpy calls on one row of scores (a k × k solve for
-fold-in), cheap enough to call on every click.
+Ranking follows ``docs/definitions.md``: a user's items by b_i + p_u·q_i (μ and b_u do not
+change the order), an item's fans by b_u + p_u·q_i, ties broken by the lower index, n clamped to
+the candidates. Every function scores one row (:meth:`mfcore.model.FactorModel.scores` and
+friends; a k × k solve for fold-in) and selects with :func:`mfcore.topk.top_n`, cheap enough to
+call on every click. ``model`` is a :class:`~mfcore.model.FactorModel`, or anything with its
+fitted attributes.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from .errors import ConfigError
-from .evaluate.accuracy import ModelParts, model_parts
 from .interactions import Interactions
+from .model import ModelParts, as_factor_model
+from .topk import top_n
+
+__all__ = ["DEFAULT_REG", "IndexOutOfRange", "fold_in", "recommend", "recommend_folded",
+           "resolve_reg", "similar_items", "solve_fold_in", "top_fans", "top_n"]
 
 #: λ used by :func:`fold_in` when neither ``reg`` nor ``model.params['reg']`` is given.
 DEFAULT_REG = 0.02
@@ -55,38 +61,6 @@ def _check_index_array(name: str, values, n: int) -> np.ndarray:
     return arr
 
 
-def top_n(scores: np.ndarray, n: int, exclude=None) -> tuple[np.ndarray, np.ndarray]:
-    """The ``n`` best entries of ``scores``, best first, ties broken by the lower index.
-
-    Parameters
-    ----------
-    scores : 1-D array of float
-    n : int
-        Clamped to the number of candidates.
-    exclude : array-like of int, optional
-        Indices that are not candidates.
-
-    Returns
-    -------
-    (idx int64, scores float32)
-    """
-    s = np.array(scores, dtype=np.float32, copy=True).ravel()
-    n_cand = len(s)
-    if exclude is not None and len(exclude):
-        ex = np.unique(np.asarray(exclude, dtype=np.int64))
-        s[ex] = -np.inf
-        n_cand -= len(ex)
-    n = min(int(n), n_cand)
-    if n <= 0:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-    tau = np.partition(s, len(s) - n)[len(s) - n]          # the n-th largest score
-    above = np.flatnonzero(s > tau)
-    tied = np.flatnonzero(s == tau)[: n - len(above)]      # lowest indices among the ties
-    idx = np.concatenate([above, tied])
-    idx = idx[np.lexsort((idx, -s[idx]))]
-    return idx.astype(np.int64), s[idx]
-
-
 def _rows_of(exclude: Interactions | None, by: str, index: int, n_rows: int, n_cols: int):
     if exclude is None:
         return None
@@ -105,7 +79,7 @@ def recommend(model, user: int, n: int = 10, exclude: Interactions | None = None
 
     Parameters
     ----------
-    model : fitted factor model
+    model : FactorModel
     user : int
         Dense user index.
     n : int
@@ -119,11 +93,11 @@ def recommend(model, user: int, n: int = 10, exclude: Interactions | None = None
     (item_idx int64, scores float32)
         Scores are the ranking scores b_i + p_u·q_i (add μ + b_u for a predicted value).
     """
-    m = model_parts(model)
-    user = _check_index("user", user, len(m.P))
+    model = as_factor_model(model)
+    n_users, n_items = (len(a) for a in model.parts()[:2])  # ConfigError when not fitted
+    user = _check_index("user", user, n_users)
     n = _check_n(n)
-    ex = _rows_of(exclude, "user", user, len(m.P), len(m.Q))
-    return top_n(m.Q @ m.P[user] + m.bi, n, ex)
+    return top_n(model.scores(user), n, _rows_of(exclude, "user", user, n_users, n_items))
 
 
 def top_fans(model, item: int, n: int = 10, exclude: Interactions | None = None):
@@ -131,7 +105,7 @@ def top_fans(model, item: int, n: int = 10, exclude: Interactions | None = None)
 
     Parameters
     ----------
-    model : fitted factor model
+    model : FactorModel
     item : int
         Dense item index.
     n : int
@@ -143,11 +117,11 @@ def top_fans(model, item: int, n: int = 10, exclude: Interactions | None = None)
     -------
     (user_idx int64, scores float32)
     """
-    m = model_parts(model)
-    item = _check_index("item", item, len(m.Q))
+    model = as_factor_model(model)
+    n_users, n_items = (len(a) for a in model.parts()[:2])  # ConfigError when not fitted
+    item = _check_index("item", item, n_items)
     n = _check_n(n)
-    ex = _rows_of(exclude, "item", item, len(m.Q), len(m.P))
-    return top_n(m.P @ m.Q[item] + m.bu, n, ex)
+    return top_n(model.fan_scores(item), n, _rows_of(exclude, "item", item, n_items, n_users))
 
 
 def similar_items(model, item: int, n: int = 10):
@@ -157,7 +131,7 @@ def similar_items(model, item: int, n: int = 10):
 
     Parameters
     ----------
-    model : fitted factor model
+    model : FactorModel
     item : int
         Dense item index.
     n : int
@@ -167,7 +141,7 @@ def similar_items(model, item: int, n: int = 10):
     -------
     (item_idx int64, cosine float32)
     """
-    m = model_parts(model)
+    m = as_factor_model(model).parts()
     item = _check_index("item", item, len(m.Q))
     n = _check_n(n)
     Q = m.Q.astype(np.float64)
@@ -178,7 +152,21 @@ def similar_items(model, item: int, n: int = 10):
     return top_n(cos, n, [item])
 
 
-def _fold_in(m: ModelParts, items: np.ndarray, values, lam: float):
+def solve_fold_in(m: ModelParts, items: np.ndarray, values, lam: float):
+    """The fold-in ridge solve of :func:`fold_in` on checked arrays (no index checks).
+
+    Parameters
+    ----------
+    m : ModelParts
+    items : int64 array of valid item indices
+    values : array-like of float, or None (ones)
+    lam : float
+        λ >= 0.
+
+    Returns
+    -------
+    (p float32 (k,), b_u float)
+    """
     k = m.Q.shape[1]
     if values is None:
         t = np.ones(len(items))
@@ -212,7 +200,7 @@ def fold_in(model, items, values=None, reg: float | None = None):
 
     Parameters
     ----------
-    model : fitted factor model
+    model : FactorModel
         Biased when ``model.params['biased']`` says so (else when it has non-zero biases).
     items : array-like of int
         Dense item indices (repeats count as separate observations). Empty gives p = 0, b_u = 0.
@@ -225,9 +213,9 @@ def fold_in(model, items, values=None, reg: float | None = None):
     -------
     (p float32 (k,), b_u float)
     """
-    m = model_parts(model)
+    m = as_factor_model(model).parts()
     items = _check_index_array("items", items, len(m.Q))
-    return _fold_in(m, items, values, resolve_reg(model, reg))
+    return solve_fold_in(m, items, values, resolve_reg(model, reg))
 
 
 def resolve_reg(model, reg: float | None) -> float:
@@ -235,7 +223,7 @@ def resolve_reg(model, reg: float | None) -> float:
 
     Parameters
     ----------
-    model : fitted factor model
+    model : FactorModel
     reg : float or None
 
     Returns
@@ -267,7 +255,7 @@ def recommend_folded(model, items, values=None, n: int = 10, exclude_given: bool
 
     Parameters
     ----------
-    model : fitted factor model
+    model : FactorModel
     items, values, reg
         As for :func:`fold_in`.
     n : int
@@ -280,7 +268,8 @@ def recommend_folded(model, items, values=None, n: int = 10, exclude_given: bool
     (item_idx int64, scores float32)
     """
     n = _check_n(n)
-    m = model_parts(model)
+    model = as_factor_model(model)
+    m = model.parts()
     items = _check_index_array("items", items, len(m.Q))
-    p, _ = _fold_in(m, items, values, resolve_reg(model, reg))
-    return top_n(m.Q @ p + m.bi, n, items if exclude_given else None)
+    p, _ = solve_fold_in(m, items, values, resolve_reg(model, reg))
+    return top_n(model.item_scores(p), n, items if exclude_given else None)

@@ -79,23 +79,22 @@ def settings(b: Bundle) -> dict:
 
 
 def run_evaluation(b: Bundle, opts: dict) -> dict:
-    """precision/recall at k and along the k curve, with one progress bar across the runs;
-    under the key "popularity", the popularity reference at the chosen k."""
-    from mfcore.evaluate.ranking import PopularityModel, evaluate_ranking
+    """The model at every k of the curve (one pass) under "model", and the popularity reference
+    at the chosen k under "popularity", with one progress bar across both."""
+    from mfcore.evaluate.ranking import evaluate_ranking, popularity_model
     ks = sorted({x for x in CURVE_KS if x <= max(opts["k"], 20)} | {opts["k"]})
-    runs = [(k, b.model) for k in ks] + [(opts["k"], PopularityModel(b.prepared.train))]
+    runs = {"model": (b.model, ks), "popularity": (popularity_model(b.prepared.train), opts["k"])}
     bar = st.progress(0.0, text="Evaluating…")
     results = {}
-    for n, (k, model) in enumerate(runs):
-        def progress(fraction: float, message: str = "", n=n, k=k) -> None:
+    for n, (name, (model, k)) in enumerate(runs.items()):
+        def progress(fraction: float, message: str = "", n=n, name=name) -> None:
             done = (n + min(max(fraction, 0.0), 1.0)) / len(runs)
-            bar.progress(done, text=f"Evaluating k = {k} ({n + 1} of {len(runs)})…")
-        r = evaluate_ranking(
+            bar.progress(done, text=f"Evaluating the {name} ({n + 1} of {len(runs)})…")
+        results[name] = evaluate_ranking(
             model, b.prepared.train, b.prepared.val, k=k, definition=opts["definition"],
             direction=opts["direction"], subjects=opts["subjects"], sample=opts["sample"],
             seed=0, threshold=opts["threshold"], full_data=b.prepared.split.train
             if b.prepared.val is None else None, progress=progress)
-        results["popularity" if model is not b.model else k] = r
     bar.empty()
     return results
 
@@ -131,7 +130,7 @@ def ranking_section(b: Bundle) -> None:
 
 
 def show_results(results: dict, opts: dict) -> None:
-    r = results[opts["k"]]
+    r = results["model"].at(opts["k"])
     pop = results.get("popularity")
     what = "users" if opts["direction"] == "users" else "songs"
     c = st.columns(5)
@@ -164,10 +163,9 @@ def show_results(results: dict, opts: dict) -> None:
                      "negatives (ρ > 0) to rank.")
         st.caption(line)
     left, right = st.columns(2)
-    ks = sorted(k for k in results if k != "popularity")
-    left.plotly_chart(charts.metric_vs_k(ks, [results[k].precision for k in ks],
-                                         [results[k].recall for k in ks],
-                                         [results[k].ndcg for k in ks], r.k),
+    curve = r.curve
+    left.plotly_chart(charts.metric_vs_k(curve["k"].tolist(), curve["precision"].tolist(),
+                                         curve["recall"].tolist(), curve["ndcg"].tolist(), r.k),
                       key="fig_vs_k", width="stretch")
     right.plotly_chart(charts.per_subject_hist(r.per_subject, what), key="fig_hist",
                        width="stretch")

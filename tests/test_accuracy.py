@@ -8,7 +8,7 @@ import pytest
 from factories import inter, make_model
 from mfcore.errors import ConfigError, DataError
 from mfcore.evaluate.accuracy import (POPULARITY_SHRINKAGE, baselines, fit_baseline_biases, mae,
-                                      predict, rmse, score_predictions)
+                                      rmse, score_predictions)
 
 
 MODEL = make_model([[1, 2], [0, 1], [5, 5]], [[1, 0], [2, 1]], [0.5, -0.5, 9], [1, 0], 3.0)
@@ -16,11 +16,11 @@ MODEL = make_model([[1, 2], [0, 1], [5, 5]], [[1, 0], [2, 1]], [0.5, -0.5, 9], [
 
 def test_predict_formula():
     # (0,0): 3 + .5 + 1 + 1 = 5.5; (0,1): 3 + .5 + 0 + 4 = 7.5; (1,1): 3 - .5 + 0 + 1 = 3.5
-    p = predict(MODEL, [0, 0, 1], [0, 1, 1])
+    p = MODEL.predict([0, 0, 1], [0, 1, 1])
     assert p.dtype == np.float32
     assert p.tolist() == pytest.approx([5.5, 7.5, 3.5])
     # Batching gives the same answer.
-    assert predict(MODEL, [0, 0, 1], [0, 1, 1], batch_size=1).tolist() == p.tolist()
+    assert MODEL.predict([0, 0, 1], [0, 1, 1], batch_size=1).tolist() == p.tolist()
 
 
 def test_rmse_and_mae_by_hand():
@@ -36,6 +36,9 @@ def test_cold_users_and_items_fall_back_and_are_counted():
     # (0,1): mu + bu0 = 3.5; (2,0): mu + bi0 = 4; (2,1): mu = 3
     assert s["rmse"] == pytest.approx(np.sqrt((0.25 + 0 + 0) / 3))
     assert (s["n_cold_users"], s["n_cold_items"], s["n_cold_rows"]) == (1, 1, 3)
+    # The model's own predict applies the same rule (the one prediction path).
+    assert MODEL.predict(test.users, test.items, train=train).tolist() == [3.5, 4.0, 3.0]
+    assert MODEL.predict(test.users, test.items).tolist() != [3.5, 4.0, 3.0]
 
 
 def test_empty_and_out_of_range_are_rejected():
@@ -45,9 +48,9 @@ def test_empty_and_out_of_range_are_rejected():
     with pytest.raises(DataError, match="empty"):
         mae(MODEL, empty)
     with pytest.raises(ConfigError, match="out of range"):
-        predict(MODEL, [3], [0])
-    with pytest.raises(ConfigError):
-        predict(MODEL, [0, 1], [0])
+        MODEL.predict([3], [0])
+    with pytest.raises(ConfigError, match="differ in length"):
+        MODEL.predict([0, 1], [0])
 
 
 def surprise_als(rows, n_u, n_i, reg_i=10, reg_u=15, epochs=10):

@@ -6,6 +6,7 @@ import time
 
 
 from mfcore.jobs import REGISTRY
+from mfcore.train import EXPLICIT_DEFAULTS
 from ui.testing import assert_clean, job_status, open_app, poll_until, set_number, train
 
 
@@ -175,5 +176,6 @@ def test_defaults_follow_the_kind_of_data_but_keep_what_the_user_set():
     at.switch_page("pages/train.py")
     at.run()
     hp = at.session_state["hp"]
-    assert (hp["reg"], hp["biased"], hp["neg_ratio"]) == (0.05, True, 0.0)
+    assert (hp["reg"], hp["biased"], hp["neg_ratio"]) == (EXPLICIT_DEFAULTS["reg"], True, 0.0)
+    assert hp["reg"] != 0.01  # the implicit default did not stay
     assert hp["lr"] == 0.02 and hp["factors"] == 12

@@ -1,36 +1,34 @@
 """save_model / load_model round trip and every kind of bad file."""
 from __future__ import annotations
 
-import dataclasses
 import json
-import types
+import math
 
 import numpy as np
 import pytest
 
 from mfcore.errors import ConfigError, ModelFileError
+from mfcore.evaluate.accuracy import score_predictions
 from mfcore.evaluate.ranking import evaluate_ranking
+from mfcore.model import EpochStats, FactorModel
 from mfcore.modelio import load_model, model_arrays, save_model
-from mfcore.recommend import recommend
+from mfcore.recommend import recommend, top_fans
+from mfcore.split import random_split
+from mfcore.train import MFModel
 
-
-@dataclasses.dataclass
-class Stats:
-    epoch: int
-    loss: float
-    val_rmse: float
+NAN = float("nan")
 
 
 def make_model(data, k=4, seed=0):
     rng = np.random.default_rng(seed)
-    return types.SimpleNamespace(
-        user_factors_=rng.normal(0, 1, (data.n_users, k)).astype(np.float32),
-        item_factors_=rng.normal(0, 1, (data.n_items, k)).astype(np.float32),
-        user_bias_=rng.normal(0, 1, data.n_users).astype(np.float32),
-        item_bias_=rng.normal(0, 1, data.n_items).astype(np.float32),
-        global_mean_=np.float32(3.25), params={"factors": k, "reg": 0.02, "biased": True},
-        history_=[Stats(1, 10.0, float("nan")), Stats(2, 8.5, 1.1)], status_="fitted",
-        data_fingerprint_="abc")
+    return FactorModel(
+        user_factors=rng.normal(0, 1, (data.n_users, k)),
+        item_factors=rng.normal(0, 1, (data.n_items, k)),
+        user_bias=rng.normal(0, 1, data.n_users), item_bias=rng.normal(0, 1, data.n_items),
+        global_mean=3.25, params={"factors": k, "reg": 0.02, "biased": True},
+        history=[EpochStats(1, 10.0, 2.0, NAN, 0.5, 100.0),
+                 EpochStats(2, 8.5, 1.5, 1.1, 0.5, 90.0)],
+        status="fitted", data_fingerprint="abc")
 
 
 def test_round_trip(tmp_path, msd_small):
@@ -41,9 +39,10 @@ def test_round_trip(tmp_path, msd_small):
         assert np.array_equal(getattr(loaded, a), getattr(m, a))
         assert getattr(loaded, a).dtype == np.float32
     assert loaded.global_mean_ == pytest.approx(3.25)
+    assert isinstance(loaded, FactorModel)
     assert loaded.params == m.params and loaded.status_ == "fitted"
-    assert loaded.history_[1] == {"epoch": 2, "loss": 8.5, "val_rmse": 1.1}
-    assert loaded.history_[0]["val_rmse"] is None                 # NaN stored as null
+    assert loaded.history_[1] == m.history_[1]
+    assert math.isnan(loaded.history_[0].val_rmse) and meta["history"][0]["val_rmse"] is None
     assert loaded.data_fingerprint_ == msd_small.fingerprint
     assert meta["format"] == "mfcore-model" and meta["format_version"] == 1
     assert loaded.user_ids.tolist() == msd_small.user_ids.tolist()
@@ -63,6 +62,41 @@ def test_round_trip(tmp_path, msd_small):
     assert r.n_evaluated > 0
     # No temporary file left behind.
     assert [p.name for p in tmp_path.iterdir()] == ["model.npz"]
+
+
+def test_trained_model_and_its_file_predict_and_rank_alike(tmp_path, planted):
+    """One predict path: a trained MFModel and its save→load round trip give the same numbers."""
+    sp = random_split(planted[0], 0.2, seed=0)
+    trained = MFModel(factors=6, epochs=3, seed=1).fit(sp.train, sp.val)
+    loaded, _ = load_model(save_model(trained, tmp_path / "m.npz", data=sp.train))
+    assert type(loaded) is FactorModel and isinstance(trained, FactorModel)
+    users, items = sp.val.users, sp.val.items
+    np.testing.assert_array_equal(loaded.predict(users, items), trained.predict(users, items))
+    np.testing.assert_array_equal(loaded.predict(users, items, train=sp.train),
+                                  trained.predict(users, items, train=sp.train))
+    assert score_predictions(loaded, sp.val) == score_predictions(trained, sp.val)
+    val_rmse = score_predictions(trained, sp.val)["rmse"]
+    assert trained.history_[-1].val_rmse == pytest.approx(val_rmse, rel=1e-5)
+    np.testing.assert_array_equal(loaded.scores(3), trained.scores(3))
+    assert top_fans(loaded, 2, n=5)[0].tolist() == top_fans(trained, 2, n=5)[0].tolist()
+    a = evaluate_ranking(trained, sp.train, sp.val, k=5)
+    b = evaluate_ranking(loaded, sp.train, sp.val, k=5)
+    assert a.per_subject.equals(b.per_subject)
+    assert loaded.history_ == trained.history_ and loaded.params == trained.params
+    assert loaded.best_epoch_ == trained.best_epoch_ and loaded.user_ids.tolist() == \
+        sp.train.user_ids.tolist()
+    # A loaded model saved again without data keeps its ids.
+    again, _ = load_model(save_model(loaded, tmp_path / "again.npz"))
+    assert again.item_ids.tolist() == loaded.item_ids.tolist()
+
+
+def test_malformed_history_is_a_model_file_error(tmp_path, msd_small):
+    arrs = good_arrays(tmp_path, msd_small)
+    meta = json.loads(str(arrs["meta_json"]))
+    meta["history"] = [{"loss": 1.0}]                      # no epoch number
+    arrs["meta_json"] = np.array(json.dumps(meta))
+    with pytest.raises(ModelFileError, match="history"):
+        load_model(write(tmp_path, "hist.npz", **arrs))
 
 
 def test_int_ids_round_trip_and_no_data(tmp_path):

@@ -8,9 +8,12 @@ import pytest
 
 from factories import inter, make_model
 from mfcore.errors import ConfigError
-from mfcore.evaluate.ranking import _rank_rows, _sorted_csr, evaluate_ranking
+from mfcore.evaluate.rank_kernel import rank_rows
+from mfcore.evaluate.ranking import CURVE_COLUMNS, evaluate_ranking, popularity_model
+from mfcore.evaluate.relevance import sorted_csr
 from mfcore.interactions import Interactions
 from mfcore.split import holdout_split
+from mfcore.topk import select_top, top_n
 
 A, B, C, D, E, F = range(6)
 
@@ -223,19 +226,42 @@ def test_kernel_matches_its_python_twin(small_case):
     S = model.user_factors_ @ model.item_factors_.T
     subj = np.arange(len(S), dtype=np.int64)
     ex_ptr, ex_idx, _ = train.csr("user")
-    rel_ptr, rel_idx = _sorted_csr(held.users, held.items, train.n_users)
+    rel_ptr, rel_idx, rel_rank = sorted_csr(held.users, held.items, train.n_users)
     n_c = train.n_items - np.diff(ex_ptr)
-    kk = np.minimum(4, n_c).astype(np.int64)
-    mm = np.minimum(np.diff(rel_ptr), n_c).astype(np.int64)
+    ks = np.array([1, 4], np.int64)
+    kk = np.minimum(ks[None, :], n_c[:, None]).astype(np.int64)
+    mm = np.repeat(np.minimum(np.diff(rel_ptr), n_c)[:, None], 2, axis=1).astype(np.int64)
     outs = []
-    for fn in (_rank_rows, _rank_rows.py_func):
-        o = (np.zeros((len(S), 4), np.int32), np.zeros(len(S), np.int64),
-             np.zeros(len(S), np.float64), np.zeros(len(S), np.int64))
+    for fn in (rank_rows, rank_rows.py_func):
+        o = (np.zeros((len(S), 4), np.int32), np.zeros((len(S), 2), np.int64),
+             np.zeros((len(S), 2), np.float64), np.zeros((len(S), 2), np.int64))
         fn(S.copy(), model.item_bias_, subj, ex_ptr, ex_idx.astype(np.int32), rel_ptr, rel_idx,
-           kk, mm, 0, len(S), *o)
+           rel_rank, ks, kk, mm, 0, len(S), *o)
         outs.append(o)
     for x, y in zip(*outs):
         assert np.array_equal(x, y)
+    assert outs[0][1][:, 0].sum() > 0  # the planted case does have hits at k = 1
+
+
+def test_select_top_matches_twin_and_top_n_breaks_ties_by_index():
+    rng = np.random.default_rng(0)
+    row = rng.integers(0, 4, 50).astype(np.float32)        # many exact ties
+    row[[3, 9]] = -np.inf                                  # excluded
+    bias = rng.integers(0, 2, 50).astype(np.float32)
+    got = []
+    for fn in (select_top, select_top.py_func):
+        hv, hi = np.empty(7, np.float32), np.empty(7, np.int64)
+        fn(row, bias, 7, hv, hi)
+        got.append((hv, hi))
+    assert np.array_equal(got[0][0], got[1][0]) and np.array_equal(got[0][1], got[1][1])
+    total = row + bias
+    order = np.lexsort((np.arange(50), -total))[:7]       # score desc, then index asc
+    assert got[0][1].tolist() == order.tolist()
+    idx, sc = top_n(row, 7, bias=bias)
+    assert idx.tolist() == order.tolist() and sc.tolist() == total[order].tolist()
+    # Fewer finite candidates than asked: the -inf ones never come back.
+    idx, _ = top_n(np.array([-np.inf, 1.0, -np.inf], np.float32), 3)
+    assert idx.tolist() == [1]
 
 
 # ---- sampling, progress, cancel, errors ------------------------------------------------------
@@ -294,35 +320,6 @@ def test_heldout_required_and_shapes_checked():
         evaluate_ranking(WORKED, train, inter([(0, B, 1)], 2, 6))
 
 
-# ---- fold-in evaluation (user split) ----------------------------------------------------------
-def test_evaluate_folded_matches_manual_fold_in():
-    from mfcore.evaluate.ranking import evaluate_folded
-    from mfcore.recommend import recommend_folded
-    from mfcore.split import holdout_split as hs
-    rng = np.random.default_rng(5)
-    n_u, n_i, k = 30, 40, 4
-    # Items in 4 clusters (one-hot-ish factors); each user plays items of one cluster.
-    Q = np.eye(k, dtype=np.float32)[np.arange(n_i) % k] + rng.normal(0, 0.05, (n_i, k))
-    model = make_model(np.zeros((n_u, k)), Q, bi=rng.normal(0, 0.01, n_i), mu=0.0)
-    model.params = {"biased": False, "reg": 0.1}
-    model.item_bias_[:] = 0
-    rows = [(u, i, 1.0) for u in range(n_u) for i in range(u % k, n_i, k)]
-    data = Interactions.from_codes(*zip(*rows), np.arange(n_u), np.arange(n_i), implicit=True)
-    r = evaluate_folded(model, data, target_frac=0.5, k=3, seed=2)
-    assert r.n_evaluated == n_u and r.info["n_folded"] == n_u
-    # 10 items per cluster: 5 folded in, 5 targets; the targets are the only cluster candidates.
-    assert r.precision == 1.0
-    sp = hs(data, 0.5, seed=2)
-    q_ptr, q_idx, _ = sp.train.csr("user")
-    t_ptr, t_idx, _ = sp.val.csr("user")
-    for u in (0, 7, 13):
-        top, _ = recommend_folded(model, q_idx[q_ptr[u]:q_ptr[u + 1]], n=3)
-        hits = len(set(top.tolist()) & set(t_idx[t_ptr[u]:t_ptr[u + 1]].tolist()))
-        assert r.per_subject.set_index("subject").loc[u, "precision"] == pytest.approx(hits / 3)
-    with pytest.raises(ConfigError):
-        evaluate_folded(model, data, direction="items")
-
-
 def test_full_data_is_ignored_by_the_heldout_definition():
     train = inter([(0, A, 1), (0, B, 1)], 1, 6)
     held = inter([(0, C, 1), (0, D, 1)], 1, 6)
@@ -332,13 +329,66 @@ def test_full_data_is_ignored_by_the_heldout_definition():
 
 
 def test_popularity_model_ranks_by_training_counts():
-    from mfcore.evaluate.ranking import PopularityModel
     from mfcore.recommend import recommend, top_fans
 
     train = Interactions.from_raw(["a", "a", "b", "b", "c", "c", "c"],
                                   ["x", "y", "x", "z", "x", "y", "w"])
-    pop = PopularityModel(train)
+    pop = popularity_model(train)
     items, _ = recommend(pop, 0, n=4)
     assert [train.item_ids[i] for i in items] == ["x", "y", "z", "w"]  # ties by index
     users, _ = top_fans(pop, 0, n=3)
     assert train.user_ids[users[0]] == "c"  # the most active user first
+
+
+# ---- several k in one pass ---------------------------------------------------------------------
+KS = [1, 2, 3, 5, 10, 15, 20, 40]
+
+
+def _same(one, sep) -> None:
+    """Every figure of ``one`` (from the multi-k pass) equals the single-k call ``sep``."""
+    for f in ("k", "precision", "recall", "ndcg", "r_precision", "coverage", "n_evaluated",
+              "n_skipped", "n_population", "sampled", "precision_ci95", "recall_ci95",
+              "batch_size", "description"):
+        a, b = getattr(one, f), getattr(sep, f)
+        assert a == b or (a != a and b != b), (f, a, b)   # NaN == NaN here
+    assert np.array_equal(one.top, sep.top)
+    assert one.per_subject.equals(sep.per_subject)
+
+
+@pytest.mark.parametrize("direction", ["users", "items"])
+@pytest.mark.parametrize("definition, extra", [
+    ("heldout", {}), ("heldout", {"threshold": 3}), ("favourites", {}),
+    ("heldout", {"sample": 25, "seed": 3}), ("favourites", {"sample": 25, "seed": 3}),
+])
+def test_one_pass_over_several_k_equals_separate_calls(small_case, direction, definition, extra):
+    model, train, held = small_case
+    kw = dict(definition=definition, direction=direction, batch_size=7, threads=2, **extra)
+    res = evaluate_ranking(model, train, held, k=KS, **kw)
+    assert res.k == max(KS) and res.curve["k"].tolist() == KS
+    assert list(res.curve.columns) == list(CURVE_COLUMNS)
+    for k in KS:
+        sep = evaluate_ranking(model, train, held, k=k, **kw)
+        _same(res.at(k), sep)
+        row = res.curve.set_index("k").loc[k]
+        assert (row.precision, row.recall, row.ndcg) == (sep.precision, sep.recall, sep.ndcg)
+    # The curve moves with k; held-out recall can only grow (same R, longer top-k).
+    assert res.curve["recall"].iloc[-1] > res.curve["recall"].iloc[0]
+    if definition == "heldout":
+        assert res.curve["recall"].is_monotonic_increasing
+
+
+def test_several_k_worked_example_and_errors():
+    train = inter([(0, A, 1), (0, B, 1)], 1, 6)
+    held = inter([(0, C, 1), (0, D, 1)], 1, 6)
+    res = evaluate_ranking(WORKED, train, held, k=(3, 1, 2, 2))   # unsorted, repeated
+    # Candidates ranked [e, c, d, f]: hits at ranks 2 and 3.
+    assert res.curve["k"].tolist() == [1, 2, 3]
+    assert res.curve["precision"].tolist() == pytest.approx([0.0, 0.5, 2 / 3])
+    assert res.curve["recall"].tolist() == pytest.approx([0.0, 0.5, 1.0])
+    assert res.at(2).top[0].tolist() == [E, C] and res.top[0].tolist() == [E, C, D]
+    assert evaluate_ranking(WORKED, train, held, k=2).curve["k"].tolist() == [2]
+    with pytest.raises(ConfigError, match="not evaluated"):
+        res.at(4)
+    for bad in ([], [0, 2], [1.5]):
+        with pytest.raises(ConfigError, match="k must"):
+            evaluate_ranking(WORKED, train, held, k=bad)

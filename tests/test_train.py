@@ -10,11 +10,12 @@ import pytest
 
 from mfcore import ConfigError, DataError, Interactions, ResourceError
 from mfcore.load.synthetic import generate
-from mfcore.train import MFModel, check_memory, kernels
-from mfcore.evaluate.ranking import evaluate_ranking
+from mfcore.evaluate.ranking import evaluate_ranking, popularity_model
+from mfcore.model import EpochStats, FactorModel
 from mfcore.split import holdout_split
-from mfcore.train import EXPLICIT_DEFAULTS, IMPLICIT_DEFAULTS, resolve_params
-from mfcore.train.model import _balanced_blocks
+from mfcore.train import (EXPLICIT_DEFAULTS, IMPLICIT_DEFAULTS, SOLVERS, MFModel, check_memory,
+                          defaults, kernels, resolve_params)
+from mfcore.train.sgd import balanced_blocks
 
 
 def _split(data: Interactions, frac: float = 0.2, seed: int = 0):
@@ -171,7 +172,7 @@ def test_balanced_blocks_split_interactions_evenly():
     counts = np.random.default_rng(0).zipf(1.5, 10_000).astype(float)
     counts = np.minimum(counts, 1000)
     for T in (2, 3):
-        block = _balanced_blocks(counts, T)
+        block = balanced_blocks(counts, T)
         totals = np.bincount(block, weights=counts)
         assert set(block) == set(range(T))
         assert np.all(np.diff(block) >= 0)  # consecutive runs: no false sharing between threads
@@ -320,14 +321,6 @@ def test_explicit_defaults_are_surprise_svd_and_recorded_after_fit(planted):
     assert auto.params["lr"] == 0.005 and auto.params["neg_ratio"] == 0.0
 
 
-def _popularity_model(train):
-    n_u, n_i = train.n_users, train.n_items
-    return MFModel.from_arrays(resolve_params(MFModel().params, True),
-                               user_factors=np.zeros((n_u, 1)),
-                               item_factors=np.zeros((n_i, 1)), user_bias=np.zeros(n_u),
-                               item_bias=np.log1p(train.item_counts()), global_mean=0.0)
-
-
 def test_implicit_defaults_rank_better_than_popularity():
     """Guards the implicit recipe's ranking quality (the MPD figures: benchmarks/bench_quality)."""
     data = generate(500, 500, 40_000, rank=2, popularity_exponent=0.5, shape="playlist", seed=1)
@@ -336,15 +329,15 @@ def test_implicit_defaults_rank_better_than_popularity():
     def p_at_10(model):
         return evaluate_ranking(model, sp.train, sp.val, k=10).precision
 
-    pop = p_at_10(_popularity_model(sp.train))
+    pop = p_at_10(popularity_model(sp.train))
     default = MFModel().fit(sp.train)  # what MFModel() and the CLI give on implicit data
     assert {k: default.params[k] for k in IMPLICIT_DEFAULTS} == IMPLICIT_DEFAULTS
     assert not default.user_bias_.any() and default.global_mean_ == 0.0
-    dashboard = MFModel(factors=32, epochs=30).fit(sp.train)
+    small = MFModel(factors=32, epochs=30).fit(sp.train)
     old = MFModel(neg_ratio=3.0, lr=0.005, reg=0.02,
                   biased=True).fit(sp.train)  # the former default: biased, γ 0.005, ρ 3
     assert p_at_10(default) > 1.2 * pop
-    assert p_at_10(dashboard) > 1.2 * pop
+    assert p_at_10(small) > 1.2 * pop
     assert p_at_10(default) > p_at_10(old) + 0.1 * pop
 
 
@@ -386,6 +379,58 @@ def test_from_arrays_round_trips_a_fitted_model(msd_small):
                              history=[h.to_dict() for h in m.history_])
     np.testing.assert_array_equal(m.predict([0, 1], [2, 3]), m2.predict([0, 1], [2, 3]))
     assert m2.history_ == m.history_ and m2.factors == 3
+    assert isinstance(m2, FactorModel) and m2.params == m.params
+    m2.fit_partial(msd_small, epochs=1)  # an estimator again: it continues from the arrays
+    assert [h.epoch for h in m2.history_] == [1, 2, 3]
+
+
+def test_presets_are_the_single_source_of_defaults():
+    """MFModel, the dashboard and the presets agree (ui.state derives its defaults from them)."""
+    from ui.state import HP_DEFAULTS, HP_IMPLICIT, model_kwargs
+    for implicit, ui in ((False, HP_DEFAULTS), (True, HP_IMPLICIT)):
+        engine = resolve_params(MFModel().params, implicit)
+        assert engine == defaults(implicit) == ui
+    # Surprise's SVD for explicit data (the MovieLens reference of docs/definitions.md).
+    assert {k: defaults(False)[k] for k in ("factors", "epochs", "lr", "reg", "init_std")} == \
+        dict(factors=100, epochs=20, lr=0.005, reg=0.02, init_std=0.1)
+    assert MFModel(**model_kwargs(HP_IMPLICIT)).params == defaults(True)
+
+
+def test_the_epoch_loop_drives_any_solver_through_the_run_protocol(monkeypatch, msd_small):
+    """The seam another solver (ALS) plugs into: epoch / measure / close / threads."""
+    calls = []
+
+    class HalvingRun:
+        threads = 1
+
+        def __init__(self, model, train, val, cancel):
+            self.model = model
+
+        def epoch(self, epoch, progress):
+            calls.append(("epoch", epoch))
+            if epoch == 3:
+                self.model.user_factors_[:] = np.nan  # the loop must undo a failed epoch
+                return 17
+            self.model.user_factors_ *= 0.5
+            return "ok"
+
+        def measure(self, epoch, seconds):
+            return EpochStats(epoch, float(epoch), math.nan, math.nan, seconds, 1.0)
+
+        def close(self):
+            calls.append(("close",))
+
+    monkeypatch.setitem(SOLVERS, "halving", HalvingRun)
+    m = MFModel(factors=2, epochs=5, solver="halving", early_stopping=True)
+    seen = []
+    m.fit(msd_small, msd_small, callback=seen.append)
+    start = MFModel(factors=2, epochs=0).fit(msd_small).user_factors_
+    assert m.status_ == "diverged" and m.diverged_at_ == (3, 17)
+    assert [s.epoch for s in seen] == [1, 2] and m.best_epoch_ is None  # NaN val: nothing to watch
+    np.testing.assert_array_equal(m.user_factors_, start * 0.25)
+    assert calls == [("epoch", 1), ("epoch", 2), ("epoch", 3), ("close",)]
+    with pytest.raises(ConfigError, match="solver"):
+        MFModel(solver="als")
 
 
 def test_cancel_while_drawing_large_initial_factors_is_prompt():

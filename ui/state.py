@@ -20,6 +20,7 @@ import streamlit as st
 from mfcore.errors import MFError
 from mfcore.interactions import Interactions
 from mfcore.jobs import REGISTRY, Job, JobSnapshot
+from mfcore.train import presets
 
 from .core import BUILTIN, PrepOptions, Prepared, builtin_dataset, prepare_dataset
 
@@ -32,14 +33,12 @@ _JOB = re.compile(r"^[0-9a-f]{16}$")
 #: it, so the sidebar never lags behind a page's live panel).
 POLL_S = 0.5
 
-#: Hyperparameters shown on the Train page, with their defaults (MFModel keywords).
-HP_DEFAULTS: dict[str, Any] = dict(factors=32, epochs=30, lr=0.01, reg=0.05, init_std=0.1,
-                                   biased=True, neg_ratio=0.0, neg_sampling="uniform", seed=0,
-                                   threads=1, early_stopping=False, patience=3)
+#: Hyperparameters shown on the Train page, with their defaults (MFModel keywords): the engine's
+#: own (mfcore.train.presets), so the dashboard and the CLI train the same default model.
+HP_DEFAULTS: dict[str, Any] = presets.defaults(implicit=False)
 #: Play counts and ratings use HP_DEFAULTS; implicit data (playlists) needs these instead to
-#: rank at all (mfcore.train.IMPLICIT_DEFAULTS, tuned on the MPD sample).
-HP_IMPLICIT: dict[str, Any] = {**HP_DEFAULTS, "lr": 0.03, "reg": 0.01, "biased": False,
-                               "neg_ratio": 10.0}
+#: rank at all (tuned on the MPD sample, see mfcore.train.presets).
+HP_IMPLICIT: dict[str, Any] = presets.defaults(implicit=True)
 
 
 def hp_defaults(implicit: bool) -> dict[str, Any]:

@@ -1,9 +1,9 @@
 """Evaluation: rating accuracy (RMSE/MAE, baselines) and ranking metrics (precision/recall/NDCG@k).
 
-The exact definitions are those of ``shared/guides/definitions.md``; see each module's docstring.
+The exact definitions are those of ``docs/definitions.md``; see each module's docstring.
 """
-from .accuracy import baselines, mae, predict, rmse, score_predictions
-from .ranking import PopularityModel, RankingResult, evaluate_folded, evaluate_ranking
+from .accuracy import baselines, mae, rmse, score_predictions
+from .ranking import RankingResult, evaluate_ranking, popularity_model
 
-__all__ = ["PopularityModel", "RankingResult", "baselines", "evaluate_folded", "evaluate_ranking", "mae", "predict",
-           "rmse", "score_predictions"]
+__all__ = ["RankingResult", "baselines", "evaluate_ranking", "mae", "popularity_model", "rmse",
+           "score_predictions"]

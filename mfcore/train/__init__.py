@@ -1,7 +1,8 @@
-"""Training: numba SGD kernels and the MFModel estimator around them."""
+"""Training: the MFModel estimator, its solvers (SGD today) and the defaults by kind of data."""
+from ..model import EpochStats
 from .kernels import warm_up
-from .model import (EXPLICIT_DEFAULTS, IMPLICIT_DEFAULTS, EpochStats, MFModel, check_memory,
-                    memory_estimate, resolve_params)
+from .model import SOLVERS, MFModel, check_memory, memory_estimate
+from .presets import EXPLICIT_DEFAULTS, IMPLICIT_DEFAULTS, defaults, resolve_params
 
-__all__ = ["EXPLICIT_DEFAULTS", "IMPLICIT_DEFAULTS", "EpochStats", "MFModel", "check_memory",
-           "memory_estimate", "resolve_params", "warm_up"]
+__all__ = ["EXPLICIT_DEFAULTS", "IMPLICIT_DEFAULTS", "SOLVERS", "EpochStats", "MFModel",
+           "check_memory", "defaults", "memory_estimate", "resolve_params", "warm_up"]

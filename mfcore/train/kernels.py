@@ -5,7 +5,7 @@ Each kernel works on plain arrays and one slice of the training rows, so the Pyt
 parallel threads. All are ``nogil`` (a training run must not freeze the server's event loop) and
 ``cache=True`` (the app must not pay the JIT compile on the first click).
 
-The update is the one in ``shared/guides/definitions.md`` (Koren, Bell & Volinsky 2009)::
+The update is the one in ``docs/definitions.md`` (Koren, Bell & Volinsky 2009)::
 
     e = r - (mu + b_u + b_i + p_u . q_i)
     b_u += lr (e - reg b_u);  b_i += lr (e - reg b_i)
