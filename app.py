@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import streamlit as st
 
+from mfcore.values import fmt
 from ui.core import human_seconds
-from ui.state import (Bundle, current_job, epoch_progress, fmt, init_session, show_notices,
+from ui.state import (Bundle, current_job, epoch_progress, init_session, show_notices,
                       sidebar_status)
 
 PAGES = {

@@ -91,13 +91,14 @@ def page_reruns_under_load() -> None:
 
 def cancel_latency(max_k: bool) -> None:
     from mfcore.jobs import JobRegistry, training_job
+    from mfcore.prepare import prepare
     from mfcore.train import MFModel
-    from ui.core import PrepOptions, builtin_dataset, prepare_dataset
+    from ui.core import builtin_dataset
 
     t0 = time.perf_counter()
     raw = builtin_dataset(n_users=200_000, n_items=100_000, n_interactions=5_000_000)
     gen = time.perf_counter() - t0
-    prepared = prepare_dataset(raw, PrepOptions())
+    prepared = prepare(raw)
     print(f"2. Cancel latency, largest built-in dataset ({raw.n_users:,} users × "
           f"{raw.n_items:,} songs × {len(raw):,} plays; generating it took {gen:.1f} s)")
     for k in (32, 1024) if max_k else (32,):
@@ -123,10 +124,11 @@ def cancel_latency(max_k: bool) -> None:
 
 
 def divergence() -> None:
+    from mfcore.prepare import prepare
     from mfcore.train import MFModel
-    from ui.core import PrepOptions, builtin_dataset, prepare_dataset
+    from ui.core import builtin_dataset
 
-    prepared = prepare_dataset(builtin_dataset(), PrepOptions())
+    prepared = prepare(builtin_dataset())
     print(f"3. Divergence on the built-in dataset ({len(prepared.train):,} training rows per "
           "epoch, k = 32, log1p values)")
     for lr in (50.0, 1.0):

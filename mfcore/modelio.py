@@ -9,9 +9,7 @@ array holding a JSON object: the ``mfcore`` marker, ``format_version``, ``params
 """
 from __future__ import annotations
 
-import dataclasses
 import json
-import math
 import time
 import zipfile
 from pathlib import Path
@@ -21,30 +19,12 @@ import numpy as np
 from ._atomic import atomic_savez
 from .errors import ConfigError, ModelFileError
 from .model import EpochStats, FactorModel, as_factor_model
+from .values import jsonable
 
 FORMAT_MARKER = "mfcore-model"
 FORMAT_VERSION = 1
 ARRAYS = ("user_factors", "item_factors", "user_bias", "item_bias", "global_mean",
           "user_ids", "item_ids", "meta_json")
-
-
-def _jsonable(x):
-    """Plain JSON types for params/history (numpy scalars, arrays, dataclasses, tuples)."""
-    if dataclasses.is_dataclass(x) and not isinstance(x, type):
-        return _jsonable(dataclasses.asdict(x))
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return _jsonable(x.tolist())
-    if isinstance(x, np.generic):
-        return _jsonable(x.item())
-    if isinstance(x, float) and not math.isfinite(x):
-        return None if math.isnan(x) else ("inf" if x > 0 else "-inf")
-    if x is None or isinstance(x, (bool, int, float, str)):
-        return x
-    return str(x)
 
 
 def _ids(ids) -> tuple[np.ndarray, str]:
@@ -100,11 +80,11 @@ def save_model(model: FactorModel, path, data=None) -> Path:
         source = data.source
     meta = {
         "format": FORMAT_MARKER, "format_version": FORMAT_VERSION,
-        "params": _jsonable(getattr(model, "params", None) or {}),
-        "history": _jsonable(list(getattr(model, "history_", None) or [])),
-        "status": _jsonable(getattr(model, "status_", None)),
-        "best_epoch": _jsonable(getattr(model, "best_epoch_", None)),
-        "diverged_at": _jsonable(getattr(model, "diverged_at_", None)),
+        "params": jsonable(getattr(model, "params", None) or {}),
+        "history": jsonable(list(getattr(model, "history_", None) or [])),
+        "status": jsonable(getattr(model, "status_", None)),
+        "best_epoch": jsonable(getattr(model, "best_epoch_", None)),
+        "diverged_at": jsonable(getattr(model, "diverged_at_", None)),
         "fingerprint": fingerprint, "source": source, "id_kinds": id_kinds,
         "n_users": len(m.P), "n_items": len(m.Q), "factors": int(m.P.shape[1]),
         "biased": m.biased, "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

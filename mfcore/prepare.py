@@ -1,20 +1,183 @@
-"""Value transforms and count filters applied between loading and splitting.
+"""Between loading and training: count filters, a value transform, the split — one pipeline.
 
-Every function returns a new :class:`~mfcore.interactions.Interactions` and records what it did
-in the result's ``extra`` dict (a fresh dict: the input is never modified), so that a prediction
-made on transformed values can be mapped back (:func:`inverse_transform`) and the dashboard can
-say how much a filter removed.
+:func:`prepare` is what the command line, the dashboard and sweeps all call, with one set of
+defaults (:class:`PrepOptions`), so the same data and settings give the same training rows
+everywhere. Its pieces stay public: :func:`filter_min_counts` and :func:`transform` return a new
+:class:`~mfcore.interactions.Interactions` and record what they did in the result's ``extra``
+dict (a fresh dict: the input is never modified); the split is :func:`mfcore.split.make_split`.
+
+A dataset is identified by ONE fingerprint: that of the data as loaded, before filters and
+transform (:attr:`Prepared.fingerprint`). What was done to it is recorded beside it
+(:attr:`Prepared.opts`), so runs on the same file with another transform still group as the same
+dataset.
 """
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import asdict, dataclass, field, replace
+from functools import cached_property
 
 import numpy as np
 
 from .errors import ConfigError, DataError
 from .interactions import Interactions
+from .split import Split, make_split
 
 TRANSFORMS = ("none", "standardize", "log1p", "binary")
+#: Play counts reach far above any rating scale (the MSD sample's largest count is 796, the full
+#: file's 9,667); ratings stop at 5 or 10.
+RATING_SCALE_MAX = 10.0
+
+
+@dataclass(frozen=True)
+class PrepOptions:
+    """How :func:`prepare` filters, transforms and splits.
+
+    Attributes
+    ----------
+    transform : {'auto', 'none', 'standardize', 'log1p', 'binary'}
+        'auto' picks by the kind of data (:func:`default_transform`).
+    min_user, min_item : int
+        Minimum rows per user and per item (:func:`filter_min_counts`); 1 keeps everything.
+    split : {'random', 'holdout', 'user', 'none'}
+        See :func:`mfcore.split.make_split`.
+    val_frac, test_frac : float
+        Validation and test fractions (``test_frac`` is ignored by 'holdout').
+    seed : int
+        Seeds the split.
+    """
+
+    transform: str = "auto"
+    min_user: int = 1
+    min_item: int = 1
+    split: str = "random"
+    val_frac: float = 0.2
+    test_frac: float = 0.0
+    seed: int = 0
+
+
+@dataclass
+class Prepared:
+    """A dataset ready for training.
+
+    Attributes
+    ----------
+    display : Interactions
+        The filtered rows with their values as loaded (what people read: play counts, not
+        their logarithms).
+    split : Split
+        Train / validation / test parts of the filtered rows after the transform.
+    opts : PrepOptions
+        The options as applied ('auto' replaced by the transform it chose).
+    fingerprint : str
+        The fingerprint of the data as loaded: the dataset's identity in run records.
+    info : dict
+        ``rows_removed_by_filters``, ``users_removed``, ``items_removed``.
+    """
+
+    display: Interactions
+    split: Split
+    opts: PrepOptions
+    fingerprint: str
+    info: dict = field(default_factory=dict)
+
+    @property
+    def train(self) -> Interactions:
+        return self.split.train
+
+    @property
+    def val(self) -> Interactions | None:
+        return self.split.val
+
+    def summary(self) -> dict:
+        """The dataset as a run record stores it: sizes and values of :attr:`display`, the
+        :attr:`fingerprint` and the options applied (``prepare``)."""
+        return {**self.display.summary(), "fingerprint": self.fingerprint,
+                "prepare": asdict(self.opts)}
+
+    # Computed once per preparation, not on every rerun of a page that lists users and songs
+    # (read-only, so sessions may share them).
+    @cached_property
+    def item_names(self) -> np.ndarray:
+        """Every item's readable name (:meth:`Interactions.item_labels`), as an object array."""
+        return np.asarray(self.display.item_labels(np.arange(self.display.n_items)),
+                          dtype=object)
+
+    @cached_property
+    def user_counts(self) -> np.ndarray:
+        return self.display.user_counts()
+
+    @cached_property
+    def item_counts(self) -> np.ndarray:
+        return self.display.item_counts()
+
+    @cached_property
+    def users_by_activity(self) -> np.ndarray:
+        """User indices, the most active first (ties by index)."""
+        return np.argsort(-self.user_counts, kind="stable")
+
+    @cached_property
+    def items_by_popularity(self) -> np.ndarray:
+        """Item indices, the most listened first (ties by index)."""
+        return np.argsort(-self.item_counts, kind="stable")
+
+
+def prepare(data: Interactions, options: PrepOptions | None = None) -> Prepared:
+    """Filter, transform and split ``data`` as ``options`` say (all seeded).
+
+    Parameters
+    ----------
+    data : Interactions
+        The data as loaded.
+    options : PrepOptions, optional
+        Default ``PrepOptions()``: no filters, the transform chosen by the kind of data, a random
+        20 % validation split with seed 0.
+
+    Returns
+    -------
+    Prepared
+
+    Raises
+    ------
+    ConfigError
+        An unknown transform or split, a bad threshold or fraction.
+    DataError
+        Nothing left after the filters or for training, log1p of values <= -1.
+    """
+    opts = options or PrepOptions()
+    if opts.transform != "auto" and opts.transform not in TRANSFORMS:
+        raise ConfigError(f"unknown transform {opts.transform!r}; expected 'auto' or one of "
+                          f"{', '.join(TRANSFORMS)}")
+    filtered = data
+    if opts.min_user != 1 or opts.min_item != 1:
+        filtered = filter_min_counts(data, min_user=opts.min_user, min_item=opts.min_item)
+    kind = default_transform(data) if opts.transform == "auto" else opts.transform
+    sp = make_split(transform(filtered, kind), opts.split, val_frac=opts.val_frac,
+                    test_frac=opts.test_frac, seed=opts.seed)
+    info = {"rows_removed_by_filters": len(data) - len(filtered),
+            "users_removed": data.n_users - filtered.n_users,
+            "items_removed": data.n_items - filtered.n_items}
+    return Prepared(display=filtered, split=sp, opts=replace(opts, transform=kind),
+                    fingerprint=data.fingerprint, info=info)
+
+
+def default_transform(data: Interactions) -> str:
+    """The transform 'auto' stands for: 'log1p' for play counts, 'none' for anything else.
+
+    Play counts are whole numbers >= 0 that reach above :data:`RATING_SCALE_MAX`. They are
+    heavy-tailed, and SGD on the raw counts diverges at the usual learning rates (one error of
+    a few thousand plays times γ throws the factors to infinity: the README's own ``train``
+    example did on the MSD file); log(1 + count) keeps every preference's order and bounds the
+    errors, which is why the dashboard has always defaulted to it. Ratings (a bounded scale such
+    as MovieLens' 1–5) are trained as they are, so RMSE stays on the rating scale and
+    comparable with published figures; implicit data (all ones) have nothing to tame.
+    """
+    v = data.values
+    if data.implicit or len(v) == 0:
+        return "none"
+    if float(v.min()) >= 0 and float(v.max()) > RATING_SCALE_MAX and \
+            bool(np.all(v == np.floor(v))):
+        return "log1p"
+    return "none"
 
 
 def transform(data: Interactions, kind: str) -> Interactions:
@@ -27,7 +190,7 @@ def transform(data: Interactions, kind: str) -> Interactions:
     kind : {'none', 'standardize', 'log1p', 'binary'}
         - ``'none'``: values as they are.
         - ``'standardize'``: ``(x - mean) / std`` over all rows (population std, as the MSD
-          notebook's); ``mean`` and ``std`` are recorded so predictions can be mapped back. A
+          notebook's); ``mean`` and ``std`` are recorded. A
           constant column (std 0) is only centred (std recorded as 1).
         - ``'log1p'``: ``log(1 + x)``; values must be > -1.
         - ``'binary'``: every observed pair becomes 1 and the data is marked implicit.
@@ -36,7 +199,7 @@ def transform(data: Interactions, kind: str) -> Interactions:
     -------
     Interactions
         A new object whose ``extra['transform']`` is a dict ``{'kind': ..., ...}`` (with ``mean``
-        and ``std`` for 'standardize').
+        and ``std`` for 'standardize', enough to map predictions back).
 
     Raises
     ------
@@ -71,31 +234,6 @@ def transform(data: Interactions, kind: str) -> Interactions:
     extra = {**data.extra, "transform": info}
     return replace(data, values=np.ascontiguousarray(new, dtype=np.float32), implicit=implicit,
                    extra=extra)
-
-
-def inverse_transform(values, info: dict | None) -> np.ndarray:
-    """Map values (e.g. predictions) from the transformed scale back to the original one.
-
-    Parameters
-    ----------
-    values : array-like of float
-    info : dict or None
-        ``data.extra['transform']`` as recorded by :func:`transform` (None means 'none').
-
-    Returns
-    -------
-    ndarray of float64
-        For 'binary' the values are returned unchanged (the original scale is lost).
-    """
-    x = np.asarray(values, dtype=np.float64)
-    kind = (info or {}).get("kind", "none")
-    if kind == "standardize":
-        return x * float(info["std"]) + float(info["mean"])
-    if kind == "log1p":
-        return np.expm1(x)
-    if kind in ("none", "binary"):
-        return x
-    raise ConfigError(f"unknown transform {kind!r} in the recorded transform info")
 
 
 def filter_min_counts(data: Interactions, min_user: int = 1, min_item: int = 1) -> Interactions:

@@ -4,7 +4,7 @@ A report is ONE HTML file that opens in any browser without the server or a netw
 is inlined once (``include_plotlyjs=True``, no CDN), followed by the figures, the settings,
 the dataset summary and the metrics as plain tables. Every value is HTML-escaped.
 
-``run_report_html(run)`` takes a run as returned by :meth:`mfcore.history.RunHistory.get_run`;
+``run_report_html(run)`` takes a run as returned by :meth:`mfcore.runstore.RunHistory.get_run`;
 ``sweep_report_html(trials_df, best, importance, meta)`` takes what :func:`mfcore.tune.run_sweep`
 returns (``result.trials_frame(), result.best, result.importance, result.meta``).
 """
@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import datetime as _dt
 import html
-import math
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+
+from .values import finite, fmt
 
 __all__ = ["run_report_html", "sweep_report_html", "history_figure", "runs_overlay_figure",
            "sweep_scatter_figure", "parallel_figure", "importance_figure"]
@@ -47,15 +48,7 @@ def _fig(title: str, **layout):
 
 
 def _nan_to_none(xs: Iterable) -> list:
-    out = []
-    for x in xs:
-        try:
-            v = float(x)
-        except (TypeError, ValueError):
-            out.append(None)
-            continue
-        out.append(v if math.isfinite(v) else None)
-    return out
+    return [finite(x) for x in xs]
 
 
 def _get(h, name):
@@ -94,7 +87,7 @@ def runs_overlay_figure(histories: pd.DataFrame, labels: Mapping[int, str] | Non
     """Several runs' per-epoch ``metric`` (loss, train_rmse, val_rmse) on one plot.
 
     ``histories`` is long format (``run_id``, ``epoch``, metric columns), as
-    :meth:`~mfcore.history.RunHistory.histories` returns.
+    :meth:`~mfcore.runstore.RunHistory.histories` returns.
     """
     names = {"loss": "Training loss", "train_rmse": "Train RMSE", "val_rmse": "Validation RMSE"}
     fig = _fig(f"{names.get(metric, metric)} per epoch")
@@ -222,34 +215,11 @@ class _Figures:
         return out
 
 
-def _fmt(v: Any) -> str:
-    if v is None:
-        return "—"
-    if isinstance(v, (bool, np.bool_)):
-        return "yes" if v else "no"
-    if isinstance(v, (int, np.integer)):
-        return f"{int(v):,}"
-    if isinstance(v, (float, np.floating)):
-        f = float(v)
-        if not math.isfinite(f):
-            return "—"
-        if f != 0 and (abs(f) < 1e-3 or abs(f) >= 1e6):
-            return f"{f:.4g}"
-        return f"{f:.4f}".rstrip("0").rstrip(".") if abs(f) < 100 else f"{f:,.2f}"
-    if isinstance(v, (pd.Timestamp, _dt.datetime)):
-        return v.strftime("%Y-%m-%d %H:%M:%S")
-    if isinstance(v, (list, tuple)):
-        return ", ".join(_fmt(x) for x in v)
-    if isinstance(v, Mapping):
-        return ", ".join(f"{k}={_fmt(x)}" for k, x in v.items())
-    return str(v)
-
-
 def _kv_table(rows: Iterable[tuple[str, Any]]) -> str:
     body = "".join(
         f"<tr><th>{html.escape(str(k))}</th>"
         f"<td{' class=num' if isinstance(v, (int, float, np.number)) else ''}>"
-        f"{html.escape(_fmt(v))}</td></tr>" for k, v in rows)
+        f"{html.escape(fmt(v, digits=None))}</td></tr>" for k, v in rows)
     return f"<table>{body}</table>"
 
 
@@ -261,7 +231,7 @@ def _frame_table(frame: pd.DataFrame, highlight: Any = None, key: str | None = N
                                   and r.get(key) == highlight) else ""
         cells = "".join(
             f"<td{' class=num' if isinstance(v, (int, float, np.number)) else ''}>"
-            f"{html.escape(_fmt(v))}</td>" for v in r.tolist())
+            f"{html.escape(fmt(v, digits=None))}</td>" for v in r.tolist())
         rows.append(f"<tr{cls}>{cells}</tr>")
     return (f"<div class=\"scroll\"><table><thead><tr>{head}</tr></thead>"
             f"<tbody>{''.join(rows)}</tbody></table></div>")
@@ -292,7 +262,7 @@ def run_report_html(run: Mapping) -> str:
     Parameters
     ----------
     run : dict
-        As :meth:`mfcore.history.RunHistory.get_run` returns (``params``, ``data``,
+        As :meth:`mfcore.runstore.RunHistory.get_run` returns (``params``, ``data``,
         ``metrics``, ``history`` and the run's columns). A dict with fewer keys also works.
 
     Returns

@@ -7,12 +7,12 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from mfcore.prepare import PrepOptions, prepare
 from mfcore.train import memory_estimate
 from ui import charts
 from ui.core import (BUILTIN, FORMAT_LABELS, SPLIT_LABELS, TRANSFORM_LABELS,
-                     LoadOptions, PrepOptions, builtin_dataset, data_dir, human_bytes,
-                     list_data_files, load_path, load_upload,
-                     prepare_dataset, resolve_in_data_dir)
+                     LoadOptions, builtin_dataset, data_dir, human_bytes,
+                     list_data_files, load_path, load_upload, resolve_in_data_dir)
 from ui.state import builtin_label, error_text, init_session, persisted, set_dataset
 
 log = logging.getLogger("mfx.ui.data")
@@ -59,7 +59,7 @@ def run_load_request() -> None:
             meta = str(resolve_in_data_dir(meta_path)) if meta_path else None
             raw = load_path(path, opts, meta, progress)
         progress(0.95, "Preparing and splitting…")
-        prepared = prepare_dataset(raw, prep_options())
+        prepared = prepare(raw, prep_options())
     except Exception as exc:  # noqa: BLE001 - every failure is shown; the old dataset stays
         log.info("load failed (%s): %s", name, exc, exc_info=not isinstance(exc, ValueError))
         bar.empty()
@@ -73,7 +73,7 @@ def run_load_request() -> None:
 
 def apply_preparation() -> None:
     try:
-        prepared = prepare_dataset(ss.raw, prep_options())
+        prepared = prepare(ss.raw, prep_options())
     except Exception as exc:  # noqa: BLE001
         ss.prep_error = f"Could not apply these settings: {error_text(exc)}"
         return
@@ -93,7 +93,8 @@ def load_options() -> LoadOptions:
 def prep_options() -> PrepOptions:
     cur = ss.prepared.opts if "prepared" in ss else PrepOptions()
     p = ss.get("prep", {})
-    return PrepOptions(transform=p.get("transform", cur.transform),
+    # The transform as chosen ('auto' follows each new dataset), not as last applied.
+    return PrepOptions(transform=p.get("transform", "auto"),
                        min_user=int(p.get("min_user", cur.min_user)),
                        min_item=int(p.get("min_item", cur.min_item)),
                        split=p.get("split", cur.split),
@@ -220,8 +221,10 @@ def preparation() -> None:
     with st.form("prep_form", border=True):
         c1, c2, c3 = st.columns(3)
         transforms = list(TRANSFORM_LABELS)
-        c1.selectbox("Transform of the values", transforms, index=transforms.index(cur.transform),
-                     format_func=TRANSFORM_LABELS.get, key="f_transform",
+        chosen = ss.get("prep", {}).get("transform", "auto")
+        c1.selectbox("Transform of the values", transforms, index=transforms.index(chosen),
+                     format_func=lambda t: TRANSFORM_LABELS[t] + (
+                         f" (here: {cur.transform})" if t == "auto" else ""), key="f_transform",
                      help="Applied before training; metrics and RMSE are on this scale.")
         c2.number_input("Min songs per user", 1, 10_000, value=cur.min_user, key="f_min_user",
                         help="Users with fewer songs are dropped (repeated with the song filter "
@@ -237,8 +240,8 @@ def preparation() -> None:
                   key="f_val_frac")
         c3.number_input("Split seed", 0, 2**31 - 1, value=cur.seed, key="f_seed")
         if implicit:
-            st.caption("This dataset is implicit (every value is 1): the transform does not "
-                       "change it.")
+            st.caption("This dataset is implicit (every value is 1): the automatic transform "
+                       "leaves it as it is.")
         st.form_submit_button("Apply", on_click=_submit_prep, icon=":material/tune:")
     if ss.get("prep_error"):
         st.error(ss.prep_error, icon=":material/error:")

@@ -7,9 +7,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from mfcore.history import RunHistory, runs_to_csv_frame
 from mfcore.report import run_report_html, runs_overlay_figure
-from ui.state import Bundle, error_text, fmt, init_session
+from mfcore.runstore import RunHistory, runs_to_csv_frame
+from mfcore.values import fmt
+from ui.state import Bundle, error_text, init_session
 
 ss = st.session_state
 SOURCES = {"app": "Train page", "sweep": "Sweeps", "cli": "Command line"}

@@ -1,13 +1,16 @@
 """Train: hyperparameters, a background training run with live curves, cancel, results."""
 from __future__ import annotations
 
+import time
+
 import streamlit as st
 
 from mfcore.jobs import REGISTRY, JobSnapshot, training_job
+from mfcore.values import fmt
 from ui import charts
 from ui.core import human_rate, human_seconds, training_eta
 from ui.state import (HP_DEFAULTS, POLL_S, adopt, current_job, error_text, failure_text,
-                      fmt, hp_defaults, init_session, model_kwargs, owner, persisted)
+                      hp_defaults, init_session, model_kwargs, owner, persisted)
 
 ss = st.session_state
 
@@ -37,16 +40,20 @@ def start_training() -> None:
 
 
 def recorded(fit, model, prepared):
-    """The job function: train, then record the run in the run history (worker thread)."""
+    """The job function: train, then score the model and record the run with its model file
+    in the run history, as the command line's ``train`` does (worker thread)."""
     def fn(job):
+        t0 = time.perf_counter()
         out = fit(job)
+        fit_seconds = time.perf_counter() - t0
         if model.history_:
             try:
-                from mfcore.history import RunHistory
-                run_id = RunHistory().record_model(
-                    model, prepared.display, split_kind=prepared.split.kind, source="app",
-                    save=True, metrics={"n_train": len(prepared.train),
-                                        "n_val": 0 if prepared.val is None else len(prepared.val)})
+                from mfcore.runs import score_run
+                from mfcore.runstore import RunHistory
+                record = score_run(model, prepared, fit_seconds=fit_seconds)
+                history = RunHistory()
+                run_id = history.record(record, source="app",
+                                        model_path=history.save_model(model, prepared.display))
                 job.update_info(run_id=run_id)
             except Exception as exc:  # noqa: BLE001 - the model is fine; say why it is not saved
                 job.update_info(history_error=error_text(exc))

@@ -1,7 +1,7 @@
 """Tune: a grid or a seeded random search over latent size, lr, reg and epochs, in the background.
 
 Below the live sweep, "Past sweeps" reopens any sweep recorded in the run history with the same
-results view (:func:`render_result` on :func:`mfcore.tune.sweep.sweep_from_history`).
+results view (:func:`render_result` on :func:`mfcore.runstore_sweeps.sweep_from_history`).
 """
 from __future__ import annotations
 
@@ -11,20 +11,20 @@ import pandas as pd
 import streamlit as st
 
 from mfcore.errors import MFError
-from mfcore.history import RunHistory
 from mfcore.jobs import REGISTRY, Job, JobSnapshot
 from mfcore.report import (importance_figure, parallel_figure, sweep_report_html,
                            sweep_scatter_figure)
-from mfcore.tune.sweep import (SWEPT, SweepResult, grid_trials, parse_values, random_trials,
-                               sweep_from_history, sweep_job, trials_frame)
-from ui.state import (HP_DEFAULTS, POLL_S, error_text, failure_text, fmt, init_session,
+from mfcore.runstore import RunHistory
+from mfcore.runstore_sweeps import sweep_from_history
+from mfcore.tune import (RANDOM_DEFAULTS, SWEPT, SweepResult, default_text, grid_trials,
+                         parse_values, random_trials, sweep_job, trials_frame)
+from mfcore.values import fmt
+from ui.state import (HP_DEFAULTS, POLL_S, error_text, failure_text, init_session,
                       model_kwargs, owner, persisted)
 
 ss = st.session_state
 _JOB = re.compile(r"^[0-9a-f]{16}$")
-GRID_DEFAULTS = {"factors": "4, 16, 64", "lr": "0.005, 0.02", "reg": "0.02, 0.1", "epochs": "20"}
-RANDOM_DEFAULTS = {"factors": (4, 64), "lr": (0.001, 0.05), "reg": (0.001, 0.2),
-                   "epochs": (20, 20)}
+GRID_DEFAULTS = {p: default_text(p, random=False) for p in SWEPT}  # the engine's, as text
 LABELS = {"factors": "Latent factors k", "lr": "Learning rate γ", "reg": "Regularisation λ",
           "epochs": "Epochs"}
 STATUS_MARK = {"fitted": "✓ fitted", "early_stopped": "⏹ early-stopped",
@@ -81,11 +81,9 @@ def start_sweep() -> None:
                           f"{t.get(f'{p}_hi', RANDOM_DEFAULTS[p][1])}" for p in SWEPT})
         hist = RunHistory()
         hist.ensure()
-        fn = sweep_job(prepared.train, prepared.val, trials, data=prepared.display,
-                       base_params=base_params(), metric=metric, k=k, history=hist,
-                       split_kind=prepared.split.kind, kind=t.get("mode", "grid"), space=space,
-                       data_info={"transform": prepared.opts.transform,
-                                  "label": ss.get("dataset_label", "")})
+        fn = sweep_job(prepared, trials, base_params=base_params(), metric=metric, k=k,
+                       history=hist, kind=t.get("mode", "grid"), space=space,
+                       data_info={"label": ss.get("dataset_label", "")})
         job = REGISTRY.start(owner(), fn, label=f"sweep of {len(trials)} trials",
                              info={"context": prepared, "trials": trials})
     except Exception as exc:  # noqa: BLE001 - never a traceback in the browser

@@ -66,7 +66,10 @@ def test_new_listener_fold_in_and_map(at):
 
 
 def test_item_names_match_the_engine_labels():
-    from ui.core import builtin_dataset, item_names
+    from mfcore.prepare import PrepOptions, prepare
+    from ui.core import builtin_dataset
     data = builtin_dataset(n_users=200, n_items=150, n_interactions=3000)
-    idx = np.arange(data.n_items)
-    assert list(item_names(data)) == data.item_labels(idx)
+    shown = prepare(data, PrepOptions(min_item=20)).display  # filtered: fewer songs
+    assert 0 < shown.n_items < data.n_items
+    assert list(prepare(data, PrepOptions(min_item=20)).item_names) == \
+        shown.item_labels(np.arange(shown.n_items))

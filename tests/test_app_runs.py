@@ -5,15 +5,23 @@ import json
 
 import pytest
 
-from mfcore.history import RunHistory
+from mfcore.prepare import prepare
+from mfcore.runs import score_run
+from mfcore.runstore import RunHistory
 from mfcore.train import MFModel
-from ui.core import PrepOptions, builtin_dataset, prepare_dataset
+from ui.core import builtin_dataset
 from ui.testing import assert_clean, open_app
+
+
+def record(hist: RunHistory, model, prepared, *, source: str, save: bool = False) -> int:
+    """What the Train page does with a finished model (its file beside the history)."""
+    path = hist.save_model(model, prepared.display) if save else None
+    return hist.record(score_run(model, prepared), source=source, model_path=path)
 
 
 @pytest.fixture(scope="module")
 def builtin_model():
-    prepared = prepare_dataset(builtin_dataset(), PrepOptions())
+    prepared = prepare(builtin_dataset())
     model = MFModel(factors=4, epochs=2, lr=0.01, seed=1).fit(prepared.train, prepared.val)
     return prepared, model
 
@@ -24,10 +32,9 @@ def history(tmp_path, monkeypatch, builtin_model):
     monkeypatch.setenv("MFX_HISTORY_DB", str(path))
     hist = RunHistory(path)
     prepared, model = builtin_model
-    with_model = hist.record_model(model, prepared.display, split_kind="random", source="app",
-                                   metrics={"n_train": len(prepared.train)}, save=True)
+    with_model = record(hist, model, prepared, source="app", save=True)
     other = MFModel(factors=3, epochs=3, lr=0.02).fit(prepared.train, prepared.val)
-    without = hist.record_model(other, prepared.display, split_kind="random", source="cli")
+    without = record(hist, other, prepared, source="cli")
     return hist, with_model, without
 
 
@@ -82,13 +89,11 @@ def test_corrupt_history_is_an_error_message(tmp_path, monkeypatch):
 
 def test_incompatible_model_is_refused(history, tmp_path):
     from mfcore.load.synthetic import generate
-    from mfcore.split import random_split
 
     hist, _, _ = history
-    data = generate(50, 40, 500, shape="ratings", seed=4)
-    sp = random_split(data, seed=0)
-    other = MFModel(factors=2, epochs=1).fit(sp.train, sp.val)
-    rid = hist.record_model(other, data, split_kind="random", source="cli", save=True)
+    small = prepare(generate(50, 40, 500, shape="ratings", seed=4))
+    other = MFModel(factors=2, epochs=1).fit(small.train, small.val)
+    rid = record(hist, other, small, source="cli", save=True)
     at = open_app("runs")
     at.multiselect(key="runs_pick").set_value([rid]).run()
     at.button(key="btn_runs_load").click().run()

@@ -23,7 +23,7 @@ def test_short_training_run_finishes_with_history():
     assert at.query_params["job"] == at.session_state["job_id"]
     # the run is in the run history (a temporary database, see conftest.py)
     assert any("Recorded as run #" in c.value for c in at.caption)
-    from mfcore.history import RunHistory
+    from mfcore.runstore import RunHistory
     runs = RunHistory().list_runs(source="app")
     assert len(runs) >= 1
 

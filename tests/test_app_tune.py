@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from mfcore.history import RunHistory
+from mfcore.runstore import RunHistory
 from ui.testing import assert_clean, open_app, poll_until
 
 
@@ -105,15 +105,13 @@ def test_bad_entry_is_a_warning_not_a_crash():
 
 def _record_sweep(history_db, planted):
     """A small sweep (one trial diverges) recorded straight into the test's run history."""
-    from mfcore.split import random_split
-    from mfcore.tune.sweep import grid_trials, run_sweep
+    from mfcore.prepare import prepare
+    from mfcore.tune import grid_trials, run_sweep
 
-    data = planted[0]
-    sp = random_split(data, val_frac=0.2, seed=0)
-    return run_sweep(sp.train, sp.val, grid_trials(factors=[2, 4, 8], lr=[0.02, 50.0], reg=0.05,
-                                                   epochs=2),
-                     data=data, k=5, history=RunHistory(history_db), split_kind=sp.kind,
-                     kind="grid", data_info={"label": "planted ratings"})
+    return run_sweep(prepare(planted[0]),
+                     grid_trials(factors=[2, 4, 8], lr=[0.02, 50.0], reg=0.05, epochs=2),
+                     k=5, history=RunHistory(history_db), kind="grid",
+                     data_info={"label": "planted ratings"})
 
 
 def test_past_sweep_reopens_in_a_new_session(history_db, planted):

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from mfcore.cli import main
+from mfcore.cli import EXIT_DIVERGED, main
+from mfcore.runstore import RunHistory
 
 ROOT = Path(__file__).resolve().parents[1]
 REQUIRED = {"history", "train_rmse", "val_rmse", "val_mae", "status", "fit_seconds", "n_users",
@@ -75,11 +76,33 @@ def test_synthetic_data_needs_no_file(capsys):
     assert out["n_users"] > 0 and out["status"] == "fitted"
 
 
-def test_divergence_is_reported(capsys):
+def test_divergence_is_reported_and_exits_3(capsys):
     assert main(["train", "synthetic", "--factors", "8", "--epochs", "3", "--lr", "80",
-                 "--quiet", "--json"]) == 0
+                 "--quiet", "--json"]) == EXIT_DIVERGED == 3
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["status"] == "diverged" and out["diverged_at"]["epoch"] == 1
+    run = RunHistory().get_run(out["run_id"])  # still recorded, as diverged
+    assert run["status"] == "diverged"
+
+
+def test_diverged_run_exits_nonzero_from_the_shell():
+    res = run_cli("train", "synthetic", "--factors", "8", "--epochs", "2", "--lr", "80",
+                  "--quiet", "--no-history")
+    assert res.returncode == 3, res.stderr
+    assert "status=diverged" in res.stdout and "try a smaller --lr" in res.stderr
+    assert "Exit status" in run_cli("train", "--help").stdout
+
+
+def test_play_counts_are_log1p_by_default_so_the_readme_example_trains(shared_data, capsys):
+    readme = ["train", str(shared_data / "msd_taste_subset" / "10000.txt"), "--format",
+              "triplets", "--factors", "100", "--epochs", "20", "--lr", "0.005", "--reg",
+              "0.02", "--seed", "0", "--threads", "1", "--quiet", "--json", "--no-history"]
+    assert main(readme + ["--transform", "none"]) == EXIT_DIVERGED  # raw counts blow up
+    capsys.readouterr()
+    assert main(readme) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["status"] == "fitted" and out["data"]["prepare"]["transform"] == "log1p"
+    assert out["data"]["value_max"] > 10  # the record describes the counts as loaded
 
 
 @pytest.mark.parametrize("args, needle", [
@@ -108,15 +131,13 @@ def test_bad_file_is_one_line(tmp_path):
     assert "bad.tsv" in res.stderr and "line 2" in res.stderr
 
 
-@pytest.mark.parametrize("command", ["generate", "train", "evaluate", "recommend"])
+@pytest.mark.parametrize("command", ["generate", "train", "evaluate", "recommend", "sweep"])
 def test_every_subcommand_has_help(command):
     res = run_cli(command, "--help")
     assert res.returncode == 0 and "usage:" in res.stdout
 
 
 def test_train_is_recorded_in_the_run_history_unless_told_not_to(capsys):
-    from mfcore.history import RunHistory
-
     before = len(RunHistory().list_runs())
     assert main(["train", "synthetic", "--factors", "3", "--epochs", "2", "--quiet",
                  "--json"]) == 0

@@ -17,7 +17,8 @@ from mfcore.jobs import REGISTRY, JobRegistry, training_job
 from mfcore.modelio import load_model, save_model
 from mfcore.split import random_split
 from mfcore.train import MFModel
-from ui.core import PrepOptions, builtin_dataset, prepare_dataset
+from mfcore.prepare import prepare
+from ui.core import builtin_dataset
 from ui.testing import assert_clean, job_status, open_app, poll_until, set_number, train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def builtin():
-    return prepare_dataset(builtin_dataset(), PrepOptions())
+    return prepare(builtin_dataset())
 
 
 def same_model(m1, m2) -> bool:
@@ -167,7 +168,8 @@ def test_a_crash_while_saving_a_model_leaves_the_previous_file(builtin, tmp_path
 
 CRASH = r"""
 import os, sys
-from mfcore.history import RunHistory
+from mfcore.runs import RunRecord
+from mfcore.runstore import RunHistory
 
 class Crashing(RunHistory):
     def _open(self):
@@ -183,20 +185,21 @@ class Crashing(RunHistory):
 
 hist = [dict(epoch=e, loss=1.0, train_rmse=1.0, val_rmse=1.0, seconds=0.1,
              ratings_per_s=1e6) for e in range(1, 11)]
-Crashing(sys.argv[1]).record_result({"status": "fitted", "history": hist,
-                                     "params": {"factors": 9}}, source="cli")
+Crashing(sys.argv[1]).record(RunRecord(status="fitted", history=hist, params={"factors": 9}),
+                             source="cli")
 """
 
 
 def test_a_crash_while_recording_a_run_leaves_the_history_intact(tmp_path):
     import sqlite3
 
-    from mfcore.history import RunHistory
+    from mfcore.runs import RunRecord
+    from mfcore.runstore import RunHistory
 
     path = tmp_path / "runs.sqlite"
     hist = RunHistory(path)
-    first = hist.record_result({"status": "fitted", "params": {"factors": 4}, "history": [
-        dict(epoch=1, loss=2.0, train_rmse=1.5, val_rmse=1.6, seconds=0.1, ratings_per_s=1e6)]},
+    first = hist.record(RunRecord(status="fitted", params={"factors": 4}, history=[
+        dict(epoch=1, loss=2.0, train_rmse=1.5, val_rmse=1.6, seconds=0.1, ratings_per_s=1e6)]),
         source="cli")
     proc = subprocess.run([sys.executable, "-c", CRASH, str(path)], cwd=ROOT, timeout=120,
                           capture_output=True, text=True)
@@ -207,7 +210,7 @@ def test_a_crash_while_recording_a_run_leaves_the_history_intact(tmp_path):
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert conn.execute("SELECT COUNT(*) FROM epochs").fetchone()[0] == 1
-    assert RunHistory(path).record_result({"status": "fitted"}, source="cli") > first
+    assert RunHistory(path).record(RunRecord(status="fitted"), source="cli") > first
 
 
 # ---- memory -------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""transform / inverse_transform / filter_min_counts."""
+"""prepare() (the one pipeline and its defaults), transform, filter_min_counts."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,7 +7,10 @@ import pytest
 
 from mfcore.errors import ConfigError, DataError
 from mfcore.interactions import Interactions
-from mfcore.prepare import filter_min_counts, inverse_transform, transform
+from mfcore.load.synthetic import generate
+from mfcore.prepare import (PrepOptions, Prepared, default_transform, filter_min_counts, prepare,
+                            transform)
+from mfcore.split import random_split
 
 
 def data_from(rows, meta=True):
@@ -29,7 +32,7 @@ def test_none_is_identity_and_does_not_modify_input():
     assert "transform" not in d.extra
 
 
-def test_standardize_records_mean_and_std_and_inverts():
+def test_standardize_records_mean_and_std():
     d = data_from(ROWS)
     out = transform(d, "standardize")
     v = d.values.astype(float)
@@ -37,7 +40,6 @@ def test_standardize_records_mean_and_std_and_inverts():
     assert info["mean"] == pytest.approx(v.mean()) and info["std"] == pytest.approx(v.std())
     np.testing.assert_allclose(out.values, (v - v.mean()) / v.std(), rtol=1e-6)
     assert out.values.mean() == pytest.approx(0, abs=1e-6)
-    np.testing.assert_allclose(inverse_transform(out.values, info), v, rtol=1e-5, atol=1e-5)
     const = transform(data_from([("a", "x", 2), ("b", "x", 2)]), "standardize")
     assert const.extra["transform"]["std"] == 1.0 and not const.values.any()
 
@@ -46,8 +48,6 @@ def test_log1p_and_binary():
     d = data_from(ROWS)
     out = transform(d, "log1p")
     np.testing.assert_allclose(out.values, np.log1p(d.values), rtol=1e-6)
-    np.testing.assert_allclose(inverse_transform(out.values, out.extra["transform"]), d.values,
-                               rtol=1e-5)
     b = transform(d, "binary")
     assert b.implicit and b.values.dtype == np.float32 and (b.values == 1).all()
     assert not d.implicit
@@ -103,3 +103,60 @@ def test_filter_errors():
         filter_min_counts(d, min_item=1.5)
     with pytest.raises(DataError, match="no interactions left"):
         filter_min_counts(d, min_user=5)
+
+
+# ---- the pipeline -----------------------------------------------------------------------------
+def test_default_transform_by_kind_of_data():
+    assert default_transform(generate(shape="msd", seed=0)) == "log1p"      # play counts
+    assert default_transform(generate(shape="ratings", seed=0)) == "none"   # a rating scale
+    assert default_transform(generate(shape="playlist", seed=0)) == "none"  # implicit
+    stars = data_from([("a", "x", 1), ("a", "y", 5), ("b", "x", 4), ("c", "z", 2)])
+    assert default_transform(stars) == "none"  # whole numbers, but no more than 10
+    counts = data_from([("a", "x", 1), ("a", "y", 250), ("b", "x", 4), ("c", "z", 2)])
+    assert default_transform(counts) == "log1p"
+    assert default_transform(data_from([("a", "x", 0.5), ("b", "y", 40.5)])) == "none"
+
+
+def test_prepare_defaults_are_filters_off_auto_transform_random_20_percent():
+    raw = generate(300, 200, 6_000, shape="msd", seed=2)
+    prepared = prepare(raw)
+    assert isinstance(prepared, Prepared) and PrepOptions() == PrepOptions(
+        transform="auto", min_user=1, min_item=1, split="random", val_frac=0.2,
+        test_frac=0.0, seed=0)
+    assert prepared.opts == PrepOptions(transform="log1p")  # 'auto' resolved, as applied
+    assert prepared.display is raw  # no filter: the data as loaded, for display
+    expected = random_split(transform(raw, "log1p"), val_frac=0.2, seed=0)
+    np.testing.assert_array_equal(prepared.train.values, expected.train.values)
+    np.testing.assert_array_equal(prepared.val.users, expected.val.users)
+    assert prepared.train.values.max() < np.log1p(raw.values.max()) + 1e-6 < raw.values.max()
+    assert prepared.info == {"rows_removed_by_filters": 0, "users_removed": 0,
+                             "items_removed": 0}
+
+
+def test_one_fingerprint_the_data_as_loaded_and_the_options_beside_it():
+    raw = generate(300, 200, 6_000, shape="msd", seed=2)
+    a = prepare(raw)
+    b = prepare(raw, PrepOptions(transform="none", min_user=5, split="holdout", seed=3))
+    assert a.fingerprint == b.fingerprint == raw.fingerprint
+    assert b.display.fingerprint != raw.fingerprint  # filtered rows, same dataset
+    summary = b.summary()
+    assert summary["fingerprint"] == raw.fingerprint and summary["n_users"] == b.display.n_users
+    assert summary["prepare"] == {"transform": "none", "min_user": 5, "min_item": 1,
+                                  "split": "holdout", "val_frac": 0.2, "test_frac": 0.0,
+                                  "seed": 3}
+    assert b.info["users_removed"] == raw.n_users - b.display.n_users > 0
+    assert b.split.kind == "holdout" and b.split.info["seed"] == 3
+    assert set(np.unique(b.train.values)) <= set(np.unique(b.display.values))  # untransformed
+
+
+def test_prepare_errors_name_the_option():
+    raw = generate(100, 50, 1_000, shape="msd", seed=1)
+    with pytest.raises(ConfigError, match="transform.*zscore"):
+        prepare(raw, PrepOptions(transform="zscore"))
+    with pytest.raises(ConfigError, match="min_user"):
+        prepare(raw, PrepOptions(min_user=0))
+    with pytest.raises(ConfigError, match="sideways"):
+        prepare(raw, PrepOptions(split="sideways"))
+    with pytest.raises(ConfigError, match="val_frac"):
+        prepare(raw, PrepOptions(val_frac=1.5))
+    assert prepare(raw, PrepOptions(split="none")).val is None

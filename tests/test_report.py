@@ -6,11 +6,11 @@ from html.parser import HTMLParser
 
 import pytest
 
-from mfcore.history import RunHistory
+from mfcore.prepare import prepare
 from mfcore.report import (history_figure, importance_figure, parallel_figure,
                            run_report_html, runs_overlay_figure, sweep_report_html,
                            sweep_scatter_figure)
-from mfcore.split import random_split
+from mfcore.runstore import RunHistory
 from mfcore.tune import grid_trials, run_sweep
 
 PLOTLY_BUNDLE = re.compile(r"plotly\.js v\d+\.\d+")
@@ -19,11 +19,10 @@ PLOTLY_BUNDLE = re.compile(r"plotly\.js v\d+\.\d+")
 @pytest.fixture(scope="module")
 def sweep(request, tmp_path_factory):
     data = request.getfixturevalue("msd_small")
-    sp = random_split(data, val_frac=0.2, seed=0)
     hist = RunHistory(tmp_path_factory.mktemp("h") / "runs.sqlite")
-    res = run_sweep(sp.train, sp.val, grid_trials(factors=[2, 4], lr=[0.01, 0.02], reg=0.05,
-                                                  epochs=3),
-                    data=data, history=hist, k=5, split_kind=sp.kind, kind="grid")
+    res = run_sweep(prepare(data), grid_trials(factors=[2, 4], lr=[0.01, 0.02], reg=0.05,
+                                               epochs=3),
+                    history=hist, k=5, kind="grid")
     return res, hist
 
 

@@ -10,18 +10,19 @@ import pytest
 
 from mfcore import cli
 from mfcore.errors import ConfigError, MFError
-from mfcore.history import RunHistory
 from mfcore.jobs import JobRegistry
-from mfcore.split import random_split
-from mfcore.tune import Range, eta_squared, grid_trials, random_trials, run_sweep, sweep_job
+from mfcore.prepare import PrepOptions, prepare
+from mfcore.runstore import RunHistory
+from mfcore.runstore_sweeps import sweep_from_history
+from mfcore.tune import (GRID_DEFAULTS, Range, default_text, eta_squared, grid_trials,
+                         parse_values, random_trials, run_sweep, sweep_job)
 from mfcore.tune.importance import group_labels
-from mfcore.tune.sweep import sweep_from_history
 
 
 @pytest.fixture(scope="module")
 def planted_split(request):
     data = request.getfixturevalue("planted")[0]
-    return data, random_split(data, val_frac=0.2, seed=0)
+    return data, prepare(data, PrepOptions(val_frac=0.2, seed=0))
 
 
 # ---- search spaces --------------------------------------------------------------------------
@@ -38,6 +39,17 @@ def test_grid_is_the_cartesian_product():
         grid_trials(factors=range(1, 100), lr=list(np.linspace(0.01, 0.1, 30)))
     with pytest.raises(ConfigError, match="integer"):
         grid_trials(factors=[2.5])
+
+
+def test_one_grid_default_for_the_cli_and_the_tune_page():
+    assert grid_trials() == grid_trials(**GRID_DEFAULTS)
+    assert len(grid_trials()) == 12
+    text = {p: default_text(p, random=False) for p in GRID_DEFAULTS}
+    assert text["factors"] == "4, 16, 64"
+    assert grid_trials(**{p: parse_values(p, t, random=False) for p, t in text.items()}) == \
+        grid_trials()
+    rand = {p: parse_values(p, default_text(p, random=True), random=True) for p in text}
+    assert random_trials(5, seed=3, **rand) == random_trials(5, seed=3)
 
 
 def test_random_trials_seeded_and_in_range():
@@ -84,10 +96,8 @@ def test_planted_rank_wins_and_history_records(planted_split, tmp_path):
     data, sp = planted_split
     hist = RunHistory(tmp_path / "runs.sqlite")
     seen = []
-    res = run_sweep(sp.train, sp.val,
-                    grid_trials(factors=[1, 4, 16], lr=0.05, reg=[0.02, 0.05], epochs=40),
-                    data=data, history=hist, split_kind=sp.kind, kind="grid",
-                    callback=seen.append)
+    res = run_sweep(sp, grid_trials(factors=[1, 4, 16], lr=0.05, reg=[0.02, 0.05], epochs=40),
+                    history=hist, kind="grid", callback=seen.append)
     frame = res.trials_frame()
     assert res.status == "done" and len(frame) == 6 and [t.index for t in seen] == list(range(6))
     assert res.best["params"]["factors"] == 4, frame[["factors", "reg", "val_rmse"]]
@@ -111,7 +121,7 @@ def test_same_trial_same_result_as_a_single_fit(planted_split):
     from mfcore.train import MFModel
 
     data, sp = planted_split
-    res = run_sweep(sp.train, sp.val, [{"factors": 4, "lr": 0.03, "reg": 0.05, "epochs": 5}],
+    res = run_sweep(sp, [{"factors": 4, "lr": 0.03, "reg": 0.05, "epochs": 5}],
                     base_params={"seed": 3})
     model = MFModel(factors=4, lr=0.03, reg=0.05, epochs=5, seed=3).fit(sp.train, sp.val)
     assert res.trials[0].val_rmse == pytest.approx(
@@ -122,8 +132,7 @@ def test_diverged_and_early_stopped_are_marked_not_fatal(planted_split):
     data, sp = planted_split
     trials = grid_trials(factors=4, lr=[0.05, 50.0], reg=0.02, epochs=5)
     trials.append({"factors": 16, "lr": 0.1, "reg": 0.0, "epochs": 60})
-    res = run_sweep(sp.train, sp.val, trials, base_params={"early_stopping": True,
-                                                           "patience": 2})
+    res = run_sweep(sp, trials, base_params={"early_stopping": True, "patience": 2})
     status = [t.status for t in res.trials]
     assert status[1] == "diverged" and status[2] == "early_stopped"
     assert res.trials[2].epochs_run < 60
@@ -139,8 +148,7 @@ def test_cancel_keeps_finished_trials(planted_split, tmp_path):
         if i == 2 and stats.epoch == 2:
             cancel.set()
 
-    res = run_sweep(sp.train, sp.val, grid_trials(factors=[2, 4, 8, 16], lr=0.02, reg=0.05,
-                                                  epochs=5),
+    res = run_sweep(sp, grid_trials(factors=[2, 4, 8, 16], lr=0.02, reg=0.05, epochs=5),
                     history=hist, cancel=cancel, epoch_callback=on_epoch)
     assert res.status == "cancelled" and res.n_planned == 4
     assert [t.index for t in res.trials] == [0, 1]  # the interrupted trial is dropped
@@ -153,9 +161,8 @@ def test_sweep_from_history_matches_the_live_result(planted_split, tmp_path):
     data, sp = planted_split
     hist = RunHistory(tmp_path / "runs.sqlite")
     trials = grid_trials(factors=[2, 4], lr=[0.02, 50.0], reg=0.05, epochs=3)  # 2 diverge
-    res = run_sweep(sp.train, sp.val, trials, data=data, history=hist, split_kind=sp.kind,
-                    kind="grid", k=5, metric="precision_at_k", space={"lr": "0.02, 50"},
-                    data_info={"label": "planted"})
+    res = run_sweep(sp, trials, history=hist, kind="grid", k=5, metric="precision_at_k",
+                    space={"lr": "0.02, 50"}, data_info={"label": "planted"})
     again = sweep_from_history(RunHistory(hist.path), res.sweep_id)
     assert (again.sweep_id, again.kind, again.metric, again.status, again.n_planned) == \
         (res.sweep_id, "grid", "precision_at_k", "done", 4)
@@ -185,17 +192,17 @@ def test_sweep_from_history_matches_the_live_result(planted_split, tmp_path):
 def test_precision_metric_and_validation_errors(planted_split):
     data, sp = planted_split
     trials = grid_trials(factors=[2, 4], lr=0.02, reg=0.05, epochs=3)
-    res = run_sweep(sp.train, sp.val, trials, data=data, k=5, metric="precision_at_k")
+    res = run_sweep(sp, trials, k=5, metric="precision_at_k")
     p = [t.precision_at_k for t in res.trials]
     assert all(0 <= x <= 1 for x in p)
     assert res.best["precision_at_k"] == max(p)
     with pytest.raises(ConfigError, match="needs k"):
-        run_sweep(sp.train, sp.val, trials, metric="precision_at_k")
+        run_sweep(sp, trials, metric="precision_at_k")
     with pytest.raises(ConfigError, match="validation"):
-        run_sweep(sp.train, None, trials)
+        run_sweep(prepare(data, PrepOptions(split="none")), trials)
     called = []
     with pytest.raises(ConfigError, match="factors"):
-        run_sweep(sp.train, sp.val, trials + [{"factors": 0}], callback=called.append)
+        run_sweep(sp, trials + [{"factors": 0}], callback=called.append)
     assert called == []  # rejected before the first trial
 
 
@@ -203,18 +210,16 @@ def test_sweep_job_in_registry(planted_split):
     data, sp = planted_split
     reg = JobRegistry(max_jobs=2)
     try:
-        job = reg.start("me", sweep_job(sp.train, sp.val,
-                                        grid_trials(factors=[2, 4, 8], lr=0.02, reg=0.05,
-                                                    epochs=3)), label="sweep")
+        job = reg.start("me", sweep_job(sp, grid_trials(factors=[2, 4, 8], lr=0.02, reg=0.05,
+                                                        epochs=3)), label="sweep")
         assert job.wait(30)
         snap = job.snapshot()
         assert snap.status == "done" and len(snap.history) == 3 and snap.progress == 1.0
         assert snap.info["n_trials"] == 3 and snap.result.sweep_id == snap.info["sweep_id"]
 
         gate = threading.Event()
-        job2 = reg.start("me", sweep_job(sp.train, sp.val,
-                                         grid_trials(factors=[2, 4, 8], lr=0.02, reg=0.05,
-                                                     epochs=200),
+        job2 = reg.start("me", sweep_job(sp, grid_trials(factors=[2, 4, 8], lr=0.02, reg=0.05,
+                                                         epochs=200),
                                          epoch_callback=None), label="sweep")
         while not job2.snapshot().history and job2.status == "running":
             gate.wait(0.01)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import asdict, dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable
 
@@ -182,92 +181,19 @@ def load_upload(name: str, payload: bytes, opts: LoadOptions, metadata=None,
                         progress=progress, **opts.kwargs())
 
 
-# ---- preparation and split --------------------------------------------------------------------
-@dataclass(frozen=True)
-class PrepOptions:
-    """Transform, filters and split chosen on the Data page."""
-
-    transform: str = "log1p"
-    min_user: int = 1
-    min_item: int = 1
-    split: str = "random"        # 'random' | 'holdout' | 'none'
-    val_frac: float = 0.2
-    seed: int = 0
-
-
+# ---- preparation and split (the pipeline itself is mfcore.prepare) ------------------------------
 SPLIT_LABELS = {
     "random": "Random: a fraction of all plays to validation",
     "holdout": "Per-user hold-out: a fraction of each user's songs to validation",
     "none": "No split: train on everything (no validation RMSE, no held-out metrics)",
 }
 TRANSFORM_LABELS = {
+    "auto": "automatic: log(1 + count) for play counts, none for ratings and implicit data",
     "log1p": "log(1 + count): tames heavy play counts (recommended for play counts)",
     "none": "none: train on the raw values",
     "standardize": "standardize: (value − mean) / std",
     "binary": "binary: every observed pair is 1 (implicit)",
 }
-
-
-@dataclass
-class Prepared:
-    """A dataset ready for training: the filtered rows (raw values, for display), the split."""
-
-    display: Interactions
-    split: Any
-    opts: PrepOptions
-    info: dict = field(default_factory=dict)
-
-    @property
-    def train(self) -> Interactions:
-        return self.split.train
-
-    @cached_property
-    def item_names(self) -> np.ndarray:
-        """Every song's display name ("title — artist", else the raw id), computed once."""
-        return item_names(self.display)
-
-    # Counts and popularity orders of the displayed data, computed once per preparation rather
-    # than on every rerun of the pages that list listeners and songs (read-only: shared).
-    @cached_property
-    def user_counts(self) -> np.ndarray:
-        return self.display.user_counts()
-
-    @cached_property
-    def item_counts(self) -> np.ndarray:
-        return self.display.item_counts()
-
-    @cached_property
-    def users_by_activity(self) -> np.ndarray:
-        """User indices, the most active first (ties by index)."""
-        return np.argsort(-self.user_counts, kind="stable")
-
-    @cached_property
-    def items_by_popularity(self) -> np.ndarray:
-        """Song indices, the most listened first (ties by index)."""
-        return np.argsort(-self.item_counts, kind="stable")
-
-    @property
-    def val(self) -> Interactions | None:
-        return self.split.val
-
-
-def item_names(data: Interactions) -> np.ndarray:
-    """Every song's display name (:meth:`Interactions.item_labels`), as an object array."""
-    return np.asarray(data.item_labels(np.arange(data.n_items)), dtype=object)
-
-
-def prepare_dataset(raw: Interactions, opts: PrepOptions) -> Prepared:
-    """Filter, transform and split ``raw`` as the options say (all seeded)."""
-    from mfcore import prepare, split as splitmod
-    filtered = raw
-    if opts.min_user > 1 or opts.min_item > 1:
-        filtered = prepare.filter_min_counts(raw, min_user=opts.min_user, min_item=opts.min_item)
-    data = prepare.transform(filtered, opts.transform)
-    sp = splitmod.make_split(data, opts.split, val_frac=opts.val_frac, seed=opts.seed)
-    info = {"rows_removed_by_filters": len(raw) - len(filtered),
-            "users_removed": raw.n_users - filtered.n_users,
-            "items_removed": raw.n_items - filtered.n_items}
-    return Prepared(display=filtered, split=sp, opts=opts, info=info)
 
 
 # ---- estimates and formatting -------------------------------------------------------------------

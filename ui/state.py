@@ -20,9 +20,11 @@ import streamlit as st
 from mfcore.errors import MFError
 from mfcore.interactions import Interactions
 from mfcore.jobs import REGISTRY, Job, JobSnapshot
+from mfcore.prepare import Prepared, prepare
 from mfcore.train import presets
+from mfcore.values import fmt  # also the name pages/evaluate.py imports from here
 
-from .core import BUILTIN, PrepOptions, Prepared, builtin_dataset, prepare_dataset
+from .core import BUILTIN, builtin_dataset
 
 log = logging.getLogger("mfx.ui")
 
@@ -194,7 +196,7 @@ def sync_url() -> None:
 def _builtin_prepared() -> tuple[Interactions, Prepared]:
     """The built-in dataset and its default preparation, shared read-only by all sessions."""
     raw = builtin_dataset()
-    return raw, prepare_dataset(raw, PrepOptions())
+    return raw, prepare(raw)
 
 
 def load_builtin_default() -> None:
@@ -339,17 +341,6 @@ def sidebar_status() -> None:
     with st.sidebar:
         st.caption("This session")
         status()
-
-
-def fmt(x: float | None, digits: int = 4) -> str:
-    if x is None:
-        return "–"
-    try:
-        if x != x:  # NaN
-            return "–"
-    except TypeError:
-        return str(x)
-    return f"{x:.{digits}f}"
 
 
 def error_text(exc: BaseException) -> str:

@@ -1,6 +1,7 @@
-"""Run history: round trips, schema checks, damaged/foreign files, concurrent writers."""
+"""Run store: round trips, schema checks, damaged/foreign files, concurrent writers."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -15,35 +16,35 @@ import pandas as pd
 import pytest
 
 from mfcore.errors import MFError
-from mfcore.history import (APPLICATION_ID, LIST_COLUMNS, SCHEMA_VERSION, HistoryError,
-                            RunHistory, default_history_path)
 from mfcore.load.synthetic import generate
-from mfcore.split import random_split
+from mfcore.prepare import prepare
+from mfcore.runs import RunRecord, score_run
+from mfcore.runstore import (APPLICATION_ID, LIST_COLUMNS, SCHEMA_VERSION, HistoryError,
+                             RunHistory, default_history_path)
 from mfcore.train import MFModel
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _result(i: int = 0, n_epochs: int = 3, val: bool = True) -> dict:
+def _record(i: int = 0, n_epochs: int = 3, val: bool = True, **changes) -> RunRecord:
     history = [{"epoch": e + 1, "loss": 100.0 - e - i, "train_rmse": 1.0 - 0.1 * e,
                 "val_rmse": (1.1 - 0.1 * e) if val else float("nan"), "seconds": 0.01 * (e + 1),
                 "ratings_per_s": 1e6 + e} for e in range(n_epochs)]
-    return {
-        "status": "fitted", "history": history, "fit_seconds": 0.06, "load_seconds": 0.5,
-        "threads": 1, "n_users": 300, "n_items": 200, "n_train": 4800, "n_val": 1200,
-        "split": "random",
-        "params": {"factors": 8 + i, "epochs": n_epochs, "lr": 0.01, "reg": 0.05,
-                   "init_std": 0.1, "biased": True, "neg_ratio": None,
-                   "neg_sampling": "uniform", "seed": i, "threads": 1,
-                   "early_stopping": False, "patience": 3},
-        "data": {"source": "synthetic:msd", "n_users": 300, "n_items": 200,
-                 "n_interactions": 6000, "density": 0.1, "implicit": False,
-                 "fingerprint": "abc123"},
-        "split_info": {"seed": 0, "n_cold_users": 1},
-        "train_rmse": 0.8, "train_mae": 0.6, "val_rmse": 0.9 if val else None,
-        "val_mae": 0.7 if val else None, "k": 10, "precision_at_k": 0.12,
-        "recall_at_k": 0.2, "ndcg_at_k": 0.15, "precision_ci95": [0.1, 0.14],
-    }
+    record = RunRecord(
+        status="fitted", history=history, fit_seconds=0.06, threads=1, n_users=300,
+        n_items=200, n_train=4800, n_val=1200, split="random",
+        params={"factors": 8 + i, "epochs": n_epochs, "lr": 0.01, "reg": 0.05,
+                "init_std": 0.1, "biased": True, "neg_ratio": None,
+                "neg_sampling": "uniform", "seed": i, "threads": 1,
+                "early_stopping": False, "patience": 3},
+        data={"source": "synthetic:msd", "n_users": 300, "n_items": 200,
+              "n_interactions": 6000, "density": 0.1, "implicit": False,
+              "fingerprint": "abc123"},
+        split_info={"seed": 0, "n_cold_users": 1}, best_epoch=n_epochs if val else None,
+        train_rmse=0.8, train_mae=0.6, val_rmse=0.9 if val else None,
+        val_mae=0.7 if val else None, k=10, precision_at_k=0.12, recall_at_k=0.2,
+        ndcg_at_k=0.15, extra={"precision_ci95": [0.1, 0.14], "load_seconds": 0.5})
+    return dataclasses.replace(record, **changes)
 
 
 @pytest.fixture
@@ -53,11 +54,11 @@ def db(tmp_path) -> RunHistory:
 
 def test_round_trip_every_field(db, tmp_path):
     model_file = tmp_path / "m.npz"
-    rid = db.record_result(_result(), source="cli", model_path=model_file, sweep_id=None)
+    rid = db.record(_record(), source="cli", model_path=model_file, sweep_id=None)
     # A fresh object on the same file (a server restart) sees the run.
     run = RunHistory(db.path).get_run(rid)
     assert run["id"] == rid and run["source"] == "cli" and run["status"] == "fitted"
-    assert run["params"] == _result()["params"]
+    assert run["params"] == _record().params
     assert run["data"]["fingerprint"] == run["fingerprint"] == "abc123"
     assert run["dataset"] == "synthetic:msd"
     assert (run["n_users"], run["n_items"], run["n_interactions"]) == (300, 200, 6000)
@@ -69,17 +70,20 @@ def test_round_trip_every_field(db, tmp_path):
     assert run["model_path"] == str(model_file.resolve())
     assert run["metrics"]["precision_ci95"] == [0.1, 0.14]
     assert run["metrics"]["split_info"] == {"seed": 0, "n_cold_users": 1}
-    assert run["history"] == _result()["history"]
+    assert run["metrics"]["load_seconds"] == 0.5 and run["metrics"]["train_mae"] == 0.6
+    assert run["history"] == _record().history
     assert run["created"] > 0
 
 
 def test_nan_validation_and_missing_fields(db):
-    rid = db.record_result(_result(val=False), source="app")
+    rid = db.record(_record(val=False), source="app")
     run = db.get_run(rid)
     assert run["val_rmse"] is None
     assert all(math.isnan(h["val_rmse"]) for h in run["history"])
     assert run["best_epoch"] is None
-    rid2 = db.record_result({"status": "cancelled"}, source="cli")
+    rid2 = db.record(RunRecord(status="cancelled", extra={"eval_seconds": float("inf")}),
+                     source="cli")
+    assert db.get_run(rid2)["metrics"]["eval_seconds"] is None  # inf is stored as null
     assert db.get_run(rid2)["history"] == [] and db.get_run(rid2)["status"] == "cancelled"
 
 
@@ -92,7 +96,7 @@ def test_schema_version_application_id_and_wal(db):
 
 
 def test_list_delete_and_csv(db, tmp_path):
-    ids = [db.record_result(_result(i), source=s, sweep_id="sw-1" if s == "sweep" else None)
+    ids = [db.record(_record(i), source=s, sweep_id="sw-1" if s == "sweep" else None)
            for i, s in enumerate(["cli", "app", "sweep", "sweep"])]
     frame = db.list_runs()
     assert list(frame.columns) == LIST_COLUMNS
@@ -129,7 +133,7 @@ def test_corrupt_file_is_a_clear_error(tmp_path):
     payload = np.random.default_rng(0).bytes(8192)
     bad.write_bytes(payload)
     h = RunHistory(bad)
-    for op in (h.ensure, h.list_runs, lambda: h.record_result(_result(), source="cli")):
+    for op in (h.ensure, h.list_runs, lambda: h.record(_record(), source="cli")):
         with pytest.raises(HistoryError) as e:
             op()
         assert str(bad) in str(e.value) and "not a usable SQLite database" in str(e.value)
@@ -171,8 +175,8 @@ def test_concurrent_threads_lose_nothing(db):
         try:
             start.wait()
             for i in range(per_thread):
-                RunHistory(db.path).record_result(_result(t * 100 + i), source="app",
-                                                  sweep_id=f"t{t}")
+                RunHistory(db.path).record(_record(t * 100 + i), source="app",
+                                           sweep_id=f"t{t}")
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)
 
@@ -190,11 +194,12 @@ def test_concurrent_threads_lose_nothing(db):
 
 def test_two_processes_lose_nothing(db):
     db.ensure()
-    code = ("import sys, json; from mfcore.history import RunHistory; "
-            "h = RunHistory(sys.argv[1]); r = json.loads(sys.argv[2]); "
-            "[h.record_result(r, source='cli', sweep_id=sys.argv[3]) for _ in range(25)]")
+    code = ("import sys, json; from mfcore.runstore import RunHistory; "
+            "from mfcore.runs import RunRecord; "
+            "h = RunHistory(sys.argv[1]); r = RunRecord(**json.loads(sys.argv[2])); "
+            "[h.record(r, source='cli', sweep_id=sys.argv[3]) for _ in range(25)]")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    payload = json.dumps(_result())
+    payload = json.dumps(dataclasses.asdict(_record()))
     procs = [subprocess.Popen([sys.executable, "-c", code, str(db.path), payload, f"p{i}"],
                               env=env, stderr=subprocess.PIPE) for i in range(2)]
     for p in procs:
@@ -203,21 +208,19 @@ def test_two_processes_lose_nothing(db):
     assert db.list_runs().groupby("sweep_id").size().to_dict() == {"p0": 25, "p1": 25}
 
 
-def test_record_model_and_load_model(db, tmp_path):
-    from mfcore.modelio import save_model
-
+def test_scored_run_saved_model_and_load_model(db):
     data = generate(200, 100, 3000, shape="ratings", seed=3)
-    sp = random_split(data, val_frac=0.2, seed=0)
-    model = MFModel(factors=4, epochs=3, lr=0.02, seed=1).fit(sp.train, sp.val)
-    path = save_model(model, tmp_path / "model.npz", data=data)
-    rid = db.record_model(model, data, split_kind="random",
-                          metrics={"val_rmse": 0.5, "n_train": len(sp.train),
-                                   "n_val": len(sp.val)},
-                          source="app", model_path=path)
+    prepared = prepare(data)
+    model = MFModel(factors=4, epochs=3, lr=0.02, seed=1).fit(prepared.train, prepared.val)
+    record = score_run(model, prepared)
+    path = db.save_model(model, prepared.display)
+    assert path.parent == db.models_dir
+    rid = db.record(record, source="app", model_path=path)
     run = db.get_run(rid)
     assert run["source"] == "app" and run["fingerprint"] == data.fingerprint
-    assert run["val_rmse"] == 0.5 and run["n_train"] == len(sp.train)
-    assert run["train_rmse"] == pytest.approx(model.history_[-1].train_rmse)
+    assert run["val_rmse"] == pytest.approx(record.val_rmse)
+    assert run["n_train"] == len(prepared.train) and run["n_val"] == len(prepared.val)
+    assert run["data"]["prepare"]["transform"] == "none"  # ratings: 'auto' keeps them
     assert [h["epoch"] for h in run["history"]] == [1, 2, 3]
     loaded, meta = db.load_model(rid)
     assert isinstance(loaded, MFModel) and loaded.params["factors"] == 4
@@ -225,7 +228,7 @@ def test_record_model_and_load_model(db, tmp_path):
     assert len(loaded.history_) == 3 and loaded.status_ == model.status_
     assert list(meta["item_ids"][:3]) == list(data.item_ids[:3])
 
-    no_file = db.record_model(model, data, split_kind="random", source="app")
+    no_file = db.record(record, source="app")
     with pytest.raises(HistoryError, match="saved no model file"):
         db.load_model(no_file)
     Path(path).unlink()
@@ -235,7 +238,7 @@ def test_record_model_and_load_model(db, tmp_path):
 
 def test_sweep_rows(db):
     db.start_sweep("sw-x", kind="grid", metric="val_rmse", n_planned=2, config={"a": 1})
-    db.record_result(_result(), source="sweep", sweep_id="sw-x")
+    db.record(_record(), source="sweep", sweep_id="sw-x")
     db.finish_sweep("sw-x", status="done", summary={"best": {"x": float("nan")}})
     sw = db.get_sweep("sw-x")
     assert sw["status"] == "done" and sw["config"] == {"a": 1}
@@ -247,15 +250,14 @@ def test_sweep_rows(db):
 
 def test_bad_source_rejected(db):
     with pytest.raises(HistoryError, match="source"):
-        db.record_result(_result(), source="web")
+        db.record(_record(), source="web")
 
 
 def test_sweep_listing_labels_and_damaged_settings(db):
     db.start_sweep("sw-a", kind="random", metric="val_rmse", n_planned=3,
                    config={"data": {"source": "ratings.csv", "label": "My ratings"}})
-    db.record_result({**_result(0), "trial": 2, "error": None}, source="sweep", sweep_id="sw-a")
-    db.record_result({**_result(1), "status": "diverged", "val_rmse": 0.1}, source="sweep",
-                     sweep_id="sw-a")
+    db.record(_record(0, extra={"trial": 2, "error": None}), source="sweep", sweep_id="sw-a")
+    db.record(_record(1, status="diverged", val_rmse=0.1), source="sweep", sweep_id="sw-a")
     db.start_sweep("sw-b", kind="grid", metric="val_rmse", n_planned=1,
                    config={"data": {"source": "synthetic:msd"}})
     listed = db.list_sweeps()

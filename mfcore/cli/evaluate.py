@@ -1,0 +1,80 @@
+"""``python -m mfcore evaluate``: score a saved model on data prepared as for training."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from ..errors import MFError
+from .args import add_data_args, add_eval_args, add_prepare_args, load_data, prep_options
+
+
+def add_parser(sub) -> None:
+    e = sub.add_parser("evaluate", help="score a saved model on data",
+                       description="Prepare the data as for training (the split seeded by the "
+                                   "model's seed, so the same data and options give the "
+                                   "training split back), then score the validation rows.")
+    e.add_argument("model", help="model file written by train --model-out")
+    add_data_args(e)
+    add_prepare_args(e)
+    add_eval_args(e, default_k=10)
+    e.add_argument("--json", action="store_true")
+    e.set_defaults(func=run)
+
+
+def run(args) -> dict:
+    from ..evaluate.accuracy import score_predictions
+    from ..modelio import load_model
+    from ..prepare import prepare
+    from ..runs import ranking_metrics
+
+    model, meta = load_model(args.model)
+    seed = int(meta.get("params", {}).get("seed", 0))
+    prepared = remap_prepared(prepare(load_data(args), prep_options(args, seed=seed)), meta)
+    train, val = prepared.train, prepared.val
+    result = {"model": str(args.model), "n_users": train.n_users, "n_items": train.n_items}
+    target = val if val is not None and len(val) else train
+    result.update({k: v for k, v in score_predictions(model, target, train=train).items()
+                   if isinstance(v, (int, float))})
+    if args.k:
+        result.update(ranking_metrics(model, prepared, k=args.k, definition=args.definition,
+                                      direction=args.direction, sample=args.sample))
+    return result
+
+
+def remap_prepared(prepared, meta: dict):
+    """``prepared`` re-indexed onto the model's id maps (rows of unknown users/items dropped).
+
+    Raises
+    ------
+    MFError
+        None of the data's users and items are known to the model.
+    """
+    user_ids = np.asarray(meta["user_ids"])
+    item_ids = np.asarray(meta["item_ids"])
+    sp = prepared.split
+    parts = {name: remap(getattr(sp, name), user_ids, item_ids)
+             for name in ("train", "val", "test")}
+    if parts["train"] is None or len(parts["train"]) == 0:
+        raise MFError("none of the data's users and items are known to the model")
+    return dataclasses.replace(prepared, display=remap(prepared.display, user_ids, item_ids),
+                               split=dataclasses.replace(sp, **parts))
+
+
+def remap(data, user_ids: np.ndarray, item_ids: np.ndarray):
+    """``data``'s rows on the id maps ``user_ids``/``item_ids``; None for None."""
+    if data is None:
+        return None
+    u = lookup(user_ids, data.user_ids)[data.users]
+    i = lookup(item_ids, data.item_ids)[data.items]
+    keep = (u >= 0) & (i >= 0)
+    return dataclasses.replace(data, users=u[keep].astype(np.int32),
+                               items=i[keep].astype(np.int32), values=data.values[keep],
+                               user_ids=user_ids, item_ids=item_ids)
+
+
+def lookup(known: np.ndarray, raw) -> np.ndarray:
+    """Positions of the raw ids ``raw`` in ``known`` (compared as text); -1 when unknown."""
+    import pandas as pd
+
+    return pd.Index(np.asarray(known).astype(str)).get_indexer(np.asarray(raw).astype(str))

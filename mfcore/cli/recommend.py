@@ -1,0 +1,67 @@
+"""``python -m mfcore recommend``: top-N items, top fans, similar items, or a folded-in user."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import MFError
+from .args import Parser, add_data_args, load_data, positive_int
+from .evaluate import lookup, remap
+
+
+def add_parser(sub) -> None:
+    r = sub.add_parser("recommend", help="top-N songs for a user, fans or similar songs, fold-in")
+    r.add_argument("model", help="model file written by train --model-out")
+    who = r.add_mutually_exclusive_group(required=True)
+    who.add_argument("--user", help="raw user id: top-N items")
+    who.add_argument("--fans-of", help="raw item id: its top fans")
+    who.add_argument("--similar-to", help="raw item id: most similar items")
+    who.add_argument("--items", help="comma-separated raw item ids: fold in a new user")
+    r.add_argument("--n", type=positive_int, default=10)
+    r.add_argument("--data", help="training data, to leave out items the user already has")
+    r.add_argument("--json", action="store_true")
+    r.set_defaults(func=run)
+
+
+def run(args) -> dict:
+    from .. import recommend as rec
+    from ..modelio import load_model
+
+    model, meta = load_model(args.model)
+    user_ids = np.asarray(meta["user_ids"]).astype(str)
+    item_ids = np.asarray(meta["item_ids"]).astype(str)
+
+    def find(ids, raw, what):
+        idx = lookup(ids, [raw])[0]
+        if idx < 0:
+            raise MFError(f"unknown {what} id {raw!r}")
+        return int(idx)
+
+    if args.user is not None:
+        exclude = None
+        if args.data:
+            exclude = remap(load_data(_data_args(args.data)), user_ids, item_ids)
+        idx, scores = rec.recommend(model, find(user_ids, args.user, "user"), n=args.n,
+                                    exclude=exclude)
+        ids, kind = item_ids, "items"
+    elif args.fans_of is not None:
+        idx, scores = rec.top_fans(model, find(item_ids, args.fans_of, "item"), n=args.n)
+        ids, kind = user_ids, "users"
+    elif args.similar_to is not None:
+        idx, scores = rec.similar_items(model, find(item_ids, args.similar_to, "item"), n=args.n)
+        ids, kind = item_ids, "items"
+    else:
+        given = [find(item_ids, s.strip(), "item") for s in args.items.split(",") if s.strip()]
+        idx, scores = rec.recommend_folded(model, given, n=args.n)
+        ids, kind = item_ids, "items"
+    rows = [{"id": str(ids[i]), "index": int(i), "score": float(s)} for i, s in zip(idx, scores)]
+    if not args.json:
+        for r_ in rows:
+            print(f"{r_['id']}\t{r_['score']:.4f}")
+    return {"kind": kind, "results": rows}
+
+
+def _data_args(path: str):
+    """The data options at their defaults (from the one place that defines them) for ``path``."""
+    parser = Parser(prog="recommend --data")
+    add_data_args(parser)
+    return parser.parse_args(["--", path])

@@ -1,0 +1,77 @@
+"""``python -m mfcore train``: prepare the data, train one model, score it, record the run."""
+from __future__ import annotations
+
+import time
+
+from .args import (add_data_args, add_eval_args, add_history_args, add_model_args,
+                   add_prepare_args, load_data, model_kwargs, open_history, prep_options, say)
+
+#: Exit status of a run that diverged (its record is still printed and recorded).
+EXIT_DIVERGED = 3
+_SHOWN = ("status", "train_rmse", "val_rmse", "val_mae", "precision_at_k", "recall_at_k",
+          "fit_seconds")
+
+
+def add_parser(sub) -> None:
+    t = sub.add_parser(
+        "train", help="train a model and report its history and metrics",
+        description="Load the data, prepare it as the dashboard does (filters, transform, "
+                    "split), train one model and score it; the run is recorded in the run "
+                    "history.",
+        epilog=f"Exit status: 0 when training finished (or stopped early), {EXIT_DIVERGED} when "
+               "it diverged (the loss became infinite: try a smaller --lr), 2 for a bad "
+               "argument or file, 1 for an internal error.")
+    add_data_args(t)
+    add_prepare_args(t)
+    add_model_args(t)
+    add_eval_args(t, default_k=None)
+    t.add_argument("--model-out", help="save the fitted model (.npz)")
+    add_history_args(t, "the run")
+    t.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    t.add_argument("--quiet", action="store_true", help="no per-epoch lines on stderr")
+    t.set_defaults(func=run, exit_status=exit_status)
+
+
+def exit_status(result: dict) -> int:
+    return EXIT_DIVERGED if result.get("status") == "diverged" else 0
+
+
+def run(args) -> dict:
+    from ..prepare import prepare
+    from ..runs import score_run
+    from ..train import MFModel, check_memory
+
+    history = open_history(args)
+    t_load = time.perf_counter()
+    prepared = prepare(load_data(args), prep_options(args, seed=args.seed))
+    load_seconds = time.perf_counter() - t_load
+    model = MFModel(**model_kwargs(args))
+    train = prepared.train
+    check_memory(train.n_users, train.n_items, len(train), model.params["factors"],
+                 model.params["early_stopping"])
+
+    def report(stats) -> None:
+        if not args.quiet:
+            say(f"epoch {stats.epoch:3d}  loss {stats.loss:.4g}  train RMSE "
+                f"{stats.train_rmse:.4f}  val RMSE {stats.val_rmse:.4f}  "
+                f"{stats.seconds:.2f}s  {stats.ratings_per_s / 1e6:.1f}M ratings/s")
+
+    t0 = time.perf_counter()
+    model.fit(train, prepared.val, callback=report)
+    record = score_run(model, prepared, k=args.k, definition=args.definition,
+                       direction=args.direction, sample=args.sample,
+                       fit_seconds=time.perf_counter() - t0,
+                       extra={"load_seconds": load_seconds})
+    if model.status_ == "diverged":
+        say(f"diverged in epoch {model.diverged_at_[0]}: try a smaller --lr")
+    result = record.to_dict()
+    if args.model_out:
+        from ..modelio import save_model
+        save_model(model, args.model_out, data=prepared.display)
+        result["model_path"] = str(args.model_out)
+    if history is not None:
+        result["run_id"] = history.record(record, source="cli", model_path=args.model_out)
+        result["history_db"] = str(history.path)
+    if not args.json:
+        print("  ".join(f"{k}={result[k]}" for k in _SHOWN if result.get(k) is not None))
+    return result

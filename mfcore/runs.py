@@ -1,0 +1,219 @@
+"""One training run, scored one way: :func:`score_run` and the :class:`RunRecord` it builds.
+
+The command line's ``train``, every sweep trial and the dashboard's Train page score a fitted
+model with :func:`score_run`, so the same model on the same :class:`~mfcore.prepare.Prepared`
+data gives the same record wherever it was trained: the record the run store saves
+(:meth:`mfcore.runstore.RunHistory.record`) and ``python -m mfcore train --json`` prints.
+
+Accuracy is :func:`mfcore.evaluate.accuracy.score_predictions` on the training rows and on the
+validation rows (cold users and items predicted without their untrained parameters); ranking at
+``k`` is :func:`mfcore.evaluate.ranking.evaluate_ranking`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ConfigError
+from .prepare import Prepared
+from .values import finite, jsonable
+
+__all__ = ["RunRecord", "score_run", "failed_run", "accuracy_metrics", "ranking_metrics"]
+
+
+@dataclass
+class RunRecord:
+    """What one training run reports.
+
+    Attributes
+    ----------
+    status : str
+        The model's: 'fitted', 'early_stopped', 'diverged', 'cancelled'; 'failed' when training
+        raised (with ``extra['error']``).
+    params : dict
+        Every hyperparameter, as used.
+    data : dict
+        :meth:`Prepared.summary`: sizes, values, ``fingerprint`` (the data as loaded) and the
+        ``prepare`` options.
+    split, split_info
+        The split's kind and :attr:`mfcore.split.Split.info`.
+    n_users, n_items, n_train, n_val : int
+    history : list of dict
+        Per-epoch :class:`~mfcore.train.EpochStats` as dicts.
+    best_epoch : int or None
+        The epoch with the lowest validation RMSE (the one kept by early stopping).
+    diverged_at : dict or None
+        ``{'epoch', 'step'}`` of a diverged run.
+    fit_seconds : float or None
+    threads : int or None
+        Threads training used.
+    train_rmse, train_mae, val_rmse, val_mae : float or None
+        None where there are no rows to score (or training failed).
+    k, precision_at_k, recall_at_k, ndcg_at_k
+        Ranking at ``k``; None when not measured.
+    extra : dict
+        Anything else reported (ranking definition, direction, coverage, ``eval_seconds``;
+        a sweep's ``trial`` and ``seconds``; ``error``; the command line's ``load_seconds``).
+    """
+
+    status: str
+    params: dict = field(default_factory=dict)
+    data: dict = field(default_factory=dict)
+    split: str | None = None
+    split_info: dict = field(default_factory=dict)
+    n_users: int | None = None
+    n_items: int | None = None
+    n_train: int | None = None
+    n_val: int = 0
+    history: list = field(default_factory=list)
+    best_epoch: int | None = None
+    diverged_at: dict | None = None
+    fit_seconds: float | None = None
+    threads: int | None = None
+    train_rmse: float | None = None
+    train_mae: float | None = None
+    val_rmse: float | None = None
+    val_mae: float | None = None
+    k: int | None = None
+    precision_at_k: float | None = None
+    recall_at_k: float | None = None
+    ndcg_at_k: float | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def epochs_run(self) -> int:
+        return len(self.history)
+
+    def to_dict(self) -> dict:
+        """One flat JSON-ready dict (``extra`` merged in, ``epochs_run`` added)."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+               if f.name != "extra"}
+        out["epochs_run"] = self.epochs_run
+        return jsonable({**out, **self.extra})
+
+
+def score_run(model, prepared: Prepared, *, k: int | None = None, definition: str = "heldout",
+              direction: str = "users", sample: int | None = None,
+              fit_seconds: float | None = None, cancel=None, extra: dict | None = None
+              ) -> RunRecord:
+    """Score a fitted model on the split it was trained on and build its run record.
+
+    Parameters
+    ----------
+    model : MFModel
+        Fitted on ``prepared.train`` (any final status).
+    prepared : Prepared
+    k : int, optional
+        Also measure precision/recall/NDCG at ``k`` (:func:`ranking_metrics`).
+    definition, direction, sample
+        For the ranking; see :func:`mfcore.evaluate.ranking.evaluate_ranking`.
+    fit_seconds : float, optional
+        Training time as the caller measured it; default the sum of the epochs' seconds.
+    cancel : threading.Event, optional
+        Passed to the ranking; a caller that sets it should drop the record.
+    extra : dict, optional
+        Added to :attr:`RunRecord.extra`.
+
+    Returns
+    -------
+    RunRecord
+
+    Raises
+    ------
+    ConfigError
+        ``k`` with the held-out definition but no validation rows.
+    """
+    record = _base_record(model, prepared)
+    if fit_seconds is None:
+        fit_seconds = sum(h["seconds"] for h in record.history)
+    record.fit_seconds = float(fit_seconds)
+    record.threads = getattr(model, "threads_used_", None)
+    acc = accuracy_metrics(model, prepared.train, prepared.val)
+    for name in ("train_rmse", "train_mae", "val_rmse", "val_mae"):
+        setattr(record, name, acc[name])
+    if k:
+        ranking = ranking_metrics(model, prepared, k=k, definition=definition,
+                                  direction=direction, sample=sample, cancel=cancel)
+        for name in ("k", "precision_at_k", "recall_at_k", "ndcg_at_k"):
+            setattr(record, name, ranking.pop(name))
+        record.extra.update(ranking)
+    record.extra.update(extra or {})
+    return record
+
+
+def failed_run(model, prepared: Prepared, error: str, *, extra: dict | None = None) -> RunRecord:
+    """The record of a run whose training raised: status 'failed', the error, no metrics."""
+    record = _base_record(model, prepared)
+    record.status = "failed"
+    record.extra.update(extra or {}, error=str(error))
+    return record
+
+
+def _base_record(model, prepared: Prepared) -> RunRecord:
+    history = [h.to_dict() if hasattr(h, "to_dict") else dict(h)
+               for h in (getattr(model, "history_", None) or [])]
+    at = getattr(model, "diverged_at_", None)
+    return RunRecord(
+        status=str(getattr(model, "status_", "fitted")), params=dict(model.params),
+        data=prepared.summary(), split=prepared.split.kind,
+        split_info=dict(prepared.split.info), n_users=prepared.train.n_users,
+        n_items=prepared.train.n_items, n_train=len(prepared.train),
+        n_val=len(prepared.val) if prepared.val is not None else 0, history=history,
+        best_epoch=getattr(model, "best_epoch_", None),
+        diverged_at={"epoch": int(at[0]), "step": int(at[1])} if at else None)
+
+
+def accuracy_metrics(model, train, val=None) -> dict:
+    """``train_rmse``, ``train_mae``, ``val_rmse``, ``val_mae`` (None without validation rows).
+
+    Validation rows of users or items absent from ``train`` are predicted without their
+    untrained parameters (:func:`~mfcore.evaluate.accuracy.score_predictions`).
+    """
+    from .evaluate.accuracy import score_predictions
+
+    out = dict.fromkeys(("train_rmse", "train_mae", "val_rmse", "val_mae"))
+    if train is not None and len(train):
+        s = score_predictions(model, train)
+        out.update(train_rmse=finite(s["rmse"]), train_mae=finite(s["mae"]))
+    if val is not None and len(val):
+        s = score_predictions(model, val, train=train)
+        out.update(val_rmse=finite(s["rmse"]), val_mae=finite(s["mae"]))
+    return out
+
+
+def ranking_metrics(model, prepared: Prepared, *, k: int, definition: str = "heldout",
+                    direction: str = "users", sample: int | None = None, cancel=None) -> dict:
+    """precision/recall/NDCG at ``k`` of ``model`` on ``prepared``'s split, as record fields.
+
+    The held-out definition ranks for the validation rows; the favourites one takes each
+    subject's most-played items of the whole (filtered) data as loaded.
+
+    Returns
+    -------
+    dict
+        ``k``, ``definition``, ``direction``, ``precision_at_k``, ``recall_at_k``, ``ndcg_at_k``,
+        ``coverage``, ``n_evaluated``, ``n_skipped``, ``eval_seconds``, and with ``sample`` the
+        95 % intervals ``precision_ci95`` and ``recall_ci95``.
+    """
+    from .evaluate.ranking import evaluate_ranking
+
+    val = prepared.val
+    if definition == "heldout" and (val is None or len(val) == 0):
+        raise ConfigError("ranking with the held-out definition needs validation rows: use a "
+                          "split with a validation fraction > 0, or the favourites definition")
+    t0 = time.perf_counter()
+    res = evaluate_ranking(model, prepared.train, val, k=int(k), definition=definition,
+                           direction=direction, sample=sample, seed=0,
+                           full_data=prepared.display, cancel=cancel)
+    out: dict[str, Any] = {
+        "k": int(k), "definition": definition, "direction": direction,
+        "precision_at_k": finite(res.precision), "recall_at_k": finite(res.recall),
+        "ndcg_at_k": finite(res.ndcg), "coverage": finite(res.coverage),
+        "n_evaluated": res.n_evaluated, "n_skipped": res.n_skipped,
+        "eval_seconds": time.perf_counter() - t0}
+    for name in ("precision_ci95", "recall_ci95"):
+        if getattr(res, name, None) is not None:
+            out[name] = list(getattr(res, name))
+    return out
