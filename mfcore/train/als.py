@@ -1,0 +1,325 @@
+"""Implicit ALS (solver ``als``): the driver around :mod:`mfcore.train.als_kernels`.
+
+:class:`ALSRun` follows the protocol of the SGD trainer's per-run state, so the same epoch loop
+(snapshot, cancel, divergence, callback) drives both solvers: ``epoch`` runs one full iteration
+(every user solved with the items fixed, then every item with the users fixed), ``measure``
+reports the objective of ``shared/guides/definitions.md`` ("Implicit ALS").
+
+Rows are independent within a half-step, so a half-step is cut into runs of consecutive rows of
+about equal work and the runs go to a pool of Python threads calling the ``nogil`` kernels. Each
+row's result depends only on its own data and the fixed side, never on which thread solved it or
+when: results are the same bit for bit for any number of threads.
+"""
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from ..errors import ConfigError, DataError
+from ..interactions import Interactions
+from . import als_kernels
+
+SOLVES = ("cg", "cholesky")
+CONFIDENCES = ("linear", "log1p")
+#: Conjugate-gradient steps per row and half-step, as in ``implicit``.
+DEFAULT_CG_STEPS = 3
+# Below this many observed pairs, one thread beats the cost of starting the others.
+AUTO_PARALLEL_MIN_PAIRS = 20_000
+# Multiply-adds per kernel call: about 20-40 ms of work at k = 128, which bounds cancel latency.
+_CHUNK_WORK = 100_000_000
+# Initial factors are uniform in [0, INIT_SCALE / sqrt(k)); see init_factors.
+INIT_SCALE = 0.1
+
+
+def confidence(values: np.ndarray, alpha: float, kind: str = "linear") -> np.ndarray:
+    """c = 1 + α·g(r) as float32, g the identity (``'linear'``) or ``log1p``.
+
+    Raises
+    ------
+    DataError
+        A value below 0 (confidence would fall below 1) or a confidence that is not finite.
+    """
+    values = np.asarray(values, dtype=np.float32)
+    if len(values) and not values.min() >= 0:  # also catches NaN
+        bad = int(np.flatnonzero(~(values >= 0))[0])
+        raise DataError(f"implicit ALS needs values >= 0 (play counts, ones); value {bad} is "
+                        f"{values[bad]}")
+    g = np.log1p(values) if kind == "log1p" else values
+    with np.errstate(over="ignore"):  # reported below, with the value
+        c = (1.0 + alpha * g.astype(np.float64)).astype(np.float32)
+    if len(c) and not np.isfinite(c).all():
+        bad = int(np.flatnonzero(~np.isfinite(c))[0])
+        raise DataError(f"confidence 1 + α·g(r) overflows float32 at value {bad} "
+                        f"({values[bad]}); lower alpha or use confidence='log1p'")
+    return c
+
+
+def validate_params(p: dict) -> None:
+    """Raise :class:`ConfigError` naming the first ALS hyperparameter out of range.
+
+    Checks ``factors, reg, alpha, confidence, cg_steps, solve, threads, seed``.
+    """
+    def need(cond: bool, msg: str) -> None:
+        if not cond:
+            raise ConfigError(msg)
+
+    def integer(v) -> bool:
+        return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+    def number(v) -> bool:
+        return (isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+                and math.isfinite(v))
+
+    need(integer(p.get("factors")) and p["factors"] >= 1,
+         f"factors must be an integer >= 1, got {p.get('factors')!r}")
+    for name in ("reg", "alpha"):
+        need(number(p.get(name)) and p[name] >= 0,
+             f"{name} must be a finite number >= 0, got {p.get(name)!r}")
+    need(p.get("confidence") in CONFIDENCES,
+         f"confidence must be one of {CONFIDENCES}, got {p.get('confidence')!r}")
+    need(integer(p.get("cg_steps")) and 1 <= p["cg_steps"] <= 100,
+         f"cg_steps must be an integer between 1 and 100, got {p.get('cg_steps')!r}")
+    need(p.get("solve") in SOLVES, f"solve must be one of {SOLVES}, got {p.get('solve')!r}")
+    need(integer(p.get("threads")) and 0 <= p["threads"] <= 64,
+         f"threads must be an integer between 0 and 64, got {p.get('threads')!r}")
+    need(integer(p.get("seed")) and p["seed"] >= 0,
+         f"seed must be an integer >= 0, got {p.get('seed')!r}")
+
+
+def init_factors(n: int, k: int, seed) -> np.ndarray:
+    """Initial ALS factors: float32 uniform in [0, 0.1/√k), seeded by ``seed``.
+
+    Small and positive, like ``implicit``: every starting vector points into the same orthant,
+    so the first half-step fits the shared (popularity) direction before the tastes; a
+    zero-mean start makes the first solves fit noise. Scaling by 1/√k keeps the starting scores
+    x·y near 0.01/k whatever k. ``seed`` is anything :func:`numpy.random.default_rng` takes;
+    give users and items different ones (e.g. ``[seed, 0]`` and ``[seed, 1]``).
+    """
+    rng = np.random.default_rng(seed)
+    out = rng.random((n, k), dtype=np.float32)
+    out *= np.float32(INIT_SCALE / math.sqrt(k))
+    return out
+
+
+def fold_in_rows(Y: np.ndarray, YtY: np.ndarray | None, items, conf, reg: float) -> np.ndarray:
+    """The exact ALS solve of one new row (a user not seen in training) from its items.
+
+    Parameters
+    ----------
+    Y : float32 array (n_items, k)
+        Item factors.
+    YtY : float64 array (k, k), optional
+        ``gram(Y)``; computed when None (pass it when folding in many users).
+    items : array-like of int
+        The user's items (dense indices).
+    conf : array-like of float
+        Their confidences c = 1 + α·g(r) (:func:`confidence`).
+    reg : float
+        λ.
+
+    Returns
+    -------
+    float32 array (k,)
+        x = (YᵀY + λI + Σ (c − 1) y yᵀ)⁻¹ Σ c y; zeros without items.
+    """
+    Y = np.ascontiguousarray(Y, dtype=np.float32)
+    items = np.asarray(items, dtype=np.int32)
+    conf = np.asarray(conf, dtype=np.float32)
+    if items.shape != conf.shape or items.ndim != 1:
+        raise DataError("items and conf must be 1-D and of the same length")
+    if len(items) and (items.min() < 0 or items.max() >= len(Y)):
+        raise DataError(f"item indices must be in [0, {len(Y)})")
+    G = als_kernels.gram(Y) if YtY is None else np.ascontiguousarray(YtY, dtype=np.float64)
+    x = np.zeros((1, Y.shape[1]), np.float32)
+    indptr = np.array([0, len(items)], np.int64)
+    bad = als_kernels.cholesky_rows(indptr, items, conf, x, Y, G, float(reg), 0, 1)
+    if bad != als_kernels.OK:
+        raise DataError("the fold-in system is not positive definite or its solution is not "
+                        "finite; use reg > 0 and finite confidences >= 1")
+    return x[0]
+
+
+class ALSRun:
+    """Per-run state of implicit ALS: CSR rows with their confidences, work chunks, threads.
+
+    Parameters
+    ----------
+    model : object
+        Has ``user_factors_``, ``item_factors_`` (float32, C-contiguous, already initialised)
+        and ``params`` (``factors, reg, alpha, confidence, cg_steps, solve, threads, seed``).
+        The factors are updated in place.
+    train : Interactions
+        Training pairs; values are play counts or ones (confidence from ``params``).
+    val : Interactions, optional
+        Accepted for the epoch loop's protocol; ALS reports no validation RMSE.
+    cancel : threading.Event, optional
+        Seen between kernel calls (tens of milliseconds apart).
+
+    Attributes
+    ----------
+    threads : int
+        The number of threads used.
+    """
+
+    def __init__(self, model, train: Interactions, val: Interactions | None = None,
+                 cancel: threading.Event | None = None) -> None:
+        p = model.params
+        validate_params(p)
+        if not isinstance(train, Interactions):
+            raise DataError("train data must be an Interactions object")
+        if len(train) == 0:
+            raise DataError("the training set is empty")
+        k = int(p["factors"])
+        for name, n in (("user_factors_", train.n_users), ("item_factors_", train.n_items)):
+            F = getattr(model, name, None)
+            if (not isinstance(F, np.ndarray) or F.dtype != np.float32 or F.shape != (n, k)
+                    or not F.flags.c_contiguous):
+                raise ConfigError(f"{name} must be a C-contiguous float32 array of shape "
+                                  f"({n}, {k}), got {_describe(F)}")
+        als_kernels.warm_up()  # so the first epoch's timing is the epoch's, not the cache load
+        self.model, self.train, self.val = model, train, val
+        self.cancel = cancel or threading.Event()
+        self.reg, self.cg_steps, self.solve = float(p["reg"]), int(p["cg_steps"]), p["solve"]
+        self.sides = []
+        for by in ("user", "item"):
+            indptr, indices, values = train.csr(by)
+            conf = confidence(values, float(p["alpha"]), p["confidence"])
+            self.sides.append((indptr, indices, conf, self._chunks(indptr, k)))
+        threads = p["threads"] or (min(os.cpu_count() or 1, 8)
+                                   if len(train) >= AUTO_PARALLEL_MIN_PAIRS else 1)
+        self.threads = max(1, int(threads))
+        self.executor = (ThreadPoolExecutor(self.threads, thread_name_prefix="mfcore-als")
+                         if self.threads > 1 else None)
+        self._grams: dict[str, np.ndarray] = {}  # side -> gram of its factors, while unchanged
+
+    def close(self) -> None:
+        if self.executor is not None:
+            self.executor.shutdown(wait=True)
+
+    def _chunks(self, indptr: np.ndarray, k: int) -> list[tuple[int, int]]:
+        """Runs of consecutive rows of about ``_CHUNK_WORK`` multiply-adds each.
+
+        Chunks depend on the data and k only (never on the threads), so the objective's partial
+        sums add up in the same order for any number of threads.
+        """
+        nnz = np.diff(indptr).astype(np.float64)
+        if self.solve == "cg":
+            work = (self.cg_steps + 1) * (k * k + 4.0 * k * nnz)
+        else:
+            work = nnz * k * (k + 3) / 2 + k ** 3 / 3.0
+        ends = np.cumsum(work)
+        cuts = np.searchsorted(ends, np.arange(1, math.ceil(ends[-1] / _CHUNK_WORK))
+                               * _CHUNK_WORK, side="right") if len(ends) else []
+        edges = np.unique(np.concatenate([[0], cuts, [len(nnz)]]).astype(np.int64))
+        return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
+
+    def _map(self, call, chunks, progress=None, base: float = 0.0, span: float = 1.0) -> list:
+        """``call(chunk)`` for every chunk, in threads; results in chunk order."""
+        results = []
+        it = (self.executor.map(call, chunks) if self.executor is not None
+              else map(call, chunks))
+        step = max(1, len(chunks) // 20)
+        for n, res in enumerate(it, 1):
+            results.append(res)
+            if progress is not None and (n % step == 0 or n == len(chunks)):
+                progress(base + span * n / len(chunks))
+        return results
+
+    def _gram(self, side: str, F: np.ndarray) -> np.ndarray:
+        if side not in self._grams:
+            self._grams[side] = als_kernels.gram(F)
+        return self._grams[side]
+
+    def _half(self, s: int, X: np.ndarray, Y: np.ndarray, G: np.ndarray, progress) -> str | int:
+        """Solve every row of side ``s`` (0 users, 1 items); 'ok', 'cancelled' or a bad row."""
+        indptr, indices, conf, chunks = self.sides[s]
+        stop = threading.Event()  # a diverged row: skip the chunks not started yet
+        if self.solve == "cg":
+            G32, reg = G.astype(np.float32), np.float32(self.reg)
+
+            def call(chunk):
+                if self.cancel.is_set() or stop.is_set():
+                    return "stopped"
+                return als_kernels.cg_rows(indptr, indices, conf, X, Y, G32, reg,
+                                           self.cg_steps, chunk[0], chunk[1])
+        else:
+            def call(chunk):
+                if self.cancel.is_set() or stop.is_set():
+                    return "stopped"
+                return als_kernels.cholesky_rows(indptr, indices, conf, X, Y, G, self.reg,
+                                                 chunk[0], chunk[1])
+
+        def checked(chunk):
+            res = call(chunk)
+            if res != als_kernels.OK and res != "stopped":
+                stop.set()
+            return res
+
+        results = self._map(checked, chunks, progress, base=0.5 * s, span=0.5)
+        bad = [int(r) for r in results if r != als_kernels.OK and r != "stopped"]
+        if bad:
+            return bad[0]
+        return "cancelled" if "stopped" in results else "ok"
+
+    def epoch(self, epoch: int, progress=None) -> str | int:
+        """One iteration: users with items fixed, then items with users fixed.
+
+        Returns 'ok', 'cancelled', or the first row that came out NaN/inf, counted users first
+        (a user's index, or ``n_users`` + an item's index). After anything but 'ok' the factors
+        are partly updated: the caller restores its snapshot.
+        """
+        m = self.model
+        X, Y = m.user_factors_, m.item_factors_
+        for s, (side, other, F, G) in enumerate((("user", "item", X, Y),
+                                                 ("item", "user", Y, X))):
+            if self.cancel.is_set():
+                self._grams.clear()
+                return "cancelled"
+            gram = self._gram(other, G)
+            self._grams.pop(side, None)  # F is about to change
+            outcome = self._half(s, F, G, gram, progress)
+            if outcome != "ok":
+                self._grams.clear()
+                return outcome if outcome == "cancelled" else int(outcome) + s * len(X)
+        return "ok"
+
+    def measure(self, epoch: int, seconds: float):
+        """The objective after the iteration as an ``EpochStats``; None if cancelled meanwhile.
+
+        ``loss`` is Σ_all c (p − x·y)² + λ(‖X‖² + ‖Y‖²), computed as the observed pairs' terms
+        plus trace(XᵀX·YᵀY) for all pairs; the RMSEs are NaN; ``ratings_per_s`` is observed
+        pairs per second of the iteration (``seconds``).
+        """
+        from .model import EpochStats  # here: the SGD module may import this one
+
+        m = self.model
+        t0 = time.perf_counter()
+        X, Y = m.user_factors_, m.item_factors_
+        gx, gy = self._gram("user", X), self._gram("item", Y)
+        indptr, indices, conf, chunks = self.sides[0]
+
+        def call(chunk):
+            if self.cancel.is_set():
+                return None
+            return als_kernels.observed_loss(indptr, indices, conf, X, Y, chunk[0], chunk[1])
+
+        parts = self._map(call, chunks)
+        if any(part is None for part in parts):
+            return None
+        observed = math.fsum(part[0] for part in parts)
+        loss = observed + float(np.sum(gx * gy)) + self.reg * float(np.trace(gx) + np.trace(gy))
+        total = seconds + (time.perf_counter() - t0)
+        return EpochStats(epoch, float(loss), math.nan, math.nan, total,
+                          len(self.train) / max(seconds, 1e-9))
+
+
+def _describe(F) -> str:
+    if not isinstance(F, np.ndarray):
+        return type(F).__name__
+    order = "" if F.flags.c_contiguous else ", not C-contiguous"
+    return f"{F.dtype} {F.shape}{order}"
