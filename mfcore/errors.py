@@ -48,6 +48,10 @@ class ConfigError(MFError, ValueError):
     """A hyperparameter or option outside its allowed range."""
 
 
+class IndexOutOfRange(ConfigError, IndexError):
+    """A user or item index outside the model (both a ConfigError and an IndexError)."""
+
+
 class ModelFileError(MFError, ValueError):
     """A model file that is not a valid mfcore model."""
 

@@ -17,6 +17,10 @@ from .errors import DataError
 DUPLICATE_POLICIES = ("sum", "max", "last", "first", "error")
 
 
+#: What the values of a dataset can be (see :attr:`Interactions.kind`).
+VALUE_KINDS = ("ratings", "counts", "binary")
+
+
 @dataclass(frozen=True, eq=False)
 class Interactions:
     """User–item interactions with dense indices and the raw ids behind them.
@@ -225,6 +229,32 @@ class Interactions:
         """The rows selected by a boolean mask or index array; id maps are kept whole."""
         return replace(self, users=self.users[rows], items=self.items[rows],
                        values=self.values[rows], n_duplicates_merged=0)
+
+    @cached_property
+    def kind(self) -> str:
+        """What the values are: ``'ratings'``, ``'counts'`` (play counts) or ``'binary'``.
+
+        ``extra['kind']`` when a loader, a transform or :meth:`with_kind` set it; else binary for
+        implicit data, counts when the values are whole numbers reaching above 10 (rating scales
+        stop at 5 or 10; the MSD sample's largest count is 796, the full file's 9,667), ratings
+        otherwise. It picks the solver and defaults
+        (:mod:`mfcore.train.presets`).
+        """
+        if self.extra.get("kind") in VALUE_KINDS:
+            return self.extra["kind"]
+        if self.implicit:
+            return "binary"
+        v = self.values
+        if len(v) and float(v.max()) > 10 and bool(np.all(v == np.round(v))):
+            return "counts"
+        return "ratings"
+
+    def with_kind(self, kind: str) -> "Interactions":
+        """The same rows declared to hold ``kind`` values (one of :data:`VALUE_KINDS`)."""
+        if kind not in VALUE_KINDS:
+            raise DataError(f"the kind of values must be one of {', '.join(VALUE_KINDS)}, "
+                            f"got {kind!r}", source=self.source or None)
+        return replace(self, implicit=kind == "binary", extra={**self.extra, "kind": kind})
 
     def with_values(self, values: np.ndarray) -> "Interactions":
         """The same rows with new values (after a transform)."""

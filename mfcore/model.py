@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .errors import ConfigError
+from .errors import ConfigError, IndexOutOfRange
 
 #: Rows per prediction batch; bounds the temporary (batch × k) gathers to a few tens of MB.
 PREDICT_BATCH = 1 << 16
@@ -25,10 +25,15 @@ PREDICT_BATCH = 1 << 16
 
 @dataclass(frozen=True)
 class EpochStats:
-    """What one finished epoch reports.
+    """What one finished epoch (an SGD epoch or an ALS iteration) reports.
 
-    ``loss`` is Σ e² + λ(‖p_u‖² + ‖q_i‖² + b_u² + b_i²) over the training rows after the epoch;
-    ``train_rmse``/``val_rmse`` are sqrt(mean e²) (``val_rmse`` is NaN without validation data).
+    ``loss`` is the solver's objective after the epoch (SGD: Σ e² + λ(‖p_u‖² + ‖q_i‖² + b_u² +
+    b_i²) over the training rows; ALS: the implicit objective of ``docs/definitions.md``);
+    ``train_rmse``/``val_rmse`` are sqrt(mean e²), NaN where they mean nothing (no validation
+    data, or ALS, whose preferences are not the values). ``precision``, ``recall`` and ``ndcg``
+    are the held-out metrics at the run's ``eval_k`` over its fixed validation sample, and
+    ``eval_seconds`` what measuring them cost (NaN when not measured). ``seconds`` covers the
+    epoch and its loss/RMSE pass, not the ranking pass.
     """
 
     epoch: int
@@ -37,6 +42,10 @@ class EpochStats:
     val_rmse: float
     seconds: float
     ratings_per_s: float
+    precision: float = math.nan
+    recall: float = math.nan
+    ndcg: float = math.nan
+    eval_seconds: float = math.nan
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -124,11 +133,34 @@ def _checked(P, Q, bu, bi, mu, params) -> ModelParts:
 
 
 def check_indices(name: str, idx: np.ndarray, n: int) -> None:
-    """Raise ConfigError naming the first of ``idx`` outside [0, n)."""
+    """Raise :class:`IndexOutOfRange` naming the first of ``idx`` outside [0, n)."""
     if len(idx) and (int(idx.min()) < 0 or int(idx.max()) >= n):
         bad = idx[(idx < 0) | (idx >= n)][0]
-        raise ConfigError(f"{name} index {int(bad)} is out of range: the model has {n} {name}s "
-                          f"(was it trained on this dataset?)")
+        raise IndexOutOfRange(f"{name} index {int(bad)} is out of range: the model has {n} "
+                              f"{name}s (valid indices 0..{n - 1}; was it trained on this "
+                              f"dataset?)")
+
+
+def index_array(name: str, values, n: int) -> np.ndarray:
+    """``values`` as a checked int64 array of indices into [0, n) (a scalar gives one).
+
+    Raises
+    ------
+    ConfigError
+        Not a 1-D list of integers; :class:`IndexOutOfRange` for an index outside [0, n).
+    """
+    arr = np.asarray(values)
+    if arr.ndim == 0:
+        arr = arr.reshape(1)
+    if arr.ndim != 1:
+        raise ConfigError(f"{name} must be a 1-D list of indices")
+    if arr.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise ConfigError(f"{name} must be integer indices, got dtype {arr.dtype}")
+    arr = arr.astype(np.int64)
+    check_indices(name.rstrip("s"), arr, n)
+    return arr
 
 
 def known_rows(train, n_users: int, n_items: int) -> tuple[np.ndarray, np.ndarray]:

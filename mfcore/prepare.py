@@ -23,10 +23,6 @@ from .interactions import Interactions
 from .split import Split, make_split
 
 TRANSFORMS = ("none", "standardize", "log1p", "binary")
-#: Play counts reach far above any rating scale (the MSD sample's largest count is 796, the full
-#: file's 9,667); ratings stop at 5 or 10.
-RATING_SCALE_MAX = 10.0
-
 
 @dataclass(frozen=True)
 class PrepOptions:
@@ -163,7 +159,7 @@ def prepare(data: Interactions, options: PrepOptions | None = None) -> Prepared:
 def default_transform(data: Interactions) -> str:
     """The transform 'auto' stands for: 'log1p' for play counts, 'none' for anything else.
 
-    Play counts are whole numbers >= 0 that reach above :data:`RATING_SCALE_MAX`. They are
+    Play counts (:attr:`Interactions.kind` ``'counts'``: whole numbers reaching above 10) are
     heavy-tailed, and SGD on the raw counts diverges at the usual learning rates (one error of
     a few thousand plays times γ throws the factors to infinity: the README's own ``train``
     example did on the MSD file); log(1 + count) keeps every preference's order and bounds the
@@ -171,13 +167,7 @@ def default_transform(data: Interactions) -> str:
     as MovieLens' 1–5) are trained as they are, so RMSE stays on the rating scale and
     comparable with published figures; implicit data (all ones) have nothing to tame.
     """
-    v = data.values
-    if data.implicit or len(v) == 0:
-        return "none"
-    if float(v.min()) >= 0 and float(v.max()) > RATING_SCALE_MAX and \
-            bool(np.all(v == np.floor(v))):
-        return "log1p"
-    return "none"
+    return "log1p" if data.kind == "counts" and float(data.values.min()) >= 0 else "none"
 
 
 def transform(data: Interactions, kind: str) -> Interactions:
@@ -231,7 +221,8 @@ def transform(data: Interactions, kind: str) -> Interactions:
     else:  # binary
         new = np.ones(len(v), dtype=np.float32)
         implicit = True
-    extra = {**data.extra, "transform": info}
+    # The kind of values is the raw data's (log1p counts are still counts).
+    extra = {**data.extra, "transform": info, "kind": data.kind}
     return replace(data, values=np.ascontiguousarray(new, dtype=np.float32), implicit=implicit,
                    extra=extra)
 

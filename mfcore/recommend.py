@@ -12,20 +12,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import ConfigError
+from .errors import ConfigError, IndexOutOfRange
+from .foldin import fold_in
 from .interactions import Interactions
-from .model import ModelParts, as_factor_model
+from .model import as_factor_model, index_array
 from .topk import top_n
 
-__all__ = ["DEFAULT_REG", "IndexOutOfRange", "fold_in", "recommend", "recommend_folded",
-           "resolve_reg", "similar_items", "solve_fold_in", "top_fans", "top_n"]
-
-#: λ used by :func:`fold_in` when neither ``reg`` nor ``model.params['reg']`` is given.
-DEFAULT_REG = 0.02
-
-
-class IndexOutOfRange(ConfigError, IndexError):
-    """A user or item index outside the model (both a ConfigError and an IndexError)."""
+__all__ = ["IndexOutOfRange", "recommend", "recommend_folded", "similar_items", "top_fans",
+           "top_n"]
 
 
 def _check_index(name: str, value, n: int) -> int:
@@ -41,24 +35,6 @@ def _check_n(n) -> int:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ConfigError(f"n must be an integer >= 1, got {n!r}")
     return int(n)
-
-
-def _check_index_array(name: str, values, n: int) -> np.ndarray:
-    arr = np.asarray(values)
-    if arr.ndim == 0:
-        arr = arr.reshape(1)
-    if arr.ndim != 1:
-        raise ConfigError(f"{name} must be a 1-D list of indices")
-    if arr.size == 0:
-        return np.zeros(0, dtype=np.int64)
-    if not np.issubdtype(arr.dtype, np.integer):
-        raise ConfigError(f"{name} must be integer indices, got dtype {arr.dtype}")
-    arr = arr.astype(np.int64)
-    bad = (arr < 0) | (arr >= n)
-    if bad.any():
-        raise IndexOutOfRange(f"{name} index {int(arr[bad][0])} is out of range: the model has "
-                              f"{n} (valid indices 0..{n - 1})")
-    return arr
 
 
 def _rows_of(exclude: Interactions | None, by: str, index: int, n_rows: int, n_cols: int):
@@ -152,103 +128,9 @@ def similar_items(model, item: int, n: int = 10):
     return top_n(cos, n, [item])
 
 
-def solve_fold_in(m: ModelParts, items: np.ndarray, values, lam: float):
-    """The fold-in ridge solve of :func:`fold_in` on checked arrays (no index checks).
-
-    Parameters
-    ----------
-    m : ModelParts
-    items : int64 array of valid item indices
-    values : array-like of float, or None (ones)
-    lam : float
-        λ >= 0.
-
-    Returns
-    -------
-    (p float32 (k,), b_u float)
-    """
-    k = m.Q.shape[1]
-    if values is None:
-        t = np.ones(len(items))
-    else:
-        t = np.asarray(values, dtype=np.float64).ravel()
-        if len(t) != len(items):
-            raise ConfigError(f"values has {len(t)} entries for {len(items)} items")
-        if not np.all(np.isfinite(t)):
-            raise ConfigError("values must be finite")
-    Y = m.Q[items].astype(np.float64)
-    if m.biased:
-        X = np.hstack([Y, np.ones((len(items), 1))])
-        t = t - m.mu - m.bi[items].astype(np.float64)
-    else:
-        X = Y
-    A = X.T @ X + lam * np.eye(X.shape[1])
-    rhs = X.T @ t
-    try:
-        x = np.linalg.solve(A, rhs)
-    except np.linalg.LinAlgError:      # λ = 0 and too few items: minimum-norm solution
-        x = np.linalg.lstsq(A, rhs, rcond=None)[0]
-    return x[:k].astype(np.float32), (float(x[k]) if m.biased else 0.0)
-
-
-def fold_in(model, items, values=None, reg: float | None = None):
-    """Factors of a new user (or playlist) from the items it has, without retraining.
-
-    Unbiased model: with Y = Q[items] and targets t (``values``, ones when omitted),
-    p = (YᵀY + λI)⁻¹ Yᵀ t. Biased model: the same ridge problem for [p, b_u] with targets
-    t − μ − b_i (Y augmented with a column of ones; λ applies to b_u too).
-
-    Parameters
-    ----------
-    model : FactorModel
-        Biased when ``model.params['biased']`` says so (else when it has non-zero biases).
-    items : array-like of int
-        Dense item indices (repeats count as separate observations). Empty gives p = 0, b_u = 0.
-    values : array-like of float, optional
-        One observed value per item; ones (implicit) when omitted.
-    reg : float, optional
-        λ >= 0; default ``model.params['reg']``, else :data:`DEFAULT_REG`.
-
-    Returns
-    -------
-    (p float32 (k,), b_u float)
-    """
-    m = as_factor_model(model).parts()
-    items = _check_index_array("items", items, len(m.Q))
-    return solve_fold_in(m, items, values, resolve_reg(model, reg))
-
-
-def resolve_reg(model, reg: float | None) -> float:
-    """The fold-in λ: ``reg`` when given, else ``model.params['reg']``, else :data:`DEFAULT_REG`.
-
-    Parameters
-    ----------
-    model : FactorModel
-    reg : float or None
-
-    Returns
-    -------
-    float
-
-    Raises
-    ------
-    ConfigError
-        λ is not a finite number >= 0.
-    """
-    if reg is None:
-        reg = (getattr(model, "params", None) or {}).get("reg", DEFAULT_REG)
-    try:
-        lam = float(reg)
-    except (TypeError, ValueError):
-        raise ConfigError(f"reg must be a number >= 0, got {reg!r}") from None
-    if not np.isfinite(lam) or lam < 0:
-        raise ConfigError(f"reg must be a number >= 0, got {reg!r}")
-    return lam
-
-
 def recommend_folded(model, items, values=None, n: int = 10, exclude_given: bool = True,
                      reg: float | None = None):
-    """Fold a new user in from ``items`` (see :func:`fold_in`) and recommend for it.
+    """Fold a new user in from ``items`` (:func:`mfcore.foldin.fold_in`) and recommend for it.
 
     Items are ranked by b_i + p·q_i, exactly as for a trained user; the given items are left out
     unless ``exclude_given`` is False.
@@ -269,7 +151,6 @@ def recommend_folded(model, items, values=None, n: int = 10, exclude_given: bool
     """
     n = _check_n(n)
     model = as_factor_model(model)
-    m = model.parts()
-    items = _check_index_array("items", items, len(m.Q))
-    p, _ = solve_fold_in(m, items, values, resolve_reg(model, reg))
+    items = index_array("items", items, model.n_items_)
+    p, _ = fold_in(model, items, values, reg)
     return top_n(model.item_scores(p), n, items if exclude_given else None)

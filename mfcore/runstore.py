@@ -36,7 +36,8 @@ LIST_COLUMNS = ["id", "created", "source", "sweep_id", "status", "dataset", "fin
                 "epochs", "lr", "reg", "epochs_run", "best_epoch", "train_rmse", "val_rmse",
                 "val_mae", "k", "precision_at_k", "recall_at_k", "ndcg_at_k", "fit_seconds",
                 "model_path", "note"]
-_EPOCH_FIELDS = ("epoch", "loss", "train_rmse", "val_rmse", "seconds", "ratings_per_s")
+_EPOCH_FIELDS = ("epoch", "loss", "train_rmse", "val_rmse", "seconds", "ratings_per_s",
+                 "precision", "recall", "ndcg", "eval_seconds")
 _FLOAT_COLUMNS = ("lr", "reg", "train_rmse", "val_rmse", "val_mae", "precision_at_k",
                   "recall_at_k", "ndcg_at_k", "fit_seconds")
 _INT_COLUMNS = ("id", "n_users", "n_items", "n_interactions", "n_train", "n_val", "factors",
@@ -95,8 +96,8 @@ class RunHistory(RunDatabase):
             run_id = conn.execute(f"INSERT INTO runs ({', '.join(row)}) VALUES "
                                   f"({', '.join('?' * len(row))})", list(row.values())).lastrowid
             conn.executemany(
-                "INSERT INTO epochs (run_id, epoch, loss, train_rmse, val_rmse, seconds, "
-                "ratings_per_s) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO epochs (run_id, {', '.join(_EPOCH_FIELDS)}) VALUES "
+                f"(?, {', '.join('?' * len(_EPOCH_FIELDS))})",
                 [(run_id, *(h[f] for f in _EPOCH_FIELDS)) for h in history])
         return int(run_id)
 
@@ -242,8 +243,8 @@ class RunHistory(RunDatabase):
             if row is None:
                 raise HistoryError(f"run history {self.path}: no run {run_id}")
             epochs = conn.execute(
-                "SELECT epoch, loss, train_rmse, val_rmse, seconds, ratings_per_s FROM epochs "
-                "WHERE run_id = ? ORDER BY epoch", (int(run_id),)).fetchall()
+                f"SELECT {', '.join(_EPOCH_FIELDS)} FROM epochs WHERE run_id = ? ORDER BY epoch",
+                (int(run_id),)).fetchall()
         run = dict(zip(names, row))
         run["params"] = json.loads(run.pop("params_json"))
         run["data"] = json.loads(run.pop("data_json"))

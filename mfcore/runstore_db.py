@@ -32,8 +32,9 @@ __all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "BUSY_TIMEOUT_S", "ENV_VAR", "His
 
 #: ``PRAGMA application_id`` of an mfcore run history ("MFXH").
 APPLICATION_ID = 0x4D465848
-#: ``PRAGMA user_version`` of the schema this module writes.
-SCHEMA_VERSION = 1
+#: ``PRAGMA user_version`` of the schema this module writes (2 added the per-epoch ranking
+#: columns; a version-1 file is upgraded in place, see :data:`_MIGRATIONS`).
+SCHEMA_VERSION = 2
 #: Seconds a connection waits for another writer's lock before giving up.
 BUSY_TIMEOUT_S = 30.0
 ENV_VAR = "MFX_HISTORY_DB"
@@ -83,6 +84,10 @@ CREATE TABLE epochs (
     val_rmse      REAL,
     seconds       REAL,
     ratings_per_s REAL,
+    precision     REAL,                    -- at the run's eval_k, over its validation sample
+    recall        REAL,
+    ndcg          REAL,
+    eval_seconds  REAL,
     PRIMARY KEY (run_id, epoch)
 ) WITHOUT ROWID;
 CREATE TABLE sweeps (
@@ -98,6 +103,9 @@ CREATE TABLE sweeps (
 );
 """
 _TABLES = {"runs", "epochs", "sweeps"}
+#: Statements that bring a file of version N - 1 to version N.
+_MIGRATIONS = {2: [f"ALTER TABLE epochs ADD COLUMN {c} REAL"
+                   for c in ("precision", "recall", "ndcg", "eval_seconds")]}
 
 
 class HistoryError(MFError):
@@ -226,7 +234,11 @@ class RunDatabase:
                 raise self._fail(f"was written by a newer mfcore (schema version {version}, "
                                  f"this one reads {SCHEMA_VERSION}); upgrade mfcore or use "
                                  f"another file")
-            if version == SCHEMA_VERSION and _TABLES <= tables:
+            if _TABLES <= tables and 1 <= version:
+                for v in range(version + 1, SCHEMA_VERSION + 1):
+                    for stmt in _MIGRATIONS[v]:
+                        conn.execute(stmt)
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 return
             raise self._fail(f"has an unknown run-history schema version {version}")
         if app_id == 0 and not tables and version == 0:

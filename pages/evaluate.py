@@ -158,9 +158,7 @@ def show_results(results: dict, opts: dict) -> None:
                 f"precision@{r.k} {fmt(pop.precision)}, recall@{r.k} {fmt(pop.recall)}, "
                 f"NDCG@{r.k} {fmt(pop.ndcg)}.")
         if r.precision < pop.precision:
-            line += (" The model ranks worse than popularity: a model fitted only on observed "
-                     "values does not learn *which* songs get played. Train with implicit "
-                     "negatives (ρ > 0) to rank.")
+            line += " The model ranks worse than popularity. " + ranking_advice(ss.bundle.model.params)
         st.caption(line)
     left, right = st.columns(2)
     curve = r.curve
@@ -175,8 +173,22 @@ def show_results(results: dict, opts: dict) -> None:
         st.dataframe(r.per_subject, hide_index=True, width="stretch", key="tbl_per_subject")
 
 
+def ranking_advice(params: dict) -> str:
+    """What to try when a model ranks below popularity, for the way it was trained."""
+    if params.get("solver") == "als":
+        return ("Try more factors or iterations, or another λ or α (the Tune page searches "
+                "them).")
+    if not params.get("neg_ratio"):
+        return ("It was fitted on observed values only, so it never learnt *which* songs get "
+                "played: train with the ALS solver, or SGD with implicit negatives (ρ > 0).")
+    return "Try the ALS solver, the default for play counts and playlists."
+
+
 def accuracy_section(b: Bundle) -> None:
     from mfcore.evaluate.accuracy import baselines, score_predictions
+    if b.model.params.get("solver") == "als" or b.prepared.train.kind == "binary":
+        return  # ALS scores preferences, and presence-only targets are all 1: no RMSE to show
+    st.divider()
     st.subheader("RMSE against baselines")
     val = b.prepared.val
     if val is None or len(val) == 0:
@@ -194,10 +206,6 @@ def accuracy_section(b: Bundle) -> None:
             return
         store[b.job_id] = (model_scores, base)
     model_scores, base = store[b.job_id]
-    if b.prepared.train.implicit:
-        st.caption(":material/info: Implicit data: every observed value is 1, so the global mean "
-                   "already predicts the observed rows perfectly and RMSE says little about "
-                   "ranking. Judge this model by precision@k and recall@k above.")
     rows = [("model (MF)", model_scores["rmse"])] + [(n, v["rmse"]) for n, v in base.items()]
     left, right = st.columns([3, 2])
     left.plotly_chart(charts.rmse_bars(rows), key="fig_rmse_bars", width="stretch")
@@ -224,7 +232,6 @@ def page() -> None:
         return
     st.caption(f"Model: {b.label} · {len(b.history)} epochs ({b.status})")
     ranking_section(b)
-    st.divider()
     accuracy_section(b)
 
 

@@ -105,6 +105,8 @@ def train_with_best(params: dict) -> None:
     """Put the best configuration into the Train page's widgets and go there."""
     hp = ss.setdefault("hp", dict(HP_DEFAULTS))
     for p in SWEPT:
+        if params.get(p) is None:  # a hyperparameter the trial's solver does not read
+            continue
         hp[p] = int(params[p]) if p in ("factors", "epochs") else float(params[p])
         ss.pop(f"w_hp_{p}", None)  # the widget is re-created from ss.hp
     ss.goto_train = True
@@ -266,8 +268,9 @@ def render_result(res: SweepResult, key: str = "tune") -> None:
         extra = (f", precision@{res.meta.get('k')} **{fmt(best['precision_at_k'])}**"
                  if best.get("precision_at_k") is not None else "")
         st.success(f"Best (by {'precision@k' if res.metric == 'precision_at_k' else 'validation RMSE'}"
-                   f"): trial {best_no} — k = **{p['factors']}**, γ = **{p['lr']:.4g}**, "
-                   f"λ = **{p['reg']:.4g}**, **{p['epochs']}** epochs: validation RMSE "
+                   f"): trial {best_no} — k = **{p['factors']}**, "
+                   + (f"γ = **{p['lr']:.4g}**, " if p.get("lr") is not None else "")
+                   + f"λ = **{p['reg']:.4g}**, **{p['epochs']}** epochs: validation RMSE "
                    f"**{fmt(best['val_rmse'])}**{extra}."
                    + (f" ({', '.join(notes)} among the trials.)" if notes else ""),
                    icon=":material/emoji_events:")

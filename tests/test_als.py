@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from mfcore.errors import ConfigError, DataError
-from mfcore.evaluate.ranking import PopularityModel, evaluate_ranking
+from mfcore.evaluate.ranking import evaluate_ranking, popularity_model
 from mfcore.interactions import Interactions
 from mfcore.load.synthetic import generate
 from mfcore.split import holdout_split
-from mfcore.train import als, als_kernels
+from mfcore.train import MFModel, als, als_kernels
 from tests.factories import inter
 
 PARAMS = dict(factors=8, reg=0.1, alpha=5.0, confidence="linear", cg_steps=3, solve="cg",
@@ -216,7 +216,7 @@ def test_planted_playlists_are_recovered_far_above_popularity(solve):
         item_bias_=np.zeros(data.n_items, np.float32), global_mean_=0.0,
         params={"biased": False})
     ours = evaluate_ranking(model_like, sp.train, sp.val, k=10).precision
-    pop = evaluate_ranking(PopularityModel(sp.train), sp.train, sp.val, k=10).precision
+    pop = evaluate_ranking(popularity_model(sp.train), sp.train, sp.val, k=10).precision
     assert ours > 3.0 * pop, (ours, pop)
 
 
@@ -306,13 +306,10 @@ def test_a_diverged_item_is_counted_after_the_users(monkeypatch):
 @pytest.mark.parametrize("field, value", [
     ("factors", 0), ("factors", 2.5), ("reg", -1.0), ("reg", float("nan")), ("alpha", "1"),
     ("alpha", float("inf")), ("confidence", "sqrt"), ("cg_steps", 0), ("cg_steps", True),
-    ("solve", "lu"), ("threads", -1), ("threads", 65), ("seed", -3)])
+    ("solve", "lu"), ("threads", -1), ("threads", 65), ("seed", -3), ("biased", True)])
 def test_bad_params_raise_config_error_naming_the_field(field, value):
-    data = inter([(0, 0), (1, 1)], 2, 2)
-    m = _model(data)
-    m.params = {**m.params, field: value}
     with pytest.raises(ConfigError, match=field):
-        als.ALSRun(m, data)
+        MFModel(**{**PARAMS, "solver": "als", field: value})
 
 
 def test_bad_factors_and_data_are_refused():

@@ -33,12 +33,23 @@ def test_without_model_points_to_train():
     assert any("No model yet" in i.value for i in fresh.info)
 
 
-def test_baselines_table_and_definition_shown(at):
-    table = at.dataframe[0].value
-    assert list(table["predictor"]) == ["model (MF)", "global mean", "biases", "popularity"]
-    assert (table["RMSE"] > 0).all()
+def test_definition_shown_and_no_rmse_panel_for_an_als_model(at):
+    assert at.session_state["bundle"].model.params["solver"] == "als"
+    assert not any(h.value == "RMSE against baselines" for h in at.subheader)
     text = " ".join(m.value for m in at.markdown)
     assert "Held-out." in text and "precision@k = |R ∩ T| / k" in text
+
+
+def test_baselines_table_for_an_sgd_model():
+    app = open_app("train")
+    app.selectbox(key="w_hp_solver").set_value("sgd").run()
+    train(app, epochs=3, factors=8)
+    app.switch_page("pages/evaluate.py")
+    app.run()
+    assert_clean(app)
+    table = app.dataframe[0].value
+    assert list(table["predictor"]) == ["model (MF)", "global mean", "biases", "popularity"]
+    assert (table["RMSE"] > 0).all()
 
 
 def test_heldout_users_sample(at):

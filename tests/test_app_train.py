@@ -1,12 +1,13 @@
 """Train page: background training, live history, cancel, divergence, limits, reattach."""
 from __future__ import annotations
 
+import json
 import threading
 import time
 
 
 from mfcore.jobs import REGISTRY
-from mfcore.train import EXPLICIT_DEFAULTS
+from mfcore.train.presets import ALS, SGD_EXPLICIT
 from ui.testing import assert_clean, job_status, open_app, poll_until, set_number, train
 
 
@@ -19,7 +20,13 @@ def test_short_training_run_finishes_with_history():
     assert [m.value for m in at.metric if m.label == "Epoch"] == ["4 / 4"]
     assert any("Finished 4 epochs" in s.value for s in at.success)
     figs = at.get("plotly_chart")
-    assert len(figs) == 2  # loss and RMSE curves
+    # Play counts train by ALS: the loss and the live ranking curve (no RMSE, which means
+    # nothing for ALS's preferences).
+    assert len(figs) == 2
+    ranking = json.loads(figs[1].proto.spec)
+    assert ranking["layout"]["title"]["text"].startswith("Validation ranking @10")
+    assert all(v is not None and v > 0 for v in ranking["data"][0]["y"])  # NDCG@10 per epoch
+    assert bundle.model.params["solver"] == "als"
     assert at.query_params["job"] == at.session_state["job_id"]
     # the run is in the run history (a temporary database, see conftest.py)
     assert any("Recorded as run #" in c.value for c in at.caption)
@@ -57,6 +64,7 @@ def test_diverged_run_says_so_and_suggests_smaller_lr():
     assert_clean(at)
     at.switch_page("pages/train.py")
     at.run()
+    at.selectbox(key="w_hp_solver").set_value("sgd").run()
     set_number(at, "w_hp_lr", 0.5)
     set_number(at, "w_hp_epochs", 20)
     at.run()
@@ -153,29 +161,50 @@ def test_worker_failure_is_shown(monkeypatch):
     assert "bundle" not in at.session_state
 
 
-def test_defaults_follow_the_kind_of_data_but_keep_what_the_user_set():
-    at = open_app("data")
+def _builtin(at, shape: str) -> None:
+    at.switch_page("pages/data.py")
+    at.run()
     at.number_input(key="w_builtin_n_users").set_value(300)
     at.number_input(key="w_builtin_n_items").set_value(200)
     at.number_input(key="w_builtin_n_interactions").set_value(5000)
-    at.selectbox(key="w_builtin_shape").set_value("playlist")
+    at.selectbox(key="w_builtin_shape").set_value(shape)
     at.button(key="btn_builtin").click().run()
-    assert at.session_state["prepared"].train.implicit
     at.switch_page("pages/train.py")
     at.run()
+
+
+def test_defaults_follow_the_kind_of_data_but_keep_what_the_user_set():
+    at = open_app("data")
+    _builtin(at, "ratings")
+    assert at.session_state["prepared"].train.kind == "ratings"
+    hp = at.session_state["hp"]
+    assert hp["solver"] == "sgd" and {k: hp[k] for k in SGD_EXPLICIT} == SGD_EXPLICIT
+    assert any("Defaults for **ratings**: biased SGD" in c.value for c in at.caption)
     at.number_input(key="w_hp_factors").set_value(12).run()
-    hp = at.session_state["hp"]
-    assert (hp["lr"], hp["reg"], hp["biased"], hp["neg_ratio"]) == (0.03, 0.01, False, 10.0)
-    assert at.number_input(key="w_hp_neg_ratio").value == 10.0
     at.number_input(key="w_hp_lr").set_value(0.02).run()
-    # Back to play counts: untouched settings return to the explicit defaults, γ stays chosen.
-    at.switch_page("pages/data.py")
-    at.run()
-    at.selectbox(key="w_builtin_shape").set_value("msd")
-    at.button(key="btn_builtin").click().run()
-    at.switch_page("pages/train.py")
-    at.run()
+    # Playlists: untouched settings move to ALS's defaults, what the user set stays.
+    _builtin(at, "playlist")
     hp = at.session_state["hp"]
-    assert (hp["reg"], hp["biased"], hp["neg_ratio"]) == (EXPLICIT_DEFAULTS["reg"], True, 0.0)
-    assert hp["reg"] != 0.01  # the implicit default did not stay
+    assert hp["solver"] == "als" and (hp["reg"], hp["alpha"]) == (ALS["reg"], ALS["alpha"])
+    assert hp["factors"] == 12 and hp["lr"] == 0.02 and hp["monitor"] == "ndcg"
+    assert at.number_input(key="w_hp_alpha").value == ALS["alpha"]
+    assert any("Defaults for **playlists" in c.value and "implicit ALS" in c.value
+               for c in at.caption)
+    # Back to ratings: the SGD defaults return.
+    _builtin(at, "ratings")
+    hp = at.session_state["hp"]
+    assert (hp["solver"], hp["reg"], hp["biased"]) == ("sgd", SGD_EXPLICIT["reg"], True)
     assert hp["lr"] == 0.02 and hp["factors"] == 12
+
+
+def test_a_notebook_recipe_is_one_click_away():
+    at = open_app("train")
+    at.button(key="btn_recipe_msd-notebook").click().run()
+    assert_clean(at)
+    prepared = at.session_state["prepared"]
+    assert prepared.opts.transform == "standardize" and prepared.split.kind == "random"
+    hp = at.session_state["hp"]
+    assert (hp["solver"], hp["biased"], hp["monitor"]) == ("sgd", True, "val_rmse")
+    assert any("MSD notebook" in n for n in at.session_state["notices"])
+    train(at, epochs=2, factors=4)
+    assert len(at.get("plotly_chart")) == 3  # loss, ranking and RMSE curves

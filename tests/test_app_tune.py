@@ -53,7 +53,7 @@ def test_grid_sweep_best_importance_and_train_with_best(history_db):
     assert_clean(at)
     assert [t.value for t in at.title] == ["Train"]
     assert at.number_input(key="w_hp_factors").value == best["factors"]
-    assert at.session_state["hp"]["lr"] == best["lr"]
+    assert at.session_state["hp"]["reg"] == best["reg"]
 
 
 def test_cancel_keeps_finished_trials(history_db):
@@ -139,7 +139,7 @@ def test_past_sweep_reopens_in_a_new_session(history_db, planted):
     assert_clean(at)
     assert [t.value for t in at.title] == ["Train"]
     assert at.session_state["hp"]["factors"] == best["factors"]
-    assert at.session_state["hp"]["lr"] == best["lr"]
+    assert at.session_state["hp"]["reg"] == best["reg"]
 
 
 def test_damaged_history_is_a_message_not_a_traceback(history_db):

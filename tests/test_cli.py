@@ -77,8 +77,8 @@ def test_synthetic_data_needs_no_file(capsys):
 
 
 def test_divergence_is_reported_and_exits_3(capsys):
-    assert main(["train", "synthetic", "--factors", "8", "--epochs", "3", "--lr", "80",
-                 "--quiet", "--json"]) == EXIT_DIVERGED == 3
+    assert main(["train", "synthetic", "--solver", "sgd", "--factors", "8", "--epochs", "3",
+                 "--lr", "80", "--quiet", "--json"]) == EXIT_DIVERGED == 3
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["status"] == "diverged" and out["diverged_at"]["epoch"] == 1
     run = RunHistory().get_run(out["run_id"])  # still recorded, as diverged
@@ -86,16 +86,17 @@ def test_divergence_is_reported_and_exits_3(capsys):
 
 
 def test_diverged_run_exits_nonzero_from_the_shell():
-    res = run_cli("train", "synthetic", "--factors", "8", "--epochs", "2", "--lr", "80",
-                  "--quiet", "--no-history")
+    res = run_cli("train", "synthetic", "--solver", "sgd", "--factors", "8", "--epochs", "2",
+                  "--lr", "80", "--quiet", "--no-history")
     assert res.returncode == 3, res.stderr
     assert "status=diverged" in res.stdout and "try a smaller --lr" in res.stderr
     assert "Exit status" in run_cli("train", "--help").stdout
 
 
-def test_play_counts_are_log1p_by_default_so_the_readme_example_trains(shared_data, capsys):
+def test_play_counts_are_log1p_by_default_so_sgd_on_them_trains(shared_data, capsys):
     readme = ["train", str(shared_data / "msd_taste_subset" / "10000.txt"), "--format",
-              "triplets", "--factors", "100", "--epochs", "20", "--lr", "0.005", "--reg",
+              "triplets", "--solver", "sgd", "--factors", "100", "--epochs", "20", "--lr",
+              "0.005", "--reg",
               "0.02", "--seed", "0", "--threads", "1", "--quiet", "--json", "--no-history"]
     assert main(readme + ["--transform", "none"]) == EXIT_DIVERGED  # raw counts blow up
     capsys.readouterr()

@@ -36,7 +36,8 @@ def same_model(m1, m2) -> bool:
 
 # ---- divergence -----------------------------------------------------------------------------
 def test_huge_learning_rate_diverges_within_the_first_epoch(builtin):
-    model = MFModel(factors=32, epochs=20, lr=50.0).fit(builtin.train, builtin.val)
+    model = MFModel(factors=32, epochs=20, lr=50.0, solver="sgd").fit(builtin.train,
+                                                                     builtin.val)
     assert model.status_ == "diverged"
     epoch, step = model.diverged_at_
     assert epoch == 1 and 0 <= step < len(builtin.train)  # caught mid-epoch, not after
@@ -48,6 +49,7 @@ def test_divergence_in_the_ui_keeps_the_model_and_suggests_a_smaller_lr():
     at = open_app()
     train(at, epochs=2, factors=4)
     before = at.session_state["bundle"]
+    at.selectbox(key="w_hp_solver").set_value("sgd").run()
     set_number(at, "w_hp_lr", 1.0)  # the largest the page allows; log1p values, 30 epochs
     at.run()
     at.button(key="btn_start").click().run()

@@ -18,7 +18,7 @@ from mfcore.prepare import PrepOptions
 from mfcore.runstore import RunHistory
 from ui.testing import assert_clean, open_app, poll_until, set_number
 
-SETTINGS = {"factors": 6, "epochs": 3, "lr": 0.01, "reg": 0.05}
+SETTINGS = {"factors": 6, "epochs": 3, "reg": 0.05, "alpha": 5.0}
 #: Wall-clock figures: the only things allowed to differ between the two records.
 TIMINGS = {"fit_seconds", "load_seconds"}
 
@@ -73,8 +73,8 @@ def _comparable(run: dict) -> dict:
            if k not in {"id", "created", "source", "model_path", "metrics", "history"}
            and k not in TIMINGS}
     out["metrics"] = {k: v for k, v in run["metrics"].items() if k not in TIMINGS}
-    out["history"] = [{k: h[k] for k in ("epoch", "loss", "train_rmse", "val_rmse")}
-                      for h in run["history"]]
+    out["history"] = [{k: h[k] for k in ("epoch", "loss", "train_rmse", "val_rmse", "precision",
+                                         "ndcg")} for h in run["history"]]
     return out
 
 
@@ -88,4 +88,6 @@ def test_cli_and_dashboard_give_the_same_run_record(plays, capsys):
     # one fingerprint: that of the file as loaded
     assert app["fingerprint"] == cli["fingerprint"] == app["data"]["fingerprint"]
     assert cli["params"]["factors"] == 6 and cli["epochs_run"] == 3
+    assert cli["params"]["solver"] == "als" and cli["params"]["lr"] is None  # play counts: ALS
+    assert all(h["ndcg"] > 0 for h in cli["history"])  # ranked after every iteration
     assert _comparable(app) == _comparable(cli)

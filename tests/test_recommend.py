@@ -7,8 +7,9 @@ import pytest
 from factories import inter, make_model
 from mfcore.errors import ConfigError
 from mfcore.interactions import Interactions
-from mfcore.recommend import (IndexOutOfRange, fold_in, recommend, recommend_folded,
-                              similar_items, top_fans, top_n)
+from mfcore.foldin import fold_in
+from mfcore.recommend import (IndexOutOfRange, recommend, recommend_folded, similar_items,
+                              top_fans, top_n)
 
 
 # user 0 = [1, 0], user 1 = [0, 1]; items along both axes, item 4 a copy of item 0.
@@ -101,15 +102,28 @@ def test_unbiased_fold_in_recovers_the_user_vector(known_items):
     assert bu == 0.0
 
 
-def test_unbiased_fold_in_is_the_ridge_formula(known_items):
+def test_unbiased_fold_in_is_the_trained_objectives_ridge(known_items):
+    """SGD regularises per observation: n given items weigh λ·n (docs/definitions.md)."""
     Q, rng = known_items
     model = make_model(np.zeros((1, 6)), Q, biased=False, reg=0.5)
     items = [3, 17, 42]
     Y = Q[items].astype(np.float64)
-    expected = np.linalg.solve(Y.T @ Y + 0.5 * np.eye(6), Y.T @ np.ones(3))   # implicit: t = 1
+    expected = np.linalg.solve(Y.T @ Y + 0.5 * 3 * np.eye(6), Y.T @ np.ones(3))  # t = 1
     np.testing.assert_allclose(fold_in(model, items)[0], expected, rtol=1e-5)
     np.testing.assert_allclose(fold_in(model, items, reg=2.0)[0],
-                               np.linalg.solve(Y.T @ Y + 2 * np.eye(6), Y.T @ np.ones(3)),
+                               np.linalg.solve(Y.T @ Y + 2 * 3 * np.eye(6), Y.T @ np.ones(3)),
+                               rtol=1e-5)
+
+
+def test_sgd_fold_in_with_negatives_weighs_every_item(known_items):
+    """ρ sampled negatives per pair: + (ρ·n / n_items)·QᵀQ and λ·n·(1 + ρ)."""
+    Q, rng = known_items
+    model = make_model(np.zeros((1, 6)), Q, biased=False, reg=0.1)
+    model.params["neg_ratio"] = 4.0
+    items = [3, 17, 42, 99]
+    Y, Qd = Q[items].astype(np.float64), Q.astype(np.float64)
+    A = Y.T @ Y + (4.0 * 4 / len(Q)) * Qd.T @ Qd + 0.1 * 4 * 5 * np.eye(6)
+    np.testing.assert_allclose(fold_in(model, items)[0], np.linalg.solve(A, Y.T @ np.ones(4)),
                                rtol=1e-5)
 
 

@@ -22,7 +22,7 @@ def sweep(request, tmp_path_factory):
     hist = RunHistory(tmp_path_factory.mktemp("h") / "runs.sqlite")
     res = run_sweep(prepare(data), grid_trials(factors=[2, 4], lr=[0.01, 0.02], reg=0.05,
                                                epochs=3),
-                    history=hist, k=5, kind="grid")
+                    history=hist, k=5, kind="grid", base_params={"solver": "sgd"})
     return res, hist
 
 

@@ -29,7 +29,8 @@ REPO = Path(__file__).resolve().parents[1]
 def _record(i: int = 0, n_epochs: int = 3, val: bool = True, **changes) -> RunRecord:
     history = [{"epoch": e + 1, "loss": 100.0 - e - i, "train_rmse": 1.0 - 0.1 * e,
                 "val_rmse": (1.1 - 0.1 * e) if val else float("nan"), "seconds": 0.01 * (e + 1),
-                "ratings_per_s": 1e6 + e} for e in range(n_epochs)]
+                "ratings_per_s": 1e6 + e, "precision": 0.1 + 0.01 * e, "recall": 0.2,
+                "ndcg": 0.15 + 0.01 * e, "eval_seconds": 0.002} for e in range(n_epochs)]
     record = RunRecord(
         status="fitted", history=history, fit_seconds=0.06, threads=1, n_users=300,
         n_items=200, n_train=4800, n_val=1200, split="random",
@@ -152,6 +153,27 @@ def test_foreign_and_newer_sqlite_files(tmp_path):
     with sqlite3.connect(foreign) as conn:  # untouched
         assert conn.execute("SELECT COUNT(*) FROM pairings").fetchone()[0] == 1
         assert conn.execute("PRAGMA user_version").fetchone()[0] == 0
+
+    older = tmp_path / "v1.sqlite"  # a history written before the ranking columns existed
+    with sqlite3.connect(older) as conn:
+        from mfcore.runstore_db import _SCHEMA
+        for stmt in _SCHEMA.replace("    precision     REAL,", "").replace(
+                "    recall        REAL,\n", "").replace("    ndcg          REAL,\n", "").replace(
+                "    eval_seconds  REAL,\n", "").split(";"):
+            if stmt.strip():
+                conn.execute(stmt)
+        conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        conn.execute("PRAGMA user_version = 1")
+        conn.execute("INSERT INTO runs (created, source, status, params_json, data_json, "
+                     "metrics_json) VALUES (1, 'cli', 'fitted', '{}', '{}', '{}')")
+        conn.execute("INSERT INTO epochs (run_id, epoch, loss) VALUES (1, 1, 5.0)")
+    upgraded = RunHistory(older)
+    assert upgraded.get_run(1)["history"][0]["loss"] == 5.0
+    assert math.isnan(upgraded.get_run(1)["history"][0]["ndcg"])
+    rid = upgraded.record(_record(), source="cli")
+    assert upgraded.get_run(rid)["history"] == _record().history
+    with sqlite3.connect(older) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
     newer = tmp_path / "newer.sqlite"
     RunHistory(newer).ensure()

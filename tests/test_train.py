@@ -13,8 +13,9 @@ from mfcore.load.synthetic import generate
 from mfcore.evaluate.ranking import evaluate_ranking, popularity_model
 from mfcore.model import EpochStats, FactorModel
 from mfcore.split import holdout_split
-from mfcore.train import (EXPLICIT_DEFAULTS, IMPLICIT_DEFAULTS, SOLVERS, MFModel, check_memory,
+from mfcore.train import (SOLVERS, MFModel, check_memory,
                           defaults, kernels, resolve_params)
+from mfcore.train.presets import ALS, SGD_EXPLICIT, SGD_IMPLICIT
 from mfcore.train.sgd import balanced_blocks
 
 
@@ -287,27 +288,34 @@ def test_two_runs_in_two_threads_match_runs_alone(planted):
         np.testing.assert_array_equal(a.item_factors_, b.item_factors_)
 
 
-def test_implicit_data_defaults_to_negative_sampling():
+def test_sgd_on_implicit_data_defaults_to_negative_sampling():
     data = generate(300, 200, 6_000, shape="playlist", seed=4)
-    m = MFModel(factors=8, epochs=3).fit(data)
+    m = MFModel(factors=8, epochs=3, solver="sgd").fit(data)
     assert data.implicit and m.history_[-1].ratings_per_s > 0
     # With negatives, predictions are no longer all pushed to 1.
     assert m.predict(data.users, data.items).mean() < 0.95
-    only_pos = MFModel(factors=8, epochs=30, neg_ratio=0, lr=0.05).fit(data)
+    only_pos = MFModel(factors=8, epochs=30, neg_ratio=0, lr=0.05, solver="sgd").fit(data)
     assert only_pos.predict(data.users, data.items).mean() > 0.9
 
 
 def test_unset_hyperparameters_are_chosen_by_the_kind_of_data():
     given = MFModel(factors=7).params
-    assert given["lr"] is None and given["neg_ratio"] is None
-    explicit = resolve_params(given, implicit=False)
-    assert explicit == {**given, **EXPLICIT_DEFAULTS}
-    implicit = resolve_params(given, implicit=True)
-    assert implicit == {**given, **IMPLICIT_DEFAULTS}
-    assert implicit["neg_ratio"] >= 5 and implicit["biased"] is False
-    chosen = resolve_params({**given, "lr": 0.1, "biased": True}, implicit=True)
+    assert given["lr"] is None and given["solver"] is None
+    ratings = resolve_params(given, "ratings")
+    assert ratings["solver"] == "sgd" and ratings["monitor"] == "val_rmse"
+    assert {k: ratings[k] for k in SGD_EXPLICIT} == SGD_EXPLICIT
+    for kind in ("counts", "binary"):
+        chosen = resolve_params(given, kind)
+        assert chosen["solver"] == "als" and chosen["monitor"] == "ndcg"
+        assert {k: chosen[k] for k in ALS} == ALS and chosen["factors"] == 7
+    sgd = resolve_params({**given, "solver": "sgd"}, "binary")
+    assert {k: sgd[k] for k in SGD_IMPLICIT} == SGD_IMPLICIT
+    counts = resolve_params({**given, "solver": "sgd"}, "counts")  # the MSD notebook's way
+    assert {k: counts[k] for k in SGD_EXPLICIT} == SGD_EXPLICIT
+    assert sgd["neg_ratio"] >= 5 and sgd["biased"] is False
+    chosen = resolve_params({**given, "solver": "sgd", "lr": 0.1, "biased": True}, "binary")
     assert chosen["lr"] == 0.1 and chosen["biased"] is True  # what is given is used as given
-    assert chosen["reg"] == IMPLICIT_DEFAULTS["reg"]
+    assert chosen["reg"] == SGD_IMPLICIT["reg"]
 
 
 def test_explicit_defaults_are_surprise_svd_and_recorded_after_fit(planted):
@@ -330,10 +338,10 @@ def test_implicit_defaults_rank_better_than_popularity():
         return evaluate_ranking(model, sp.train, sp.val, k=10).precision
 
     pop = p_at_10(popularity_model(sp.train))
-    default = MFModel().fit(sp.train)  # what MFModel() and the CLI give on implicit data
-    assert {k: default.params[k] for k in IMPLICIT_DEFAULTS} == IMPLICIT_DEFAULTS
+    default = MFModel(solver="sgd").fit(sp.train)  # SGD's implicit recipe
+    assert {k: default.params[k] for k in SGD_IMPLICIT} == SGD_IMPLICIT
     assert not default.user_bias_.any() and default.global_mean_ == 0.0
-    small = MFModel(factors=32, epochs=30).fit(sp.train)
+    small = MFModel(factors=32, epochs=30, solver="sgd").fit(sp.train)
     old = MFModel(neg_ratio=3.0, lr=0.005, reg=0.02,
                   biased=True).fit(sp.train)  # the former default: biased, γ 0.005, ρ 3
     assert p_at_10(default) > 1.2 * pop
@@ -386,14 +394,17 @@ def test_from_arrays_round_trips_a_fitted_model(msd_small):
 
 def test_presets_are_the_single_source_of_defaults():
     """MFModel, the dashboard and the presets agree (ui.state derives its defaults from them)."""
-    from ui.state import HP_DEFAULTS, HP_IMPLICIT, model_kwargs
-    for implicit, ui in ((False, HP_DEFAULTS), (True, HP_IMPLICIT)):
-        engine = resolve_params(MFModel().params, implicit)
-        assert engine == defaults(implicit) == ui
-    # Surprise's SVD for explicit data (the MovieLens reference of docs/definitions.md).
-    assert {k: defaults(False)[k] for k in ("factors", "epochs", "lr", "reg", "init_std")} == \
-        dict(factors=100, epochs=20, lr=0.005, reg=0.02, init_std=0.1)
-    assert MFModel(**model_kwargs(HP_IMPLICIT)).params == defaults(True)
+    from ui.state import hp_defaults, model_kwargs
+    for kind in ("ratings", "counts", "binary"):
+        engine = resolve_params(MFModel().params, kind)
+        assert engine == defaults(kind)
+        form = hp_defaults(kind)  # every field filled, whichever solver is picked
+        assert all(form[k] == v for k, v in engine.items() if v is not None)
+        assert all(v is not None for v in form.values())
+        assert resolve_params(MFModel(**model_kwargs(form)).params, kind) == engine
+    # Surprise's SVD for ratings (the MovieLens reference of docs/definitions.md).
+    assert {k: defaults("ratings")[k] for k in ("factors", "epochs", "lr", "reg", "init_std")} \
+        == dict(factors=100, epochs=20, lr=0.005, reg=0.02, init_std=0.1)
 
 
 def test_the_epoch_loop_drives_any_solver_through_the_run_protocol(monkeypatch, msd_small):
@@ -421,16 +432,17 @@ def test_the_epoch_loop_drives_any_solver_through_the_run_protocol(monkeypatch, 
             calls.append(("close",))
 
     monkeypatch.setitem(SOLVERS, "halving", HalvingRun)
-    m = MFModel(factors=2, epochs=5, solver="halving", early_stopping=True)
+    m = MFModel(factors=2, epochs=5, solver="halving", early_stopping=True,
+                eval_sample=0)
     seen = []
     m.fit(msd_small, msd_small, callback=seen.append)
-    start = MFModel(factors=2, epochs=0).fit(msd_small).user_factors_
+    start = MFModel(factors=2, epochs=0, solver="sgd").fit(msd_small).user_factors_
     assert m.status_ == "diverged" and m.diverged_at_ == (3, 17)
     assert [s.epoch for s in seen] == [1, 2] and m.best_epoch_ is None  # NaN val: nothing to watch
     np.testing.assert_array_equal(m.user_factors_, start * 0.25)
     assert calls == [("epoch", 1), ("epoch", 2), ("epoch", 3), ("close",)]
     with pytest.raises(ConfigError, match="solver"):
-        MFModel(solver="als")
+        MFModel(solver="newton")
 
 
 def test_cancel_while_drawing_large_initial_factors_is_prompt():

@@ -27,13 +27,16 @@ def _mode(n: int) -> str:
     return "lines+markers" if n <= 60 else "lines"
 
 
-def loss_curve(history: list) -> go.Figure:
+LOSS_AXIS = {"sgd": "Σ e² + λ(‖p‖² + ‖q‖² + b²)", "als": "Σ c(p − x·y)² + λ(‖x‖² + ‖y‖²)"}
+
+
+def loss_curve(history: list, solver: str = "sgd") -> go.Figure:
     fig = _fig("Regularised training loss")
     epochs = [h.epoch for h in history]
     fig.add_scatter(x=epochs, y=_finite([h.loss for h in history]), mode=_mode(len(epochs)),
                     name="loss", line=dict(color=ACCENT), marker=dict(size=4))
     fig.update_xaxes(title="epoch", rangemode="tozero")
-    fig.update_yaxes(title="Σ e² + λ(‖p‖² + ‖q‖² + b²)")
+    fig.update_yaxes(title=LOSS_AXIS.get(solver, LOSS_AXIS["sgd"]))
     if len(epochs) < 2:
         fig.update_xaxes(range=[0, max(epochs + [1]) + 1])
     return fig
@@ -53,6 +56,24 @@ def rmse_curve(history: list, best_epoch: int | None = None) -> go.Figure:
                       annotation_text="best", annotation_position="top left")
     fig.update_xaxes(title="epoch", rangemode="tozero")
     fig.update_yaxes(title="RMSE = √mean e²")
+    if len(epochs) < 2:
+        fig.update_xaxes(range=[0, max(epochs + [1]) + 1])
+    return fig
+
+
+def ranking_curve(history: list, k: int, best_epoch: int | None = None) -> go.Figure:
+    """precision@k, recall@k and NDCG@k of the validation sample after every epoch."""
+    fig = _fig(f"Validation ranking @{k} per epoch")
+    epochs = [h.epoch for h in history]
+    for name, color in (("ndcg", ACCENT), ("precision", SECOND), ("recall", GREY)):
+        fig.add_scatter(x=epochs, y=_finite([getattr(h, name) for h in history]),
+                        mode=_mode(len(epochs)), name=f"{name}@{k}" if name != "ndcg"
+                        else f"NDCG@{k}", line=dict(color=color), marker=dict(size=4))
+    if best_epoch:
+        fig.add_vline(x=best_epoch, line=dict(color=GREY, dash="dot"),
+                      annotation_text="best", annotation_position="top left")
+    fig.update_xaxes(title="epoch", rangemode="tozero")
+    fig.update_yaxes(title="mean over the validation sample", rangemode="tozero")
     if len(epochs) < 2:
         fig.update_xaxes(range=[0, max(epochs + [1]) + 1])
     return fig

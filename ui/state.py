@@ -35,45 +35,61 @@ _JOB = re.compile(r"^[0-9a-f]{16}$")
 #: it, so the sidebar never lags behind a page's live panel).
 POLL_S = 0.5
 
-#: Hyperparameters shown on the Train page, with their defaults (MFModel keywords): the engine's
-#: own (mfcore.train.presets), so the dashboard and the CLI train the same default model.
-HP_DEFAULTS: dict[str, Any] = presets.defaults(implicit=False)
-#: Play counts and ratings use HP_DEFAULTS; implicit data (playlists) needs these instead to
-#: rank at all (tuned on the MPD sample, see mfcore.train.presets).
-HP_IMPLICIT: dict[str, Any] = presets.defaults(implicit=True)
+#: Hyperparameters of the Train page, with their defaults for ratings (MFModel keywords): the
+#: engine's own (mfcore.train.presets), so the dashboard and the CLI train the same default model.
+HP_DEFAULTS: dict[str, Any] = presets.form_defaults("ratings")
+_INTS = ("factors", "epochs", "seed", "threads", "patience", "cg_steps", "eval_k", "eval_sample")
+_FLOATS = ("lr", "reg", "init_std", "neg_ratio", "alpha")
 
 
-def hp_defaults(implicit: bool) -> dict[str, Any]:
-    """The Train page's defaults for this kind of data."""
-    return dict(HP_IMPLICIT if implicit else HP_DEFAULTS)
+def hp_defaults(kind: str, solver: str | None = None) -> dict[str, Any]:
+    """The Train page's defaults for this kind of data ('ratings', 'counts' or 'binary') and
+    solver (the kind's own unless given); every field has a value."""
+    return presets.form_defaults(kind, solver)
 
 
 def model_kwargs(hp: dict | None = None) -> dict:
-    """The session's hyperparameters (``ss.hp`` over the defaults) as typed MFModel keywords."""
+    """The session's hyperparameters (``ss.hp`` over the defaults) as typed MFModel keywords;
+    the fields the chosen solver does not read are None."""
     hp = {**HP_DEFAULTS, **(st.session_state.get("hp", {}) if hp is None else hp)}
     kw = {k: hp[k] for k in HP_DEFAULTS}
-    for name in ("factors", "epochs", "seed", "threads", "patience"):
+    for name in _INTS:
         kw[name] = int(kw[name])
-    for name in ("lr", "reg", "init_std", "neg_ratio"):
+    for name in _FLOATS:
         kw[name] = float(kw[name])
-    return kw
+    return presets.for_solver(kw)
 
 
-def align_hp_with_data(implicit: bool) -> None:
+def follow_defaults(before: dict, after: dict) -> None:
+    """Move every setting still at its ``before`` default to its ``after`` default (a value the
+    user changed is kept)."""
+    ss = st.session_state
+    for name, value in after.items():
+        if ss.hp.get(name, before.get(name)) == before.get(name) and value != before.get(name):
+            ss.hp[name] = value
+            ss.pop(f"w_hp_{name}", None)
+
+
+def solver_changed() -> None:
+    """The Train page's solver was switched: untouched settings follow the new solver."""
+    ss = st.session_state
+    kind = ss.prepared.train.kind
+    old = ss.hp.get("solver", hp_defaults(kind)["solver"])
+    new = ss["w_hp_solver"]
+    follow_defaults(hp_defaults(kind, old), hp_defaults(kind, new))
+    ss.hp["solver"] = new
+
+
+def align_hp_with_data(kind: str) -> None:
     """When the data changes kind, move the untouched hyperparameters to the new kind's defaults.
 
     A value the user changed is kept; one still at the old kind's default follows the data.
     """
     ss = st.session_state
-    kind = "implicit" if implicit else "explicit"
-    old = ss.get("hp_kind", "explicit")
+    old = ss.get("hp_kind", "ratings")
     if old == kind:
         return
-    before, after = hp_defaults(old == "implicit"), hp_defaults(implicit)
-    for name, value in after.items():
-        if ss.hp.get(name, before[name]) == before[name] and value != before[name]:
-            ss.hp[name] = value
-            ss.pop(f"w_hp_{name}", None)
+    follow_defaults(hp_defaults(old), hp_defaults(kind))
     ss.hp_kind = kind
 
 
@@ -127,7 +143,7 @@ def init_session() -> None:
     REGISTRY.touch(ss.sid)
     if "prepared" not in ss:
         load_builtin_default()
-    align_hp_with_data(ss.prepared.train.implicit)
+    align_hp_with_data(ss.prepared.train.kind)
     sync_job()
     ss.pop("reattach_dataset", None)
     sync_url()

@@ -17,8 +17,9 @@ EXIT_INTERNAL = 1
 EXIT_USAGE = 2
 _PREP = PrepOptions()
 #: The hyperparameters ``train`` takes (``sweep`` varies :data:`mfcore.tune.SWEPT` of them).
-MODEL_ARGS = ("factors", "epochs", "lr", "reg", "seed", "init_std", "biased", "neg_ratio",
-              "neg_sampling", "early_stopping", "patience", "threads")
+MODEL_ARGS = ("factors", "epochs", "lr", "reg", "seed", "solver", "alpha", "confidence",
+              "cg_steps", "solve", "init_std", "biased", "neg_ratio", "neg_sampling",
+              "early_stopping", "patience", "monitor", "eval_k", "eval_sample", "threads")
 
 
 class Parser(argparse.ArgumentParser):
@@ -74,10 +75,11 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     """Every hyperparameter of ``train``."""
     g = p.add_argument_group(
         "hyperparameters", "Left out, each takes the model's default for the kind of data "
-        "(explicit values or implicit data): see mfcore.train.")
+        "(ratings: biased SGD; play counts and playlists: implicit ALS): see "
+        "mfcore.train.presets.")
     g.add_argument("--factors", type=positive_int, help="latent size k")
-    g.add_argument("--epochs", type=nonneg_int)
-    g.add_argument("--lr", type=positive_float, help="learning rate γ")
+    g.add_argument("--epochs", type=nonneg_int, help="epochs (SGD) or iterations (ALS)")
+    g.add_argument("--lr", type=positive_float, help="SGD learning rate γ")
     g.add_argument("--reg", type=nonneg_float, help="regularisation λ")
     g.add_argument("--seed", type=nonneg_int, help="seeds the split and the model (default 0)")
     add_fixed_model_args(g)
@@ -85,7 +87,19 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
 
 def add_fixed_model_args(g) -> None:
     """The hyperparameters that ``train`` sets and ``sweep`` keeps fixed across trials."""
-    g.add_argument("--init-std", type=nonneg_float, help="factor init std")
+    g.add_argument("--solver", choices=["sgd", "als"],
+                   help="sgd, or als (implicit alternating least squares)")
+    g.add_argument("--alpha", type=nonneg_float, help="ALS confidence c = 1 + α·g(value)")
+    g.add_argument("--confidence", choices=["linear", "log1p"], help="ALS g: identity or log1p")
+    g.add_argument("--cg-steps", type=positive_int, help="ALS conjugate-gradient steps per row")
+    g.add_argument("--solve", choices=["cg", "cholesky"], help="ALS row solve (cholesky: exact)")
+    g.add_argument("--monitor", choices=["auto", "val_rmse", "precision", "recall", "ndcg"],
+                   help="the validation figure that picks the best epoch and drives early "
+                        "stopping (auto: RMSE for ratings, NDCG@k otherwise)")
+    g.add_argument("--eval-k", type=positive_int, help="k of the per-epoch ranking metrics")
+    g.add_argument("--eval-sample", type=nonneg_int,
+                   help="validation users ranked after every epoch (0: none; default 2000)")
+    g.add_argument("--init-std", type=nonneg_float, help="SGD factor init std")
     g.add_argument("--biased", dest="biased", action="store_true", default=None,
                    help="use μ, b_u, b_i (default for explicit data)")
     g.add_argument("--unbiased", dest="biased", action="store_false",

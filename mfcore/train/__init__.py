@@ -1,8 +1,9 @@
-"""Training: the MFModel estimator, its solvers (SGD today) and the defaults by kind of data."""
+"""Training: the MFModel estimator, its solvers (SGD and implicit ALS) and the defaults by kind of
+data."""
 from ..model import EpochStats
 from .kernels import warm_up
 from .model import SOLVERS, MFModel, check_memory, memory_estimate
-from .presets import EXPLICIT_DEFAULTS, IMPLICIT_DEFAULTS, defaults, resolve_params
+from .presets import RECIPES, defaults, resolve_params
 
-__all__ = ["EXPLICIT_DEFAULTS", "IMPLICIT_DEFAULTS", "SOLVERS", "EpochStats", "MFModel",
-           "check_memory", "defaults", "memory_estimate", "resolve_params", "warm_up"]
+__all__ = ["RECIPES", "SOLVERS", "EpochStats", "MFModel", "check_memory", "defaults",
+           "memory_estimate", "resolve_params", "warm_up"]

@@ -24,10 +24,10 @@ from ..errors import ConfigError, DataError
 from ..interactions import Interactions
 from . import als_kernels
 
+#: How rows are solved: warm-started conjugate gradient, or exactly (Cholesky).
 SOLVES = ("cg", "cholesky")
+#: g in the confidence c = 1 + α·g(value).
 CONFIDENCES = ("linear", "log1p")
-#: Conjugate-gradient steps per row and half-step, as in ``implicit``.
-DEFAULT_CG_STEPS = 3
 # Below this many observed pairs, one thread beats the cost of starting the others.
 AUTO_PARALLEL_MIN_PAIRS = 20_000
 # Multiply-adds per kernel call: about 20-40 ms of work at k = 128, which bounds cancel latency.
@@ -57,38 +57,6 @@ def confidence(values: np.ndarray, alpha: float, kind: str = "linear") -> np.nda
         raise DataError(f"confidence 1 + α·g(r) overflows float32 at value {bad} "
                         f"({values[bad]}); lower alpha or use confidence='log1p'")
     return c
-
-
-def validate_params(p: dict) -> None:
-    """Raise :class:`ConfigError` naming the first ALS hyperparameter out of range.
-
-    Checks ``factors, reg, alpha, confidence, cg_steps, solve, threads, seed``.
-    """
-    def need(cond: bool, msg: str) -> None:
-        if not cond:
-            raise ConfigError(msg)
-
-    def integer(v) -> bool:
-        return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-
-    def number(v) -> bool:
-        return (isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
-                and math.isfinite(v))
-
-    need(integer(p.get("factors")) and p["factors"] >= 1,
-         f"factors must be an integer >= 1, got {p.get('factors')!r}")
-    for name in ("reg", "alpha"):
-        need(number(p.get(name)) and p[name] >= 0,
-             f"{name} must be a finite number >= 0, got {p.get(name)!r}")
-    need(p.get("confidence") in CONFIDENCES,
-         f"confidence must be one of {CONFIDENCES}, got {p.get('confidence')!r}")
-    need(integer(p.get("cg_steps")) and 1 <= p["cg_steps"] <= 100,
-         f"cg_steps must be an integer between 1 and 100, got {p.get('cg_steps')!r}")
-    need(p.get("solve") in SOLVES, f"solve must be one of {SOLVES}, got {p.get('solve')!r}")
-    need(integer(p.get("threads")) and 0 <= p["threads"] <= 64,
-         f"threads must be an integer between 0 and 64, got {p.get('threads')!r}")
-    need(integer(p.get("seed")) and p["seed"] >= 0,
-         f"seed must be an integer >= 0, got {p.get('seed')!r}")
 
 
 def init_factors(n: int, k: int, seed) -> np.ndarray:
@@ -168,8 +136,7 @@ class ALSRun:
 
     def __init__(self, model, train: Interactions, val: Interactions | None = None,
                  cancel: threading.Event | None = None) -> None:
-        p = model.params
-        validate_params(p)
+        p = model.params  # checked by MFModel
         if not isinstance(train, Interactions):
             raise DataError("train data must be an Interactions object")
         if len(train) == 0:

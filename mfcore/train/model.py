@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from dataclasses import replace
 from typing import Callable
 
 import numpy as np
@@ -33,67 +34,88 @@ import numpy as np
 from ..errors import ConfigError, DataError, ResourceError
 from ..interactions import Interactions
 from ..model import EpochStats, FactorModel
-from .presets import COMMON, EXPLICIT_DEFAULTS, IMPLICIT_DEFAULTS, resolve_params
+from .monitor import MONITORS, RankingProbe, monitor_score
+from .als import CONFIDENCES, SOLVES, ALSRun, init_factors
+from .presets import COMMON, HYPERPARAMETERS, resolve_params
 from .sgd import SGDRun
 
 STATUSES = ("new", "fitted", "cancelled", "diverged", "early_stopped")
-#: Run class of each solver (see the module docstring for the protocol). The ALS solver joins
-#: here as ``'als'``.
-SOLVERS: dict[str, type] = {"sgd": SGDRun}
+#: Run class of each solver (see the module docstring for the protocol).
+SOLVERS: dict[str, type] = {"sgd": SGDRun, "als": ALSRun}
 
 
 class MFModel(FactorModel):
-    """Matrix factorization r̂(u,i) = μ + b_u + b_i + p_u·q_i, trained by SGD.
+    """Matrix factorization r̂(u,i) = μ + b_u + b_i + p_u·q_i, trained by SGD or implicit ALS.
 
     Parameters
     ----------
     factors : int
         Latent size k.
-    epochs : int
-        Epochs run by :meth:`fit` (and by :meth:`fit_partial` when it is given none).
+    epochs : int, optional
+        Epochs (SGD) or iterations (ALS) run by :meth:`fit` (and by :meth:`fit_partial` when it
+        is given none).
+    solver : {'sgd', 'als'}, optional
+        SGD over the observed values (``docs/definitions.md``, "Model and objective"), or
+        implicit alternating least squares ("Implicit ALS"). Default: by kind of data
+        (ratings: sgd; play counts, playlists: als).
     lr : float, optional
-        Learning rate γ.
+        SGD learning rate γ.
     reg : float, optional
         Regularisation λ, on factors and biases alike.
-    init_std : float
-        Factors start as N(0, init_std²); biases start at 0.
+    init_std : float, optional
+        SGD: factors start as N(0, init_std²), biases at 0. (ALS starts from small positive
+        values, see :func:`mfcore.train.als.init_factors`.)
     biased : bool, optional
-        Use μ, b_u, b_i. False gives the unbiased variant r̂ = p_u·q_i.
+        SGD: use μ, b_u, b_i. False gives the unbiased variant r̂ = p_u·q_i. ALS has no biases.
     neg_ratio : float, optional
-        Unobserved items sampled per observed row each epoch, with target 0 (ρ = 0 is the
+        SGD: unobserved items sampled per observed row each epoch, with target 0 (ρ = 0 is the
         playlist notebook's objective, which cannot rank).
     neg_sampling : {'uniform', 'popularity'}, optional
-        How negatives are drawn.
-
-    ``lr``, ``reg``, ``biased``, ``neg_ratio`` and ``neg_sampling`` left as ``None`` are chosen
-    by the kind of data at fit time, from :mod:`mfcore.train.presets` (explicit: γ 0.005,
-    λ 0.02, biased, ρ 0 — Surprise's SVD; implicit: γ 0.03, λ 0.01, unbiased, ρ 10 uniform);
-    a value given is always used as given. After ``fit``, ``params`` holds the values used.
-    The other defaults are :data:`mfcore.train.presets.COMMON`.
+        SGD: how negatives are drawn.
+    alpha : float, optional
+        ALS: confidence c = 1 + α·g(value) of an observed pair.
+    confidence : {'linear', 'log1p'}, optional
+        ALS: g, the identity or log(1 + value).
+    cg_steps : int, optional
+        ALS: conjugate-gradient steps per row and half-step (warm-started).
+    solve : {'cg', 'cholesky'}, optional
+        ALS: conjugate gradient, or the exact solve (for checking).
     seed : int
-        Seeds initialisation, the shuffles and the negative sampler.
+        Seeds initialisation, the shuffles, the negative sampler and the ranking sample.
     threads : int
-        1: one thread. T >= 2: stratified parallel SGD in T threads. 0: T = number of cores when
-        the training set is large enough to gain from it, else 1.
+        1: one thread. T >= 2: T threads (stratified SGD / blocks of ALS rows). 0: T = number
+        of cores when the training set is large enough to gain from it, else 1.
+    eval_k, eval_sample : int
+        After every epoch, precision@k, recall@k and NDCG@k (k = ``eval_k``) of a fixed seeded
+        sample of ``eval_sample`` validation users (0: none), in :class:`EpochStats`.
+    monitor : {'auto', 'val_rmse', 'precision', 'recall', 'ndcg'}
+        The figure that picks the best epoch and drives early stopping ('auto': validation RMSE
+        for ratings, NDCG@k for play counts and playlists).
     early_stopping : bool
-        Stop when validation RMSE has not improved for ``patience`` epochs, restoring the best.
+        Stop when ``monitor`` has not improved for ``patience`` epochs, restoring the best.
     patience : int
         See ``early_stopping``.
-    solver : str
-        A key of :data:`SOLVERS` (today only ``'sgd'``).
+
+    Every ``None`` is chosen by the kind of data at fit time, from :mod:`mfcore.train.presets`;
+    a value given is always used as given. After ``fit``, ``params`` holds the values used.
     """
 
-    def __init__(self, *, factors: int = COMMON["factors"], epochs: int = COMMON["epochs"],
+    def __init__(self, *, factors: int = COMMON["factors"], epochs: int | None = None,
                  lr: float | None = None, reg: float | None = None,
-                 init_std: float = COMMON["init_std"], biased: bool | None = None,
+                 init_std: float | None = None, biased: bool | None = None,
                  neg_ratio: float | None = None, neg_sampling: str | None = None,
                  seed: int = COMMON["seed"], threads: int = COMMON["threads"],
                  early_stopping: bool = COMMON["early_stopping"],
-                 patience: int = COMMON["patience"], solver: str = COMMON["solver"]) -> None:
+                 patience: int = COMMON["patience"], solver: str | None = None,
+                 alpha: float | None = None, confidence: str | None = None,
+                 cg_steps: int | None = None, solve: str | None = None,
+                 eval_k: int = COMMON["eval_k"], eval_sample: int = COMMON["eval_sample"],
+                 monitor: str = COMMON["monitor"]) -> None:
         params = dict(factors=factors, epochs=epochs, lr=lr, reg=reg, init_std=init_std,
                       biased=biased, neg_ratio=neg_ratio, neg_sampling=neg_sampling, seed=seed,
                       threads=threads, early_stopping=early_stopping, patience=patience,
-                      solver=solver)
+                      solver=solver, alpha=alpha, confidence=confidence, cg_steps=cg_steps,
+                      solve=solve, eval_k=eval_k, eval_sample=eval_sample, monitor=monitor)
         _validate_params(params)
         super().__init__(params=params)
         self._requested = dict(params)
@@ -169,16 +191,26 @@ class MFModel(FactorModel):
         self.threads_used_ = run.threads
         self.status_ = "fitted"
         self.diverged_at_ = None
+        probe = None
+        if val is not None and len(val) and self.params["eval_sample"] > 0:
+            probe = RankingProbe(train, val, k=self.params["eval_k"],
+                                 sample=self.params["eval_sample"], seed=self.params["seed"],
+                                 threads=run.threads)
         try:
-            self._run_epochs(run, n_epochs, callback, cancel, progress)
+            self._run_epochs(run, probe, n_epochs, callback, cancel, progress)
         finally:
             run.close()
         self.data_fingerprint_ = train.fingerprint
         return self
 
-    def _run_epochs(self, run, n_epochs: int, callback, cancel, progress) -> None:
-        """The epoch loop: stats, callback, early stopping, cancel; sets ``status_``."""
-        best_rmse, best_snapshot, stale = math.inf, None, 0
+    def _run_epochs(self, run, probe, n_epochs: int, callback, cancel, progress) -> None:
+        """The epoch loop: stats, ranking, callback, early stopping, cancel; sets ``status_``.
+
+        The best epoch is the one with the best ``monitor`` figure (when it has one); early
+        stopping restores it after ``patience`` epochs without improvement.
+        """
+        metric = self.params["monitor"]
+        best_score, best_snapshot, stale = -math.inf, None, 0
         snapshot = None
         for _ in range(n_epochs):
             epoch = len(self.history_) + 1
@@ -187,6 +219,13 @@ class MFModel(FactorModel):
             if snapshot is None:
                 snapshot = self._snapshot()
             stats = self._one_epoch(run, epoch, progress)
+            if stats is not None and probe is not None:
+                ranked = probe.measure(self, cancel)
+                if ranked is None:
+                    self.status_ = "cancelled"
+                    stats = None
+                else:
+                    stats = replace(stats, **ranked)
             if stats is None:
                 self._restore(snapshot)
                 return
@@ -194,9 +233,10 @@ class MFModel(FactorModel):
             snapshot = None
             if callback is not None:
                 callback(stats)
-            if math.isfinite(stats.val_rmse):  # NaN: no validation figure to watch
-                if stats.val_rmse < best_rmse:
-                    best_rmse, stale = stats.val_rmse, 0
+            score = monitor_score(metric, getattr(stats, metric))
+            if math.isfinite(score):  # NaN: no figure to watch this run
+                if score > best_score:
+                    best_score, stale = score, 0
                     self.best_epoch_ = epoch
                     if self.params["early_stopping"]:
                         snapshot = best_snapshot = self._snapshot()
@@ -233,11 +273,15 @@ class MFModel(FactorModel):
         return stats
 
     def _init_params(self, train: Interactions, cancel: threading.Event | None = None) -> None:
-        self.params = p = resolve_params(self._requested, train.implicit)
-        rng = np.random.default_rng(p["seed"])
+        self.params = p = resolve_params(self._requested, train.kind)
         k = p["factors"]
-        self.user_factors_ = _normal_rows(rng, train.n_users, k, p["init_std"], cancel)
-        self.item_factors_ = _normal_rows(rng, train.n_items, k, p["init_std"], cancel)
+        if p["solver"] == "als":
+            self.user_factors_ = init_factors(train.n_users, k, [p["seed"], 0])
+            self.item_factors_ = init_factors(train.n_items, k, [p["seed"], 1])
+        else:
+            rng = np.random.default_rng(p["seed"])
+            self.user_factors_ = _normal_rows(rng, train.n_users, k, p["init_std"], cancel)
+            self.item_factors_ = _normal_rows(rng, train.n_items, k, p["init_std"], cancel)
         self.user_bias_ = np.zeros(train.n_users, np.float32)
         self.item_bias_ = np.zeros(train.n_items, np.float32)
         self.global_mean_ = float(train.values.mean(dtype=np.float64)) if p["biased"] else 0.0
@@ -259,16 +303,13 @@ class MFModel(FactorModel):
                     global_mean: float, history=(), status: str = "fitted",
                     data_fingerprint: str | None = None) -> "MFModel":
         """Rebuild a fitted estimator (e.g. from a run's model file), ready to continue."""
-        model = cls(**{k: v for k, v in params.items() if k in _HYPERPARAMETERS})
+        model = cls(**{k: v for k, v in params.items() if k in HYPERPARAMETERS})
         model._set_arrays(user_factors, item_factors, user_bias, item_bias, global_mean)
         model.history_ = [h if isinstance(h, EpochStats) else EpochStats.from_dict(h)
                           for h in history]
         model.status_ = status
         model.data_fingerprint_ = data_fingerprint
         return model
-
-
-_HYPERPARAMETERS = frozenset(COMMON) | frozenset(EXPLICIT_DEFAULTS)
 
 
 def _normal_rows(rng: np.random.Generator, n: int, k: int, std: float,
@@ -330,35 +371,55 @@ def _available_memory() -> int | None:
 
 # ---- internals ------------------------------------------------------------------------------
 def _validate_params(p: dict) -> None:
+    """Raise :class:`ConfigError` naming the first hyperparameter out of its domain."""
     def need(cond: bool, msg: str) -> None:
         if not cond:
             raise ConfigError(msg)
 
-    need(isinstance(p["factors"], (int, np.integer)) and p["factors"] >= 1,
-         f"factors must be an integer >= 1, got {p['factors']!r}")
-    need(isinstance(p["epochs"], (int, np.integer)) and p["epochs"] >= 0,
-         f"epochs must be an integer >= 0, got {p['epochs']!r}")
-    for name in ("lr", "reg", "init_std"):
+    def number(v) -> bool:
+        return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(
+            v, (bool, np.bool_)) and math.isfinite(v)
+
+    def integer(v) -> bool:
+        return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+    def choice(name: str, options) -> None:
+        need(p[name] is None or p[name] in options,
+             f"{name} must be one of {', '.join(map(repr, options))}, got {p[name]!r}")
+
+    need(integer(p["factors"]) and 1 <= p["factors"] <= 4096,
+         f"factors must be an integer between 1 and 4096, got {p['factors']!r}")
+    need(p["epochs"] is None or (integer(p["epochs"]) and 0 <= p["epochs"] <= 100_000),
+         f"epochs must be an integer between 0 and 100000, got {p['epochs']!r}")
+    for name in ("lr", "reg", "init_std", "alpha"):
         v = p[name]
-        need((v is None and name != "init_std")
-             or (isinstance(v, (int, float, np.floating)) and math.isfinite(v) and v >= 0),
+        need(v is None or (number(v) and v >= 0),
              f"{name} must be a finite number >= 0, got {v!r}")
-    need(p["lr"] is None or p["lr"] > 0, "lr must be > 0")
+    choice("solver", tuple(SOLVERS))
+    need(p["lr"] is None or p["lr"] > 0 or p["solver"] == "als", "lr must be > 0")
     need(p["biased"] is None or isinstance(p["biased"], (bool, np.bool_)),
          f"biased must be True or False, got {p['biased']!r}")
+    need(p["biased"] is not True or p["solver"] != "als",
+         "the als solver has no biases: biased must be False or unset")
     nr = p["neg_ratio"]
-    need(nr is None or (isinstance(nr, (int, float, np.floating)) and math.isfinite(nr)
-                        and 0 <= nr <= 100), f"neg_ratio must be between 0 and 100, got {nr!r}")
-    need(p["neg_sampling"] in (None, "uniform", "popularity"),
-         f"neg_sampling must be 'uniform' or 'popularity', got {p['neg_sampling']!r}")
-    need(isinstance(p["threads"], (int, np.integer)) and 0 <= p["threads"] <= 64,
+    need(nr is None or (number(nr) and 0 <= nr <= 100),
+         f"neg_ratio must be between 0 and 100, got {nr!r}")
+    choice("neg_sampling", ("uniform", "popularity"))
+    choice("confidence", CONFIDENCES)
+    choice("solve", SOLVES)
+    choice("monitor", ("auto",) + MONITORS)
+    need(p["cg_steps"] is None or (integer(p["cg_steps"]) and 1 <= p["cg_steps"] <= 100),
+         f"cg_steps must be an integer between 1 and 100, got {p['cg_steps']!r}")
+    need(integer(p["threads"]) and 0 <= p["threads"] <= 64,
          f"threads must be an integer between 0 and 64, got {p['threads']!r}")
-    need(isinstance(p["patience"], (int, np.integer)) and p["patience"] >= 1,
-         f"patience must be an integer >= 1, got {p['patience']!r}")
-    need(isinstance(p["seed"], (int, np.integer)) and p["seed"] >= 0,
-         f"seed must be an integer >= 0, got {p['seed']!r}")
-    need(p["solver"] in SOLVERS,
-         f"solver must be one of {sorted(SOLVERS)}, got {p['solver']!r}")
+    need(integer(p["patience"]) and 1 <= p["patience"] <= 10_000,
+         f"patience must be an integer between 1 and 10000, got {p['patience']!r}")
+    need(integer(p["seed"]) and 0 <= p["seed"] < 2**63,
+         f"seed must be an integer between 0 and 2**63 - 1, got {p['seed']!r}")
+    need(integer(p["eval_k"]) and 1 <= p["eval_k"] <= 10_000,
+         f"eval_k must be an integer between 1 and 10000, got {p['eval_k']!r}")
+    need(integer(p["eval_sample"]) and 0 <= p["eval_sample"] <= 10_000_000,
+         f"eval_sample must be an integer between 0 and 10000000, got {p['eval_sample']!r}")
 
 
 def _check_data(data: Interactions, name: str) -> None:
