@@ -32,6 +32,8 @@ DEFAULT_CG_STEPS = 3
 AUTO_PARALLEL_MIN_PAIRS = 20_000
 # Multiply-adds per kernel call: about 20-40 ms of work at k = 128, which bounds cancel latency.
 _CHUNK_WORK = 100_000_000
+# Rows per block of a Gram matrix FᵀF: about 10 ms at k = 128.
+_GRAM_ROWS = 16_384
 # Initial factors are uniform in [0, INIT_SCALE / sqrt(k)); see init_factors.
 INIT_SCALE = 0.1
 
@@ -231,9 +233,27 @@ class ALSRun:
                 progress(base + span * n / len(chunks))
         return results
 
-    def _gram(self, side: str, F: np.ndarray) -> np.ndarray:
+    def _gram(self, side: str, F: np.ndarray) -> np.ndarray | None:
+        """FᵀF of one side, kept until that side changes; None if cancelled meanwhile.
+
+        Fixed blocks of rows in the threads, their sums added in block order: the result does
+        not depend on the number of threads.
+        """
         if side not in self._grams:
-            self._grams[side] = als_kernels.gram(F)
+            blocks = [(a, min(a + _GRAM_ROWS, len(F))) for a in range(0, len(F), _GRAM_ROWS)]
+
+            def call(block):
+                if self.cancel.is_set():
+                    return None
+                return als_kernels.gram_rows(F, block[0], block[1])
+
+            parts = self._map(call, blocks)
+            if any(part is None for part in parts):
+                return None
+            total = parts[0]
+            for part in parts[1:]:
+                total += part
+            self._grams[side] = total
         return self._grams[side]
 
     def _half(self, s: int, X: np.ndarray, Y: np.ndarray, G: np.ndarray, progress) -> str | int:
@@ -283,7 +303,7 @@ class ALSRun:
                 return "cancelled"
             gram = self._gram(other, G)
             self._grams.pop(side, None)  # F is about to change
-            outcome = self._half(s, F, G, gram, progress)
+            outcome = "cancelled" if gram is None else self._half(s, F, G, gram, progress)
             if outcome != "ok":
                 self._grams.clear()
                 return outcome if outcome == "cancelled" else int(outcome) + s * len(X)
@@ -302,6 +322,8 @@ class ALSRun:
         t0 = time.perf_counter()
         X, Y = m.user_factors_, m.item_factors_
         gx, gy = self._gram("user", X), self._gram("item", Y)
+        if gx is None or gy is None:
+            return None
         indptr, indices, conf, chunks = self.sides[0]
 
         def call(chunk):
