@@ -30,7 +30,7 @@ CONFIDENCES = ("linear", "log1p")
 DEFAULT_CG_STEPS = 3
 # Below this many observed pairs, one thread beats the cost of starting the others.
 AUTO_PARALLEL_MIN_PAIRS = 20_000
-# Multiply-adds per kernel call: about 20-40 ms of work at k = 128, which bounds cancel latency.
+# Multiply-adds per kernel call: 5-20 ms of work, which bounds the cancel latency.
 _CHUNK_WORK = 100_000_000
 # Rows per block of a Gram matrix FᵀF: about 10 ms at k = 128.
 _GRAM_ROWS = 16_384
@@ -167,6 +167,12 @@ class ALSRun:
     ----------
     threads : int
         The number of threads used.
+
+    Notes
+    -----
+    The Gram matrix of each side is kept from the half-step (or ``measure``) that computed it
+    until that side changes here, so an iteration followed by ``measure`` computes two, not
+    four. Change the factors only through this object; restoring a snapshot ends the run.
     """
 
     def __init__(self, model, train: Interactions, val: Interactions | None = None,
@@ -323,6 +329,7 @@ class ALSRun:
         X, Y = m.user_factors_, m.item_factors_
         gx, gy = self._gram("user", X), self._gram("item", Y)
         if gx is None or gy is None:
+            self._grams.clear()
             return None
         indptr, indices, conf, chunks = self.sides[0]
 
@@ -333,6 +340,7 @@ class ALSRun:
 
         parts = self._map(call, chunks)
         if any(part is None for part in parts):
+            self._grams.clear()  # the caller restores its snapshot next
             return None
         observed = math.fsum(part[0] for part in parts)
         loss = observed + float(np.sum(gx * gy)) + self.reg * float(np.trace(gx) + np.trace(gy))
