@@ -12,7 +12,8 @@ like the SGD ones (:mod:`mfcore.train.kernels`).
 Rows come as CSR arrays: ``indptr`` (int64, n_rows + 1), ``indices`` (int32 columns) and ``conf``
 (float32 confidences c ≥ 1). A row with no observed column has the exact solution 0.
 
-Every solver returns the first row whose solution is NaN/inf, or :data:`OK`.
+Every solver returns the first row whose solution is NaN/inf, or :data:`OK`; so does
+:func:`observed_loss`, beside its sum. :func:`gram_rows` gives YᵀY over a run of rows.
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ CG_TOLERANCE = 1e-20
 GROUP = 4
 # Rows summed in float32 by gram_rows before the float64 total takes them.
 _GRAM_SPAN = 64
+
 
 @register_jitable(fastmath=FASTMATH)
 def _finite(v):
