@@ -75,10 +75,15 @@ def _fit(train, epochs, **params):
 
 
 # ---- kernels --------------------------------------------------------------------------------
-def test_gram_matches_float64_product():
+def test_gram_rows_matches_its_twin_and_the_float64_product():
     Y = np.random.default_rng(0).standard_normal((1000, 7)).astype(np.float32)
     Yd = Y.astype(np.float64)
-    np.testing.assert_allclose(als_kernels.gram(Y, block=64), Yd.T @ Yd, rtol=1e-5)
+    tol = 1e-6 * len(Y)  # float32 sums of 64 rows, then float64: errors ~1e-6 of the diagonal
+    np.testing.assert_allclose(als_kernels.gram(Y), Yd.T @ Yd, rtol=1e-6, atol=tol)
+    part = als_kernels.gram_rows(Y, 3, 150)  # tails after blocks of 8 and of 64 rows
+    np.testing.assert_allclose(part, Yd[3:150].T @ Yd[3:150], rtol=1e-6, atol=tol)
+    np.testing.assert_allclose(part, als_kernels.gram_rows.py_func(Y, 3, 150), atol=tol)
+    np.testing.assert_array_equal(part, part.T)
 
 
 @pytest.mark.parametrize("k", [5, 8])  # k = 5 has a tail after the blocks of four Gram rows
@@ -93,6 +98,17 @@ def test_cg_rows_matches_its_twin(k):
     np.testing.assert_allclose(Xj, Xp, rtol=1e-4, atol=1e-5)
     assert not np.array_equal(Xj, X)
     np.testing.assert_array_equal(Xj[3], 0.0)  # an empty row's exact solution
+
+
+@pytest.mark.parametrize("k", [5, 8])
+def test_a_cg_row_does_not_depend_on_its_group(k):
+    _, indptr, idx, conf, X, Y = _problem(k=k)
+    G = als_kernels.gram(Y).astype(np.float32)
+    whole, parts = X.copy(), X.copy()
+    als_kernels.cg_rows(indptr, idx, conf, whole, Y, G, np.float32(0.1), 3, 0, 30)
+    for lo, hi in ((0, 7), (7, 9), (9, 30)):  # groups of four start elsewhere
+        als_kernels.cg_rows(indptr, idx, conf, parts, Y, G, np.float32(0.1), 3, lo, hi)
+    np.testing.assert_array_equal(whole, parts)
 
 
 def test_cholesky_rows_and_observed_loss_match_their_twins():
@@ -234,6 +250,7 @@ def test_seeded_runs_repeat_exactly_and_seeds_differ():
 @pytest.mark.parametrize("solve", ["cg", "cholesky"])
 def test_thread_count_does_not_change_results(monkeypatch, solve):
     monkeypatch.setattr(als, "_CHUNK_WORK", 20_000)  # many chunks, so threads interleave
+    monkeypatch.setattr(als, "_GRAM_ROWS", 50)
     data = generate(600, 300, 12_000, shape="msd", seed=6)
     one, l1 = _fit(data, 2, threads=1, solve=solve, confidence="log1p")
     two, l2 = _fit(data, 2, threads=2, solve=solve, confidence="log1p")
