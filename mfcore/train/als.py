@@ -22,6 +22,7 @@ import numpy as np
 
 from ..errors import ConfigError, DataError
 from ..interactions import Interactions
+from ..model import EpochStats
 from . import als_kernels
 
 #: How rows are solved: warm-started conjugate gradient, or exactly (Cholesky).
@@ -289,7 +290,6 @@ class ALSRun:
         plus trace(XᵀX·YᵀY) for all pairs; the RMSEs are NaN; ``ratings_per_s`` is observed
         pairs per second of the iteration (``seconds``).
         """
-        from .model import EpochStats  # here: the SGD module may import this one
 
         m = self.model
         t0 = time.perf_counter()
