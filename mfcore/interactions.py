@@ -120,12 +120,13 @@ class Interactions:
                 if duplicates == "error":
                     first = int(np.flatnonzero(~is_new)[0])
                     raise DataError(
-                        f"duplicate (user, item) pair ({user_ids[users[first]]!r}, "
-                        f"{item_ids[items[first]]!r}) and the duplicate policy is 'error'",
+                        f"duplicate (user, item) pair ({_py(user_ids[users[first]])!r}, "
+                        f"{_py(item_ids[items[first]])!r}) and the duplicate policy is 'error'",
                         source=source or None)
                 starts = np.flatnonzero(is_new)
                 if duplicates == "sum":
-                    merged = np.add.reduceat(values.astype(np.float64), starts).astype(np.float32)
+                    merged = _sum_within_float32(values, starts, users, items, user_ids,
+                                                 item_ids, source)
                 elif duplicates == "max":
                     merged = np.maximum.reduceat(values, starts)
                 elif duplicates == "first":
@@ -271,6 +272,27 @@ class Interactions:
             h.update("\x1f".join(map(str, ids[:1000])).encode())
             h.update("\x1f".join(map(str, ids[-1000:])).encode())
         return h.hexdigest()
+
+
+def _sum_within_float32(values, starts, users, items, user_ids, item_ids, source) -> np.ndarray:
+    """Duplicate rows summed (in float64), refused when a sum leaves float32's range."""
+    sums = np.add.reduceat(values.astype(np.float64), starts)
+    big = np.abs(sums) > np.finfo(np.float32).max
+    if big.any():
+        j = int(np.flatnonzero(big)[0])
+        r = starts[j]
+        raise DataError(f"the repeated rows of (user {_py(user_ids[users[r]])!r}, item "
+                        f"{_py(item_ids[items[r]])!r}) sum to {sums[j]:.6g}, beyond float32's "
+                        f"range ({np.finfo(np.float32).max:.4g}); values are stored as float32: "
+                        "choose "
+                        "duplicates='max' (or 'first'/'last') or rescale the values",
+                        source=source or None, field="duplicates")
+    return sums.astype(np.float32)
+
+
+def _py(x):
+    """A numpy scalar as the Python value (so messages show 'a', not np.str_('a'))."""
+    return x.item() if isinstance(x, np.generic) else x
 
 
 def _strictly_sorted(users: np.ndarray, items: np.ndarray, n_items: int,

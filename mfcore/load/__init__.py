@@ -22,6 +22,8 @@ load either returns a complete :class:`~mfcore.interactions.Interactions` or rai
 """
 from __future__ import annotations
 
+import math
+
 from ..errors import ConfigError, DataError
 from ..interactions import Interactions
 from ._io import (DEFAULT_MAX_DECOMPRESSED_BYTES, GZIP_MAGIC, PARQUET_MAGIC, SQLITE_MAGIC,
@@ -126,7 +128,8 @@ def load_dataset(source: Source, format: str | None = None, *, max_rows: int | N
                  cache_dir=None, progress=None, use_cache: bool | str = "auto",
                  header: bool | str = "auto", delimiter: str | None = None,
                  max_decompressed_bytes: int | None = None, timeout_s: float = 30.0,
-                 allow_negative: bool = False, synthetic: dict | None = None) -> Interactions:
+                 allow_negative: bool = False, synthetic: dict | None = None,
+                 confine_to=None) -> Interactions:
     """Load a dataset in any supported format.
 
     Parameters
@@ -163,6 +166,10 @@ def load_dataset(source: Source, format: str | None = None, *, max_rows: int | N
         Accept negative values (CSV/TSV/Parquet/SQLite); play counts never are.
     synthetic : dict, optional
         Keyword arguments of :func:`mfcore.load.synthetic.generate`.
+    confine_to : path, optional
+        A folder (the dashboard's data folder) that every file read — the source, each slice
+        of an MPD folder, the metadata file — must lie in, checked on its resolved real path;
+        None: anywhere. FIFOs, devices and sockets are refused in any case.
 
     Returns
     -------
@@ -170,6 +177,8 @@ def load_dataset(source: Source, format: str | None = None, *, max_rows: int | N
         ``extra['format']`` names the format read; ``extra['from_cache']`` says whether the
         parsed cache served it.
     """
+    _check_limits(timeout_s, max_rows=max_rows, max_playlists=max_playlists,
+                  max_decompressed_bytes=max_decompressed_bytes)
     if format is None and isinstance(source, str) and source.split(":", 1)[0] == "synthetic":
         format = "synthetic"
     if format is not None and format not in FORMATS:
@@ -181,20 +190,11 @@ def load_dataset(source: Source, format: str | None = None, *, max_rows: int | N
             kw["shape"] = source.split(":", 1)[1]
         data = generate(**kw)
         data.extra.setdefault("format", "synthetic")
-        return _with_metadata(data, metadata, {})
-    info = resolve(source)
+        return _with_metadata(data, metadata, {}, confine_to)
+    info = resolve(source, confine_to)
     if format is None:
         format = detect_format(info)
-    cols_given = any(c is not None for c in (user_col, item_col, value_col))
-    if format == "triplets" and cols_given:
-        format = "tsv"
-    if table is not None and format != "sqlite":
-        raise ConfigError(f"table={table!r} only applies to SQLite files, not {format}")
-    if format == "mpd" and cols_given:
-        raise ConfigError("MPD slices have fixed columns (pid, track_uri): user_col, item_col "
-                          "and value_col do not apply")
-    if max_playlists is not None and format not in ("mpd", "sqlite"):
-        raise ConfigError(f"max_playlists only applies to MPD and SQLite data, not {format}")
+    format = _options_fit(format, table, max_playlists, user_col, item_col, value_col)
     cap = {} if max_decompressed_bytes is None else {
         "max_decompressed_bytes": int(max_decompressed_bytes)}
     common = dict(duplicates=duplicates, progress=progress)
@@ -217,16 +217,53 @@ def load_dataset(source: Source, format: str | None = None, *, max_rows: int | N
         from .mpd import load_mpd
         data = load_mpd(info, max_playlists=max_playlists, max_rows=max_rows,
                         cache_dir=cache_dir, use_cache=use_cache, **cap, **common)
-    return _with_metadata(data, metadata, cap)
+    return _with_metadata(data, metadata, cap, confine_to)
 
 
-def _with_metadata(data: Interactions, metadata, cap: dict) -> Interactions:
+#: Largest count any limit may be: what a 64-bit signed integer holds.
+INT64_MAX = 2**63 - 1
+
+
+def _options_fit(format: str, table, max_playlists, *cols) -> str:
+    """The format to read (triplets with named columns are a TSV), once the options fit it."""
+    cols_given = any(c is not None for c in cols)
+    if format == "triplets" and cols_given:
+        format = "tsv"
+    if table is not None and format != "sqlite":
+        raise ConfigError(f"table={table!r} only applies to SQLite files, not {format}")
+    if format == "mpd" and cols_given:
+        raise ConfigError("MPD slices have fixed columns (pid, track_uri): user_col, item_col "
+                          "and value_col do not apply")
+    if max_playlists is not None and format not in ("mpd", "sqlite"):
+        raise ConfigError(f"max_playlists only applies to MPD and SQLite data, not {format}")
+    return format
+
+
+def _check_limits(timeout_s, **limits) -> None:
+    """Refuse a row / playlist / byte limit that is not a whole number in [1, 2**63 - 1], and a
+    deadline that is not a finite number of seconds > 0."""
+    if not (isinstance(timeout_s, (int, float)) and not isinstance(timeout_s, bool)
+            and math.isfinite(timeout_s) and timeout_s > 0):
+        raise ConfigError(f"timeout_s must be a finite number of seconds > 0, got {timeout_s!r}")
+    for name, v in limits.items():
+        if v is None:
+            continue
+        ok = isinstance(v, int) and not isinstance(v, bool) or (
+            hasattr(v, "dtype") and getattr(v.dtype, "kind", "") in "iu")
+        if not ok or not 1 <= int(v) <= INT64_MAX:
+            raise ConfigError(f"{name} must be a whole number between 1 and {INT64_MAX:,} "
+                              f"(2**63 - 1), got {v!r}")
+
+
+def _with_metadata(data: Interactions, metadata, cap: dict, confine_to) -> Interactions:
     if metadata is None:
         return data
     from .metadata import attach_metadata, load_metadata
     import pandas as pd
-    meta = metadata if isinstance(metadata, pd.DataFrame) else load_metadata(metadata, **cap)
+    meta = metadata if isinstance(metadata, pd.DataFrame) else load_metadata(
+        metadata, confine_to=confine_to, **cap)
     return attach_metadata(data, meta)
 
 
-__all__ = ["FORMATS", "detect_format", "load_dataset", "DEFAULT_MAX_DECOMPRESSED_BYTES"]
+__all__ = ["FORMATS", "INT64_MAX", "detect_format", "load_dataset",
+           "DEFAULT_MAX_DECOMPRESSED_BYTES"]

@@ -17,7 +17,6 @@ Python (error path only) to name the exact line and field.
 """
 from __future__ import annotations
 
-import io
 import os
 from dataclasses import dataclass, replace
 
@@ -27,9 +26,9 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
 from ..errors import DataError
-from ._io import (DEFAULT_MAX_DECOMPRESSED_BYTES, GZIP_MAGIC, UTF8_BOM, SourceInfo,
-                  check_text_head, content_head, open_stream)
-from ._rows import MAX_LINE_BYTES, DelimSpec, prefix_bytes, scan_for_error
+from ._io import DEFAULT_MAX_DECOMPRESSED_BYTES, SourceInfo, check_text_head, content_head
+from ._rows import MAX_ID_CHARS, MAX_LINE_BYTES, DelimSpec, prefix_bytes, scan_for_error
+from ._segments import LineTooLong, Suspicious, estimate_rows, segments
 
 SEGMENT_BYTES = MAX_LINE_BYTES + 1
 
@@ -86,30 +85,6 @@ class IdUnifier:
         self.pending_len = 0
 
 
-def _estimate_rows(info: SourceInfo, head: bytes) -> int:
-    """Rows expected in the file, from the average line length of its head (and, for gzip, the
-    uncompressed size in the trailer, taken modulo 2**32 as the format stores it)."""
-    n_lines = head.count(b"\n")
-    if n_lines == 0 or not head:
-        return 1024
-    avg = len(head[:head.rfind(b"\n") + 1]) / n_lines
-    size = info.size
-    if info.compressed is not False and info.head(2) == GZIP_MAGIC:
-        try:
-            if info.data is not None:
-                isize = int.from_bytes(info.data[-4:], "little")
-            else:
-                with open(info.path, "rb") as f:
-                    f.seek(-4, os.SEEK_END)
-                    isize = int.from_bytes(f.read(4), "little")
-        except OSError:
-            isize = 0
-        while isize < size and isize < (1 << 40):
-            isize += 1 << 32
-        size = isize
-    return int(size / avg * 1.02) + 1024
-
-
 def _pool() -> pa.MemoryPool:
     """jemalloc when pyarrow has it: measured to hand memory back between segments far better
     than the default mimalloc pool does here (lower peak RSS for the same work)."""
@@ -123,64 +98,6 @@ def _pool() -> pa.MemoryPool:
 
 
 _POOL: pa.MemoryPool | None = None
-
-
-class _LineTooLong(Exception):
-    pass
-
-
-def _segments(info: SourceInfo, max_decompressed_bytes: int, seg_size: int, skip_lines: int):
-    """Yield ``(memoryview, bytes consumed so far)``: runs of whole lines of at most ``seg_size``.
-
-    A yielded view is only valid until the next one is requested (the buffer is reused). The
-    first ``skip_lines`` physical lines and a UTF-8 byte-order mark are left out.
-    """
-    compressed = info.compressed is not False and (
-        info.head(2) == GZIP_MAGIC or info.lower_name.endswith((".gz", ".tgz")))
-    if compressed or info.data is None:
-        stream = (open_stream(info, max_decompressed_bytes=max_decompressed_bytes) if compressed
-                  else open(info.path, "rb", buffering=0))
-    else:
-        stream = io.BytesIO(info.data)
-    buf = bytearray(seg_size)
-    mv = memoryview(buf)
-    rem = 0
-    consumed = 0
-    first = True
-    try:
-        with stream:
-            eof = False
-            while not eof:
-                n = rem
-                while n < seg_size:
-                    k = stream.readinto(mv[n:])
-                    if not k:
-                        eof = True
-                        break
-                    n += k
-                if n == 0:
-                    break
-                if eof:
-                    end = n
-                else:
-                    end = buf.rfind(b"\n", 0, n) + 1
-                    if end == 0:
-                        raise _LineTooLong()
-                start = 0
-                if first:
-                    first = False
-                    if buf.startswith(UTF8_BOM):
-                        start = len(UTF8_BOM)
-                    for _ in range(skip_lines):
-                        nl = buf.find(b"\n", start, end)
-                        start = end if nl < 0 else nl + 1
-                consumed += end - rem
-                if end > start:
-                    yield mv[start:end], consumed
-                rem = n - end
-                buf[:rem] = buf[end:n]
-    finally:
-        mv.release()
 
 
 def _arrow_options(spec: DelimSpec) -> tuple[list[str], pcsv.ParseOptions, pcsv.ConvertOptions]:
@@ -233,17 +150,31 @@ class _Columns:
                 at += len(chunk)
         self.pos += n
 
-    def finish(self, info: SourceInfo, truncated: bool, locate) -> Parsed:
-        """Unify the last dictionaries, check the ids, and hand back exact-size arrays."""
+    def finish(self, info: SourceInfo, truncated: bool, rescan) -> Parsed:
+        """Unify the last dictionaries, check the ids, and hand back exact-size arrays.
+
+        ``rescan()`` re-reads the file line by line and returns its first error (or None); it
+        runs only when the dictionaries show an id the line rules refuse (empty, holding a NUL,
+        too long) or a row that may repeat the header.
+        """
         uu, iu = self.unifiers
         uu.flush(self.users)
         iu.flush(self.items)
         pool = _pool()
         for dic in (uu.dictionary, iu.dictionary):
             if (pc.any(pc.equal(dic, "", memory_pool=pool)).as_py()
-                    or pc.any(pc.match_substring(dic, "\x00", memory_pool=pool)).as_py()):
-                raise (locate(None)
-                       or DataError("an empty id or a NUL byte in an id", source=info.name))
+                    or pc.any(pc.match_substring(dic, "\x00", memory_pool=pool)).as_py()
+                    or pc.max(pc.utf8_length(dic, memory_pool=pool)).as_py() > MAX_ID_CHARS):
+                raise (rescan() or DataError(f"an empty id, a NUL byte in an id, or an id "
+                                             f"longer than {MAX_ID_CHARS:,} characters",
+                                             source=info.name))
+        header = self.spec.header
+        if header and all(pc.index(dic, header[k], memory_pool=pool).as_py() >= 0
+                          for dic, k in ((uu.dictionary, self.spec.user),
+                                         (iu.dictionary, self.spec.item))):
+            err = rescan()   # the header's user and item both occur as ids: a repeated header?
+            if err is not None:
+                raise err
         n = self.pos
         users, items = _shrink(self.users, n), _shrink(self.items, n)
         values = _shrink(self.values, n) if self.values is not None else None
@@ -261,7 +192,7 @@ def read_delimited(info: SourceInfo, spec: DelimSpec, *, max_rows: int | None = 
     if head is None:
         head = content_head(info, max_decompressed_bytes=max_decompressed_bytes)
     check_text_head(head, info.name)
-    expect = _estimate_rows(info, head)
+    expect = estimate_rows(info, head)
     total_bytes = max(int(expect * (len(head) / max(head.count(b"\n"), 1))), 1)
     names, parse_opts, conv_opts = _arrow_options(spec)
     threads = max(os.cpu_count() or 1, 1)
@@ -272,12 +203,16 @@ def read_delimited(info: SourceInfo, spec: DelimSpec, *, max_rows: int | None = 
     def locate(exc):
         return _locate(info, spec, max_rows, max_decompressed_bytes, exc)
 
+    def rescan():
+        return scan_for_error(info, spec, max_rows=max_rows,
+                              max_decompressed_bytes=max_decompressed_bytes)
+
     try:
-        for seg, consumed in _segments(info, max_decompressed_bytes, SEGMENT_BYTES,
-                                       spec.skip_rows):
+        for seg, consumed in segments(info, max_decompressed_bytes, SEGMENT_BYTES,
+                                      spec.skip_rows, spec):
             read_opts = pcsv.ReadOptions(column_names=names, use_threads=True,
-                                         block_size=max(len(seg) // threads + 1, 1 << 20))
-            table = pcsv.read_csv(pa.BufferReader(pa.py_buffer(seg)), read_options=read_opts,
+                                         block_size=max(seg.size // threads + 1, 1 << 20))
+            table = pcsv.read_csv(pa.BufferReader(seg), read_options=read_opts,
                                   parse_options=parse_opts, convert_options=conv_opts,
                                   memory_pool=pool)
             if max_rows is not None and cols.pos + table.num_rows >= max_rows:
@@ -292,7 +227,7 @@ def read_delimited(info: SourceInfo, spec: DelimSpec, *, max_rows: int | None = 
                 break
     except DataError:
         raise
-    except (pa.ArrowInvalid, _BadValues, _LineTooLong, UnicodeDecodeError) as exc:
+    except (pa.ArrowInvalid, _BadValues, LineTooLong, Suspicious, UnicodeDecodeError) as exc:
         err = locate(exc)
         if err is None:
             # The first max_rows rows are fine; pyarrow tripped on a later row of the same
@@ -308,7 +243,7 @@ def read_delimited(info: SourceInfo, spec: DelimSpec, *, max_rows: int | None = 
     if cols.pos == 0:
         raise DataError("no data rows: the file is empty" if not head.strip()
                         else "no data rows after the header", source=info.name)
-    return cols.finish(info, truncated, locate)
+    return cols.finish(info, truncated, rescan)
 
 
 def _concat_numpy(col: pa.ChunkedArray, dtype) -> np.ndarray:

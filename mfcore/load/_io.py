@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import BinaryIO, Iterator, Union
 
 from ..errors import DataError
+from ._files import checked_path, open_checked, real_root
 
 Source = Union[str, os.PathLike, "tuple[str, bytes]"]
 
@@ -39,6 +40,7 @@ class SourceInfo:
     path: Path | None = None        # set for files and folders
     data: bytes | None = None       # set for uploads
     compressed: bool | None = None  # None: decide from the magic bytes (and the name)
+    root: Path | None = None        # real path every file opened must lie in (None: anywhere)
 
     @property
     def is_dir(self) -> bool:
@@ -52,16 +54,11 @@ class SourceInfo:
     def lower_name(self) -> str:
         return (self.path.name if self.path is not None else Path(self.name).name).lower()
 
-    def open_raw(self) -> BinaryIO:
-        """The undecoded bytes, as a binary stream."""
+    def open_raw(self, buffering: int = -1) -> BinaryIO:
+        """The undecoded bytes, as a binary stream (a file through :func:`open_checked`)."""
         if self.data is not None:
             return io.BytesIO(self.data)
-        try:
-            return open(self.path, "rb")
-        except IsADirectoryError:
-            raise DataError("is a folder, not a file", source=self.name) from None
-        except OSError as exc:
-            raise DataError(f"cannot open: {exc.strerror or exc}", source=self.name) from None
+        return open_checked(self.path, self.name, self.root, buffering=buffering)
 
     def head(self, n: int = 4096) -> bytes:
         """The first ``n`` raw bytes (compressed bytes for a compressed file)."""
@@ -73,13 +70,21 @@ class SourceInfo:
             return f.read(n)
 
 
-def resolve(source: Source) -> SourceInfo:
+def resolve(source: Source, confine_to=None) -> SourceInfo:
     """Turn a path or a ``(name, bytes)`` upload into a :class:`SourceInfo`.
+
+    Parameters
+    ----------
+    source : path, (name, bytes) or SourceInfo
+    confine_to : path, optional
+        A folder every file read for this source must lie in, on its resolved real path (the
+        dashboard's data folder); None: anywhere.
 
     Raises
     ------
     DataError
-        When the path does not exist or the tuple is not ``(str, bytes)``.
+        When the path does not exist, leaves ``confine_to``, is neither a regular file nor a
+        folder (a FIFO, a device...), or the tuple is not ``(str, bytes)``.
     """
     if isinstance(source, SourceInfo):
         return source
@@ -94,13 +99,14 @@ def resolve(source: Source) -> SourceInfo:
         path = Path(os.fspath(source)).expanduser()
     except TypeError:
         raise DataError(f"not a path or a (name, bytes) upload: {type(source).__name__}") from None
-    if not path.exists():
-        raise DataError("no such file or folder", source=str(source))
-    return SourceInfo(name=str(source), path=path)
+    root = real_root(confine_to)
+    checked_path(path, str(source), root, folder_ok=True)
+    return SourceInfo(name=str(source), path=path, root=root)
 
 
 def check_text_head(head: bytes, name: str) -> None:
-    """Refuse text encodings the loaders do not read (UTF-16/32 with a byte-order mark)."""
+    """Refuse text encodings the loaders do not read (UTF-16/32 with a byte-order mark) and
+    CR-only line ends."""
     if head[:4] in (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff"):
         raise DataError("the file is UTF-32 encoded (it starts with a byte-order mark); "
                         "expected UTF-8 text", source=name, line=1)
@@ -116,6 +122,10 @@ def check_text_head(head: bytes, name: str) -> None:
             raise DataError("the file looks UTF-16 encoded (every other byte is NUL, no "
                             "byte-order mark); expected UTF-8 text: re-save it as UTF-8",
                             source=name, line=1)
+    if b"\r" in sample and b"\n" not in sample:
+        raise DataError("the file uses CR-only line ends (classic Mac OS); expected LF or CRLF "
+                        "line ends: re-save it with Unix or Windows line ends", source=name,
+                        line=1)
 
 
 class CappedReader(io.RawIOBase):
@@ -238,6 +248,14 @@ def decode_line(raw: bytes, name: str, lineno: int) -> str:
     if "\x00" in text:
         raise DataError(f"NUL byte at character {text.index(chr(0)) + 1} of the line; expected "
                         f"text (is this a binary or UTF-16 file?)", source=name, line=lineno)
+    if "\r" in text:
+        raise DataError(f"carriage return (CR) at character {text.index(chr(13)) + 1} of the "
+                        "line, not at its end; expected LF or CRLF line ends (are CR-only "
+                        "line ends mixed in?)", source=name, line=lineno)
+    if "\ufeff" in text:
+        raise DataError(f"a byte-order mark (U+FEFF) at character {text.index(chr(0xFEFF)) + 1}"
+                        " of the line; it belongs only at the start of a file (were two files "
+                        "joined together?)", source=name, line=lineno)
     return text
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import DataError
+from ..idcodec import MAX_ID_CHARS
 from ._io import (DEFAULT_MAX_DECOMPRESSED_BYTES, SourceInfo, check_text_head, decode_line,
                   iter_lines, open_stream)
 
@@ -33,6 +34,7 @@ class DelimSpec:
     names: list[str] = field(default_factory=list)   # column names for messages
     value_what: str = "value"               # "play count", "rating", ...
     allow_negative: bool = False
+    header: tuple[str, ...] = ()            # the fields of the header line skipped, if any
 
     def sep_name(self) -> str:
         return SEP_NAMES.get(self.delimiter, repr(self.delimiter))
@@ -107,9 +109,17 @@ def check_row(text: str, spec: DelimSpec, name: str, lineno: int) -> DataError |
             hint = " (the line has an unbalanced quote)"
         return DataError(f"expected {spec.n_cols} {spec.sep_name()}-separated fields, found "
                          f"{len(fields)}{hint}", source=name, line=lineno)
+    if spec.header and tuple(fields) == spec.header:
+        return DataError(f"the header line ({spec.delimiter.join(fields)[:80]!r}) is repeated "
+                         "here; expected a data row (were files with headers joined?)",
+                         source=name, line=lineno)
     for k, what in ((spec.user, "user id"), (spec.item, "item id")):
         if fields[k] == "":
             return DataError(f"empty {what}; expected a non-empty id", source=name, line=lineno,
+                             field=spec.col_name(k))
+        if len(fields[k]) > MAX_ID_CHARS:
+            return DataError(f"{what} of {len(fields[k]):,} characters; ids are limited to "
+                             f"{MAX_ID_CHARS:,}", source=name, line=lineno,
                              field=spec.col_name(k))
     if spec.value is not None:
         return check_value(fields[spec.value], spec, name, lineno)
@@ -121,7 +131,7 @@ def check_value(s: str, spec: DelimSpec, name: str, lineno: int) -> DataError | 
     st = s.strip()
     try:
         v = float(st)
-        if "_" in st:
+        if "_" in st or not st.isascii():  # float() takes 1_000 and non-ASCII digits
             raise ValueError
     except ValueError:
         shown = s if len(s) <= 40 else s[:40] + "…"

@@ -27,6 +27,7 @@ import pandas as pd
 import pyarrow as pa
 
 from .._atomic import atomic_savez
+from ..idcodec import pack_ids, pack_strings, unpack_ids, unpack_strings
 from ..interactions import Interactions
 from ._io import SourceInfo
 
@@ -109,51 +110,6 @@ def cached_load(info: SourceInfo, kind: str, options: dict, build: Callable[[], 
 
 
 # ---- (de)serialisation --------------------------------------------------------------------------
-def _pack_strings(values, prefix: str, out: dict) -> None:
-    arr = pa.array(values, type=pa.large_string(), from_pandas=True)
-    valid = np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
-    arr = arr.fill_null("")
-    _, offsets, data = arr.buffers()
-    n = len(arr)
-    out[prefix + "_offsets"] = np.frombuffer(offsets, dtype=np.int64, count=n + 1,
-                                             offset=arr.offset * 8).copy()
-    start, stop = out[prefix + "_offsets"][0], out[prefix + "_offsets"][-1]
-    out[prefix + "_offsets"] -= start
-    out[prefix + "_data"] = (np.frombuffer(data, dtype=np.uint8)[start:stop].copy()
-                             if data is not None else np.zeros(0, np.uint8))
-    if not valid.all():
-        out[prefix + "_valid"] = valid
-
-
-def _unpack_strings(z, prefix: str) -> np.ndarray:
-    offsets = z[prefix + "_offsets"]
-    data = z[prefix + "_data"]
-    if offsets.dtype != np.int64 or data.dtype != np.uint8 or offsets.ndim != 1 or len(offsets) < 1:
-        raise ValueError("bad string block")
-    if offsets[0] != 0 or offsets[-1] != len(data) or np.any(np.diff(offsets) < 0):
-        raise ValueError("bad string offsets")
-    arr = pa.LargeStringArray.from_buffers(len(offsets) - 1, pa.py_buffer(offsets),
-                                           pa.py_buffer(data))
-    arr.validate(full=True)
-    out = arr.to_numpy(zero_copy_only=False).astype(object, copy=False)
-    if prefix + "_valid" in z.files:
-        out[~z[prefix + "_valid"]] = None
-    return out
-
-
-def _pack_ids(ids: np.ndarray, prefix: str, out: dict) -> str:
-    if ids.dtype.kind in "iu":
-        out[prefix] = ids.astype(np.int64, copy=False)
-        return "int"
-    _pack_strings(ids, prefix, out)
-    return "str"
-
-
-def _unpack_ids(z, header: dict, prefix: str) -> np.ndarray:
-    """The ids :func:`_pack_ids` stored under ``prefix``."""
-    return z[prefix] if header[prefix] == "int" else _unpack_strings(z, prefix)
-
-
 def write_entry(path: Path, data: Interactions) -> None:
     """Write ``data`` to ``path`` atomically (temporary file in the same folder, then rename)."""
     arrays: dict[str, np.ndarray] = {"users": data.users, "items": data.items,
@@ -162,11 +118,11 @@ def write_entry(path: Path, data: Interactions) -> None:
               "n_duplicates_merged": int(data.n_duplicates_merged),
               "extra": {k: v for k, v in data.extra.items()
                         if k not in ("from_cache", "cache_path") and _jsonable(v)}}
-    header["user_ids"] = _pack_ids(np.asarray(data.user_ids), "user_ids", arrays)
-    header["item_ids"] = _pack_ids(np.asarray(data.item_ids), "item_ids", arrays)
+    header["user_ids"] = pack_ids(np.asarray(data.user_ids), "user_ids", arrays)
+    header["item_ids"] = pack_ids(np.asarray(data.item_ids), "item_ids", arrays)
     if data.item_meta is not None:
         meta = data.item_meta
-        header["meta_index"] = _pack_ids(np.asarray(meta.index), "meta_index", arrays)
+        header["meta_index"] = pack_ids(np.asarray(meta.index), "meta_index", arrays)
         cols = []
         for k, col in enumerate(meta.columns):
             s = meta[col]
@@ -174,7 +130,7 @@ def write_entry(path: Path, data: Interactions) -> None:
                 arrays[f"meta{k}"] = s.to_numpy()
                 cols.append([str(col), "num"])
             else:
-                _pack_strings(s.astype(object).where(s.notna(), None).to_numpy(), f"meta{k}",
+                pack_strings(s.astype(object).where(s.notna(), None).to_numpy(), f"meta{k}",
                               arrays)
                 cols.append([str(col), "str"])
         header["meta_columns"] = cols
@@ -193,18 +149,19 @@ def read_entry(path: Path, expect_source: str | None = None) -> Interactions | N
             if (users.dtype != np.int32 or items.dtype != np.int32 or values.dtype != np.float32
                     or not (len(users) == len(items) == len(values))):
                 raise ValueError("row arrays")
-            user_ids = _unpack_ids(z, header, "user_ids")
-            item_ids = _unpack_ids(z, header, "item_ids")
+            user_ids = unpack_ids(z, header["user_ids"], "user_ids")
+            item_ids = unpack_ids(z, header["item_ids"], "item_ids")
             if len(users) and (users.min() < 0 or users.max() >= len(user_ids) or items.min() < 0
                                or items.max() >= len(item_ids)
                                or not np.isfinite(values).all()):
                 raise ValueError("codes out of range")
             item_meta = None
             if "meta_columns" in header:
-                idx = _unpack_ids(z, header, "meta_index")
+                idx = unpack_ids(z, header["meta_index"], "meta_index")
                 cols = {}
                 for k, (name, how) in enumerate(header["meta_columns"]):
-                    cols[name] = z[f"meta{k}"] if how == "num" else _unpack_strings(z, f"meta{k}")
+                    cols[name] = z[f"meta{k}"] if how == "num" else unpack_strings(
+                        z, f"meta{k}", max_chars=None)
                 item_meta = pd.DataFrame(cols, index=pd.Index(idx, name="item_id"))
     except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile,
             json.JSONDecodeError, pa.ArrowException):

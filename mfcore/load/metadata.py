@@ -80,7 +80,8 @@ def _find(columns: list[str], wanted, candidates, role: str, name: str):
 
 def load_metadata(source: Source, *, id_col: str | None = None, title_col: str | None = None,
                   artist_col: str | None = None, delimiter: str | None = None,
-                  max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES) -> pd.DataFrame:
+                  max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES,
+                  confine_to=None) -> pd.DataFrame:
     """Read an item metadata CSV into a DataFrame indexed by raw item id.
 
     Parameters
@@ -89,6 +90,8 @@ def load_metadata(source: Source, *, id_col: str | None = None, title_col: str |
         CSV (or TSV; the delimiter is sniffed), optionally gzip-compressed, with a header row.
     id_col, title_col, artist_col : str, optional
         Column names; detected when omitted (see the module docstring).
+    confine_to : path, optional
+        A folder the file must lie in, on its real path (see :func:`mfcore.load.load_dataset`).
 
     Returns
     -------
@@ -101,7 +104,9 @@ def load_metadata(source: Source, *, id_col: str | None = None, title_col: str |
     DataError
         Unreadable file, a named column that is missing (listing those present), or no id column.
     """
-    info = resolve(source)
+    info = resolve(source, confine_to)
+    if info.is_dir:
+        raise DataError("is a folder; expected a metadata CSV file", source=info.name)
     head = content_head(info, max_decompressed_bytes=max_decompressed_bytes)
     check_text_head(head, info.name)
     if not head.strip():

@@ -29,8 +29,10 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
+from ..idcodec import MAX_ID_CHARS
 from ..interactions import Interactions
 from . import cache as _cache
+from ._files import checked_path, open_checked
 from ._io import (CappedReader, GZIP_MAGIC, Source, SourceInfo, looks_like_tar, open_stream,
                   resolve)
 
@@ -80,6 +82,8 @@ def load_mpd(source: Source, *, max_playlists: int | None = None, max_rows: int 
     if max_rows is not None and (int(max_rows) != max_rows or max_rows < 1):
         raise DataError(f"max_rows must be a positive integer, got {max_rows!r}", source=info.name)
     options = {"max_playlists": max_playlists, "max_rows": max_rows, "duplicates": duplicates}
+    if info.is_dir:
+        slice_files(info)  # every member checked before the cache may answer for the folder
 
     def build() -> Interactions:
         acc = _Accumulator(max_playlists, max_rows)
@@ -112,18 +116,35 @@ def _is_tar(info: SourceInfo) -> bool:
     return False
 
 
+def slice_files(info: SourceInfo) -> list[Path]:
+    """The slice files of a folder in slice order, each checked (see :mod:`._files`): inside
+    the folder's confinement root on its real path, and a regular file.
+
+    Raises
+    ------
+    DataError
+        No slice in the folder, or a member that escapes or is not a regular file (a FIFO...).
+    """
+    files = sorted(info.path.glob(SLICE_GLOB), key=_slice_key)
+    if not files:
+        others = sorted(p.name for p in info.path.iterdir())[:10]
+        raise DataError(f"no {SLICE_GLOB} files in the folder (it has: "
+                        f"{', '.join(others) or 'nothing'})", source=info.name)
+    for path in files:
+        checked_path(path, str(path), info.root)
+    return files
+
+
 def _iter_slices(info: SourceInfo, max_decompressed_bytes: int, max_slice_bytes: int, progress):
     if info.is_dir:
-        files = sorted((p for p in info.path.glob(SLICE_GLOB) if p.is_file()), key=_slice_key)
-        if not files:
-            others = sorted(p.name for p in info.path.iterdir())[:10]
-            raise DataError(f"no {SLICE_GLOB} files in the folder (it has: "
-                            f"{', '.join(others) or 'nothing'})", source=info.name)
+        files = slice_files(info)
         for k, path in enumerate(files):
-            if path.stat().st_size > max_slice_bytes:
+            with open_checked(path, str(path), info.root) as f:
+                data = f.read(max_slice_bytes + 1)
+            if len(data) > max_slice_bytes:
                 raise DataError(f"slice is larger than max_slice_bytes={max_slice_bytes:,}",
                                 source=str(path))
-            yield str(path), path.read_bytes()
+            yield str(path), data
             if progress is not None:
                 progress(0.9 * (k + 1) / len(files), f"read {k + 1} of {len(files)} slices")
         return
@@ -136,6 +157,29 @@ def _iter_slices(info: SourceInfo, max_decompressed_bytes: int, max_slice_bytes:
         raise DataError(f"slice is larger than max_slice_bytes={max_slice_bytes:,}",
                         source=info.name)
     yield info.name, data
+
+
+class _StrictTarInfo(tarfile.TarInfo):
+    """A tar header reader that reports damage as damage.
+
+    ``tarfile`` reading a stream takes a header with a bad checksum, a header cut short, or the
+    data simply stopping (no end-of-archive blocks) for the end of the archive, and the members
+    before it load as if they were all; here each is an error. Only the zero block that tar
+    writers put at the end (``EOFHeaderError``) ends the archive.
+    """
+
+    @classmethod
+    def fromtarfile(cls, tar):
+        try:
+            return super().fromtarfile(tar)
+        except tarfile.EOFHeaderError:
+            raise
+        except tarfile.EmptyHeaderError:
+            raise tarfile.ReadError(f"the data end at byte {tar.offset:,} without the "
+                                    "end-of-archive blocks: the archive is truncated") from None
+        except tarfile.HeaderError as exc:
+            raise tarfile.ReadError(f"the member header at byte {tar.offset:,} is damaged "
+                                    f"({exc}): the archive is truncated or corrupt") from None
 
 
 def _iter_tar(info: SourceInfo, max_decompressed_bytes: int, max_slice_bytes: int, progress):
@@ -151,9 +195,11 @@ def _iter_tar(info: SourceInfo, max_decompressed_bytes: int, max_slice_bytes: in
     else:
         stream = CappedReader(raw, max_decompressed_bytes, info.name, what="archive")
     n_slices = 0
+    last = None
     try:
-        with tarfile.open(fileobj=stream, mode="r|") as tar:
+        with tarfile.open(fileobj=stream, mode="r|", tarinfo=_StrictTarInfo) as tar:
             for member in tar:
+                last = member.name
                 base = member.name.rsplit("/", 1)[-1]
                 if not member.isfile() or not SLICE_RE.match(base):
                     continue
@@ -175,7 +221,8 @@ def _iter_tar(info: SourceInfo, max_decompressed_bytes: int, max_slice_bytes: in
                     progress(min(0.9, 0.9 * raw.tell() / total),
                              f"read {n_slices} slices from the archive")
     except tarfile.TarError as exc:
-        raise DataError(f"not a readable tar archive, or truncated ({exc})",
+        after = f" after member {last!r}" if last else ""
+        raise DataError(f"not a readable tar archive, or damaged{after} ({exc})",
                         source=info.name) from None
     except EOFError as exc:
         raise DataError(f"the archive is truncated ({exc})", source=info.name) from None
@@ -192,7 +239,8 @@ class _Accumulator:
         self.max_rows = max_rows
         self.users = array("i")
         self.items = array("i")
-        self.pid_index: dict = {}
+        self.pid_index: dict = {}           # pid -> user code
+        self.pid_where: list = []           # user code -> (slice, playlist number)
         self.pids: list = []
         self.track_index: dict[str, int] = {}
         self.titles: list = []
@@ -227,18 +275,20 @@ class _Accumulator:
     def _add_playlist(self, where: str, k: int, pl) -> None:
         if not isinstance(pl, dict):
             raise DataError(f"playlist #{k} is not a JSON object", source=where, field="playlists")
-        pid = pl.get("pid")
-        if isinstance(pid, bool) or not isinstance(pid, (int, str)) or pid == "":
-            raise DataError(f"playlist #{k} has no usable 'pid' (got {pid!r}); expected an "
-                            f"integer", source=where, field="pid")
+        pid = _pid(pl.get("pid"), where, k)
         tracks = pl.get("tracks")
         if not isinstance(tracks, list):
             raise DataError(f"playlist #{k} (pid {pid}) has no 'tracks' list", source=where,
                             field="tracks")
-        u = self.pid_index.get(pid)
-        if u is None:
-            u = self.pid_index[pid] = len(self.pids)
-            self.pids.append(pid)
+        u = self.pid_index.get(str(pid))
+        if u is not None:
+            w0, k0 = self.pid_where[u]
+            raise DataError(f"playlist #{k} repeats pid {pid!r} of playlist #{k0}"
+                            + ("" if w0 == where else f" in {w0}")
+                            + "; every playlist needs its own pid", source=where, field="pid")
+        u = self.pid_index[str(pid)] = len(self.pids)
+        self.pids.append(pid)
+        self.pid_where.append((where, k))
         track_index = self.track_index
         for j, tr in enumerate(tracks, 1):
             uri = tr.get("track_uri") if isinstance(tr, dict) else None
@@ -247,6 +297,10 @@ class _Accumulator:
                                 f"'track_uri'", source=where, field="track_uri")
             i = track_index.get(uri)
             if i is None:
+                if "\x00" in uri or len(uri) > MAX_ID_CHARS:
+                    raise DataError(f"playlist #{k} (pid {pid}), track #{j}: the track_uri holds "
+                                    f"a NUL byte or is longer than {MAX_ID_CHARS:,} characters",
+                                    source=where, field="track_uri")
                 i = track_index[uri] = len(self.titles)
                 self.titles.append(_text(tr.get("track_name")))
                 self.artists.append(_text(tr.get("artist_name")))
@@ -263,10 +317,7 @@ class _Accumulator:
         self.users = self.items = None
         if self.pids and all(isinstance(p, int) for p in self.pids):
             user_ids = np.asarray(self.pids, dtype=np.int64)
-        else:
-            if len({str(p) for p in self.pids}) != len(self.pids):
-                raise DataError("pids mix text and numbers that read the same", source=name,
-                                field="pid")
+        else:  # str(pid) is unique: _add_playlist refuses 5 beside "5"
             user_ids = np.empty(len(self.pids), dtype=object)
             user_ids[:] = [str(p) for p in self.pids]
         uris = np.empty(len(self.track_index), dtype=object)
@@ -285,6 +336,20 @@ class _Accumulator:
         data.extra.update(format="mpd", n_slices=self.n_slices, n_playlists=self.n_playlists,
                           n_rows=n_rows, truncated=self.truncated)
         return data
+
+
+def _pid(pid, where: str, k: int):
+    """A playlist's pid: an integer within int64, or non-empty text of an id's length."""
+    if isinstance(pid, bool) or not isinstance(pid, (int, str)) or pid == "":
+        raise DataError(f"playlist #{k} has no usable 'pid' (got {str(pid)[:40]!r}); expected "
+                        "an integer", source=where, field="pid")
+    if isinstance(pid, int) and not -2**63 <= pid < 2**63:
+        raise DataError(f"playlist #{k}: pid {str(pid)[:40]} is beyond the 64-bit integer "
+                        "range", source=where, field="pid")
+    if isinstance(pid, str) and (len(pid) > MAX_ID_CHARS or "\x00" in pid):
+        raise DataError(f"playlist #{k}: the pid is longer than {MAX_ID_CHARS:,} characters or "
+                        "holds a NUL byte", source=where, field="pid")
+    return pid
 
 
 def _text(x):

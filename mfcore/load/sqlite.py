@@ -2,8 +2,13 @@
 
 Safety
 ------
-- Files are opened read-only (``file:...?mode=ro`` URI; uploads are deserialised into memory
-  with ``PRAGMA query_only``); a file that is not SQLite is a :class:`DataError`.
+- Nothing is ever written beside the file, so a read-only folder works: a file is opened as an
+  immutable read-only URI (``?mode=ro&immutable=1``: no lock, no ``-wal``/``-shm`` created),
+  unless a non-empty ``-wal`` or ``-journal`` lies beside it — then a private copy of both, in a
+  temporary folder, is read (an immutable open would miss the pages still in the WAL). Uploads
+  are deserialised into memory (a WAL-mode header switched to rollback mode in that copy). All
+  with ``PRAGMA query_only``; the file and its companion are checked like every file a loader
+  opens (:mod:`mfcore.load._files`). A file that is not SQLite is a :class:`DataError`.
 - The table and column names are checked against ``sqlite_master`` and ``PRAGMA table_info``
   before use, then quoted as identifiers; every value goes through a ``?`` parameter. A wrong
   name is a :class:`DataError` listing what the file has.
@@ -17,7 +22,10 @@ for the playlist data means the first N playlists.
 """
 from __future__ import annotations
 
+import contextlib
+import shutil
 import sqlite3
+import tempfile
 import time
 from pathlib import Path
 
@@ -26,6 +34,8 @@ import pandas as pd
 
 from ..errors import DataError
 from ..interactions import Interactions
+from ..idcodec import MAX_ID_CHARS
+from ._files import checked_path, open_checked
 from ._rows import F32_MAX
 from ._io import SQLITE_MAGIC, Source, resolve
 
@@ -74,14 +84,15 @@ def load_sqlite(source: Source, *, table: str | None = None, user_col: str | Non
     for what, n in (("max_users", max_users), ("max_rows", max_rows)):
         if n is not None and (int(n) != n or n < 1):
             raise DataError(f"{what} must be a positive integer, got {n!r}", source=info.name)
-    conn = _connect(info)
     deadline = time.monotonic() + float(timeout_s)
 
     def handler() -> int:
         return 1 if time.monotonic() > deadline else 0
 
-    conn.set_progress_handler(handler, 2000)
-    try:
+    with contextlib.ExitStack() as stack:
+        conn = _connect(info, stack)
+        stack.callback(conn.close)
+        conn.set_progress_handler(handler, 2000)
         try:
             return _read(conn, info.name, table, user_col, item_col, value_col, max_users,
                          max_rows, duplicates, allow_negative, progress)
@@ -93,28 +104,46 @@ def load_sqlite(source: Source, *, table: str | None = None, user_col: str | Non
             raise DataError(f"SQLite error: {exc}", source=info.name) from None
         except sqlite3.DatabaseError as exc:
             raise DataError(f"not a usable SQLite database ({exc})", source=info.name) from None
-    finally:
-        conn.close()
 
 
-def _connect(info) -> sqlite3.Connection:
+def _connect(info, stack: contextlib.ExitStack) -> sqlite3.Connection:
+    """A read-only connection that writes nothing beside the file (see the module docstring)."""
     try:
         if info.data is not None:
-            conn = sqlite3.connect(":memory:", check_same_thread=False)
-            try:
-                conn.deserialize(info.data)
-            except (AttributeError, sqlite3.Error) as exc:
-                conn.close()
-                raise DataError(f"not a usable SQLite database ({exc})",
-                                source=info.name) from None
-            conn.execute("PRAGMA query_only = ON")
-            return conn
-        uri = Path(info.path).resolve().as_uri() + "?mode=ro"
+            return _in_memory(info.data, info.name)
+        real = checked_path(info.path, info.name, info.root)
+        side = [real.with_name(real.name + x) for x in ("-wal", "-journal")]
+        side = [f for f in side if f.exists() and f.stat().st_size > 0]
+        if side:
+            # Pages still in a WAL (or a hot journal): read a private copy of both files, never
+            # the folder (an immutable open would silently miss those pages).
+            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mfcore-sqlite-")))
+            suffix = side[0].name[len(real.name):]
+            for src, dst in ((real, tmp / "db"), (side[0], tmp / ("db" + suffix))):
+                with open_checked(src, str(src), info.root) as f, open(dst, "wb") as out:
+                    shutil.copyfileobj(f, out, 1 << 20)
+            uri = (tmp / "db").as_uri()
+        else:
+            uri = real.as_uri() + "?mode=ro&immutable=1"
         conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
         conn.execute("PRAGMA query_only = ON")
         return conn
     except sqlite3.Error as exc:
         raise DataError(f"cannot open as SQLite ({exc})", source=info.name) from None
+
+
+def _in_memory(data: bytes, name: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(":memory:", check_same_thread=False)
+    image = bytearray(data)
+    if image[18:20] == b"\x02\x02":
+        image[18:20] = b"\x01\x01"  # WAL mode -> rollback journal: an in-memory copy has no WAL
+    try:
+        conn.deserialize(bytes(image))
+    except (AttributeError, sqlite3.Error) as exc:
+        conn.close()
+        raise DataError(f"not a usable SQLite database ({exc})", source=name) from None
+    conn.execute("PRAGMA query_only = ON")
+    return conn
 
 
 def quote_ident(name: str) -> str:
@@ -180,15 +209,10 @@ def _read(conn, name, table, user_col, item_col, value_col, max_users, max_rows,
         if not rows:
             break
         cols_t = list(zip(*rows))
-        for role, k, colname in (("user", 0, user_col), ("item", 1, item_col)):
-            arr = _object_array(cols_t[k])
-            nulls = pd.isna(arr)
-            if nulls.any():
-                r = row0 + int(np.flatnonzero(nulls)[0]) + 1
-                raise DataError(f"row {r}: NULL {role} id; expected a value", source=name,
-                                field=colname)
-        ucodes.append(ufac.add(_object_array(cols_t[0])))
-        icodes.append(ifac.add(_object_array(cols_t[1])))
+        ids = [_checked_ids(cols_t[k], row0, role, colname, name)
+               for role, k, colname in (("user", 0, user_col), ("item", 1, item_col))]
+        ucodes.append(ufac.add(ids[0]))
+        icodes.append(ifac.add(ids[1]))
         if value_col:
             vals.append(_values(cols_t[2], row0, name, value_col, allow_negative))
         row0 += len(rows)
@@ -206,6 +230,28 @@ def _read(conn, name, table, user_col, item_col, value_col, max_users, max_rows,
     data.extra.update(format="sqlite", table=table, columns=[user_col, item_col]
                       + ([value_col] if value_col else []), from_cache=False)
     return data
+
+
+def _checked_ids(values, row0: int, role: str, field: str, name: str) -> np.ndarray:
+    """One batch of ids as an object array, refusing what the text loaders refuse."""
+    arr = _object_array(values)
+    for k, x in enumerate(arr):
+        if isinstance(x, str):
+            if x and "\x00" not in x and len(x) <= MAX_ID_CHARS:
+                continue
+            why = ("an empty" if not x else "a NUL byte in the" if "\x00" in x
+                   else f"longer than {MAX_ID_CHARS:,} characters: the")
+        elif isinstance(x, int) or isinstance(x, float) and np.isfinite(x):
+            continue
+        elif x is None:
+            raise DataError(f"row {row0 + k + 1}: NULL {role} id; expected a value",
+                            source=name, field=field)
+        else:
+            why = "a BLOB (bytes)" if isinstance(x, (bytes, memoryview)) else \
+                f"a {type(x).__name__}"
+        raise DataError(f"row {row0 + k + 1}: {why} {role} id; expected non-empty text or an "
+                        "integer", source=name, field=field)
+    return arr
 
 
 def _object_array(values) -> np.ndarray:

@@ -18,8 +18,8 @@ columns can only be chosen by position. ``header=True``/``False`` decides explic
 
 Parquet
 -------
-Read with ``pyarrow.parquet`` batch by batch, only the needed columns; ids may be strings or
-integers. Errors name the row (1-based) and column.
+Read by :mod:`mfcore.load.parquet`: batch by batch, only the needed columns; ids may be strings
+or integers. Errors name the row (1-based) and column.
 
 Values must be finite and fit float32; negative values are refused unless
 ``allow_negative=True`` (ratings on a signed scale). Ids that are all integers come back as
@@ -30,16 +30,14 @@ from __future__ import annotations
 import csv
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from ..errors import DataError
 from ..interactions import Interactions
 from . import cache as _cache
-from ._delim import IdUnifier, finalize_ids, read_delimited, remap_inplace
-from ._rows import F32_MAX, DelimSpec, check_row, first_lines, is_number, split_row
-from ._io import (DEFAULT_MAX_DECOMPRESSED_BYTES, PARQUET_MAGIC, Source, SourceInfo,
-                  content_head, resolve)
+from ._delim import read_delimited
+from ._rows import DelimSpec, check_row, first_lines, is_number, split_row
+from ._io import DEFAULT_MAX_DECOMPRESSED_BYTES, Source, SourceInfo, content_head, resolve
+from .parquet import read_parquet
 
 HEADER_WORDS = {
     "user", "users", "user_id", "userid", "uid", "item", "items", "item_id", "itemid", "iid",
@@ -104,8 +102,9 @@ def load_table(source: Source, *, format: str | None = None, user_col=None, item
 
     def build() -> Interactions:
         if format == "parquet":
-            cols = _load_parquet(info, user_col, item_col, value_col, max_rows, allow_negative,
-                                 progress)
+            cols = read_parquet(info, lambda names: resolve_columns(
+                info.name, len(names), names, user_col, item_col, value_col), max_rows,
+                allow_negative, progress)
         else:
             cols = _load_delimited(info, format, user_col, item_col, value_col, header,
                                    delimiter, max_rows, allow_negative, max_decompressed_bytes,
@@ -169,7 +168,8 @@ def _load_delimited(info: SourceInfo, format, user_col, item_col, value_col, hea
     u, i, v = resolve_columns(info.name, n_cols, names, user_col, item_col, value_col,
                               has_header)
     spec = DelimSpec(delimiter, n_cols, u, i, v, skip_rows=lineno if has_header else 0,
-                     quoting=True, names=names, value_what="value", allow_negative=allow_negative)
+                     quoting=True, names=names, value_what="value", allow_negative=allow_negative,
+                     header=tuple(first) if has_header else ())
     if not has_header:
         err = check_row(text, spec, info.name, lineno)
         if err is not None:
@@ -226,92 +226,6 @@ def resolve_columns(name: str, n_cols: int, names: list[str], user_col, item_col
     if u == i or (v is not None and v in (u, i)):
         raise DataError("the user, item and value columns must be different columns", source=name)
     return u, i, v
-
-
-# ---- Parquet -------------------------------------------------------------------------------------
-def _load_parquet(info: SourceInfo, user_col, item_col, value_col, max_rows, allow_negative,
-                  progress):
-    import pyarrow.parquet as pq
-
-    if info.head(4) != PARQUET_MAGIC:
-        raise DataError(f"not a Parquet file (it starts with {info.head(4)!r}; Parquet files "
-                        f"start with b'PAR1')", source=info.name)
-    try:
-        pf = pq.ParquetFile(pa.BufferReader(info.data) if info.data is not None
-                            else str(info.path))
-        names = list(pf.schema_arrow.names)
-    except (pa.ArrowException, OSError) as exc:
-        raise DataError(f"not a readable Parquet file ({exc})", source=info.name) from None
-    u, i, v = resolve_columns(info.name, len(names), names, user_col, item_col, value_col)
-    cols = [names[u], names[i]] + ([names[v]] if v is not None else [])
-    total = pf.metadata.num_rows
-    n = total if max_rows is None else min(total, max_rows)
-    users = np.empty(n, dtype=np.int32)
-    items = np.empty(n, dtype=np.int32)
-    values = np.empty(n, dtype=np.float32) if v is not None else None
-    uu, iu = IdUnifier(), IdUnifier()
-    pos = 0
-    try:
-        for batch in pf.iter_batches(batch_size=1 << 20, columns=cols):
-            k = min(batch.num_rows, n - pos)
-            if k <= 0:
-                break
-            batch = batch.slice(0, k)
-            for c, (out, unifier, role) in enumerate(((users, uu, "user"), (items, iu, "item"))):
-                col = batch.column(c)
-                if col.null_count:
-                    row = pos + int(np.flatnonzero(~col.is_valid().to_numpy(
-                        zero_copy_only=False))[0]) + 1
-                    raise DataError(f"row {row}: missing {role} id; expected a value",
-                                    source=info.name, field=cols[c])
-                if not pa.types.is_dictionary(col.type):
-                    if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)
-                            or pa.types.is_integer(col.type)):
-                        col = col.cast(pa.string())
-                    col = pc.dictionary_encode(col)
-                out[pos:pos + k] = col.indices.to_numpy(zero_copy_only=False)
-                dic = col.dictionary
-                if not pa.types.is_string(dic.type):
-                    dic = dic.cast(pa.string())
-                unifier.add(dic, pos, pos + k, out)
-            if values is not None:
-                col = batch.column(2)
-                if not (pa.types.is_integer(col.type) or pa.types.is_floating(col.type)
-                        or pa.types.is_boolean(col.type) or pa.types.is_decimal(col.type)):
-                    raise DataError(f"the value column has type {col.type}; expected numbers",
-                                    source=info.name, field=cols[2])
-                arr = col.cast(pa.float64()).to_numpy(zero_copy_only=False)
-                bad = ~np.isfinite(arr) | (np.abs(arr) > F32_MAX)
-                if not allow_negative:
-                    bad |= arr < 0
-                if bad.any():
-                    r = int(np.flatnonzero(bad)[0])
-                    x = arr[r]
-                    why = ("missing or NaN" if np.isnan(x) else "infinite" if np.isinf(x)
-                           else "beyond float32's range" if abs(x) > F32_MAX else "negative")
-                    raise DataError(f"row {pos + r + 1}: value {float(x)!r} is {why}; expected a "
-                                    f"finite number{'' if allow_negative else ' >= 0'} within "
-                                    "float32",
-                                    source=info.name, field=cols[2])
-                values[pos:pos + k] = arr
-            pos += k
-            if progress is not None:
-                progress(0.95 * pos / max(n, 1), f"read {pos:,} rows")
-    except DataError:
-        raise
-    except (pa.ArrowException, OSError) as exc:
-        raise DataError(f"could not read the Parquet data ({exc})", source=info.name) from None
-    if pos == 0:
-        raise DataError("no data rows", source=info.name)
-    uu.flush(users)
-    iu.flush(items)
-    user_ids, _ = finalize_ids(uu.dictionary, sort=False)
-    item_ids, rank = finalize_ids(iu.dictionary, sort=True)
-    if rank is not None:
-        remap_inplace(items, rank)
-    extra = {"columns": cols, "truncated": max_rows is not None and total > max_rows}
-    return users[:pos], items[:pos], None if values is None else values[:pos], user_ids, \
-        item_ids, extra
 
 
 __all__ = ["load_table", "resolve_columns"]

@@ -115,6 +115,7 @@ def triplets_spec(name: str, head: bytes, header: bool | str = "auto") -> DelimS
         skip = 0
     if skip:
         spec.skip_rows = skip
+        spec.header = tuple(fields)
         if len(fields) == 3 and all(f.strip() for f in fields):
             spec.names = [f.strip() for f in fields]
         if len(lines) == 1:
