@@ -162,6 +162,8 @@ class RunDatabase:
     def _open(self) -> sqlite3.Connection:
         if self.path.is_dir():
             raise self._fail("is a folder, not a database file")
+        if self.path.exists() and not self.path.is_file():  # a FIFO would block the open
+            raise self._fail("is not a regular file (a FIFO, a device or a socket?)")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -221,6 +223,33 @@ class RunDatabase:
         finally:
             conn.close()
         self._ready = True
+
+    def check(self) -> None:
+        """Make sure a run can be recorded now, before any work: :meth:`ensure`, then a
+        ``PRAGMA quick_check`` (damaged pages) and a write rolled back (a read-only file or
+        folder).
+
+        Raises
+        ------
+        HistoryError
+            As :meth:`ensure`, or the file is damaged or cannot be written.
+        """
+        self.ensure()
+        conn = self._open()
+        try:
+            rows = conn.execute("PRAGMA quick_check").fetchall()
+            if rows != [("ok",)]:
+                raise self._fail(f"is damaged (quick_check: {rows[0][0]}"
+                                 f"{f' and {len(rows) - 1} more' if len(rows) > 1 else ''})")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            finally:
+                conn.execute("ROLLBACK")
+        except sqlite3.Error as exc:
+            raise self._translate(exc) from None
+        finally:
+            conn.close()
 
     def _check_or_create(self, conn: sqlite3.Connection) -> None:
         # Re-read inside the write lock: another process may have created it meanwhile.

@@ -44,14 +44,14 @@ def test_round_trip(tmp_path, msd_small):
     assert loaded.history_[1] == m.history_[1]
     assert math.isnan(loaded.history_[0].val_rmse) and meta["history"][0]["val_rmse"] is None
     assert loaded.data_fingerprint_ == msd_small.fingerprint
-    assert meta["format"] == "mfcore-model" and meta["format_version"] == 1
+    assert meta["format"] == "mfcore-model" and meta["format_version"] == 2
     assert loaded.user_ids.tolist() == msd_small.user_ids.tolist()
     assert meta["user_ids"] is loaded.user_ids and meta["item_ids"] is loaded.item_ids
     assert loaded.item_ids.tolist() == msd_small.item_ids.tolist()
-    # Every array is plain (no object dtype) in the file.
+    # Every array is plain (no object dtype) in the file; text ids are UTF-8 bytes + offsets.
     with np.load(path, allow_pickle=False) as z:
         assert all(z[n].dtype != object for n in z.files)
-        assert z["user_ids"].dtype.kind == "U"
+        assert z["user_ids_data"].dtype == np.uint8 and z["user_ids_offsets"].dtype == np.int64
     # The loaded model works with the evaluate/recommend functions.
     assert recommend(loaded, 0, n=5)[0].tolist() == recommend(m, 0, n=5)[0].tolist()
     np.testing.assert_allclose(loaded.predict([0, 1], [2, 3]),
@@ -193,7 +193,7 @@ def test_truncated_file(tmp_path, msd_small):
 
 def test_pickle_is_refused(tmp_path, msd_small):
     arrs = good_arrays(tmp_path, msd_small)
-    arrs["user_ids"] = np.array(list(arrs["user_ids"]), dtype=object)
+    arrs["user_ids_data"] = np.array(list(arrs["user_ids_data"]), dtype=object)
     p = tmp_path / "pickle.npz"
     with open(p, "wb") as f:
         np.savez(f, **arrs)                     # object arrays are pickled inside

@@ -15,6 +15,8 @@ from ..split import SPLIT_KINDS
 
 EXIT_INTERNAL = 1
 EXIT_USAGE = 2
+INT64_MAX = 2**63 - 1
+F32_MAX = 3.4028234663852886e38  # numpy.finfo(numpy.float32).max, without importing numpy
 _PREP = PrepOptions()
 #: The hyperparameters ``train`` takes (``sweep`` varies :data:`mfcore.tune.SWEPT` of them).
 MODEL_ARGS = ("factors", "epochs", "lr", "reg", "seed", "solver", "alpha", "confidence",
@@ -156,13 +158,13 @@ def model_kwargs(args, names=MODEL_ARGS) -> dict:
 
 
 def open_history(args):
-    """The run history to record in, checked now (an unusable file fails before any work),
-    or None with ``--no-history``."""
+    """The run history to record in, checked now — foreign, damaged or read-only, it fails
+    before any work — or None with ``--no-history``."""
     if args.no_history:
         return None
     from ..runstore import RunHistory
     history = RunHistory(args.history_db)
-    history.ensure()
+    history.check()
     return history
 
 
@@ -170,39 +172,51 @@ def open_history(args):
 def positive_int(s: str) -> int:
     v = nonneg_int(s)
     if v < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {s!r}")
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {_shown(s)}")
     return v
 
 
 def nonneg_int(s: str) -> int:
+    """An integer in [0, 2**63 - 1]: every count, cap and seed is stored as a 64-bit integer."""
     try:
         v = int(s)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {s!r}") from None
+        raise argparse.ArgumentTypeError(f"expected an integer, got {_shown(s)}") from None
     if v < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {s!r}")
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {_shown(s)}")
+    if v > INT64_MAX:
+        raise argparse.ArgumentTypeError(f"expected an integer <= {INT64_MAX:,} (2**63 - 1), "
+                                         f"got {_shown(s)}")
     return v
 
 
 def nonneg_float(s: str) -> float:
+    """A finite number >= 0 that float32 holds (the engine computes in float32)."""
     try:
         v = float(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {s!r}") from None
+    except (ValueError, OverflowError):
+        raise argparse.ArgumentTypeError(f"expected a number, got {_shown(s)}") from None
     if not math.isfinite(v) or v < 0:
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {s!r}")
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {_shown(s)}")
+    if v > F32_MAX:
+        raise argparse.ArgumentTypeError(f"expected a number <= {F32_MAX:.4g} (float32's "
+                                         f"largest), got {_shown(s)}")
     return v
+
+
+def _shown(s: str) -> str:
+    return repr(s if len(s) <= 40 else s[:40] + "…")
 
 
 def positive_float(s: str) -> float:
     v = nonneg_float(s)
     if v <= 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {s!r}")
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {_shown(s)}")
     return v
 
 
 def fraction(s: str) -> float:
     v = nonneg_float(s)
     if v >= 1:
-        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {s!r}")
+        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {_shown(s)}")
     return v

@@ -5,7 +5,7 @@ import dataclasses
 
 import numpy as np
 
-from ..errors import MFError
+from ..errors import MFError, ModelFileError
 from .args import add_data_args, add_eval_args, add_prepare_args, load_data, prep_options
 
 
@@ -29,7 +29,8 @@ def run(args) -> dict:
     from ..runs import ranking_metrics
 
     model, meta = load_model(args.model)
-    seed = int(meta.get("params", {}).get("seed", 0))
+    model_ids(meta, args.model, "evaluate")
+    seed = _seed(meta.get("params"))
     prepared = remap_prepared(prepare(load_data(args), prep_options(args, seed=seed)), meta)
     train, val = prepared.train, prepared.val
     result = {"model": str(args.model), "n_users": train.n_users, "n_items": train.n_items}
@@ -40,6 +41,31 @@ def run(args) -> dict:
         result.update(ranking_metrics(model, prepared, k=args.k, definition=args.definition,
                                       direction=args.direction, sample=args.sample))
     return result
+
+
+def model_ids(meta: dict, path, command: str) -> tuple[np.ndarray, np.ndarray]:
+    """The raw user and item ids a loaded model carries.
+
+    Raises
+    ------
+    ModelFileError
+        The model was saved without data (``save_model(model, path)``): it has no ids to match
+        users and items by.
+    """
+    if meta.get("user_ids") is None or meta.get("item_ids") is None:
+        raise ModelFileError(f"{path}: the model was saved without its data's user and item ids "
+                             f"(save_model without data=), so {command} cannot match users and "
+                             "items by id; save it again with its training data")
+    return meta["user_ids"], meta["item_ids"]
+
+
+def _seed(params) -> int:
+    """The split seed the model was trained with (0 when the file does not say)."""
+    seed = (params or {}).get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise ModelFileError(f"the model file's params hold seed = {str(seed)[:40]}; expected an "
+                             "integer between 0 and 2**63 - 1")
+    return seed
 
 
 def remap_prepared(prepared, meta: dict):
@@ -75,6 +101,11 @@ def remap(data, user_ids: np.ndarray, item_ids: np.ndarray):
 
 def lookup(known: np.ndarray, raw) -> np.ndarray:
     """Positions of the raw ids ``raw`` in ``known`` (compared as text); -1 when unknown."""
+    return _as_text(known).get_indexer(_as_text(raw))
+
+
+def _as_text(ids):
+    """Ids as a text index (never a fixed-width unicode array: one long id would multiply)."""
     import pandas as pd
 
-    return pd.Index(np.asarray(known).astype(str)).get_indexer(np.asarray(raw).astype(str))
+    return pd.Index(np.asarray(ids, dtype=object)).astype(str)

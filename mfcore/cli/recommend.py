@@ -1,11 +1,9 @@
 """``python -m mfcore recommend``: top-N items, top fans, similar items, or a folded-in user."""
 from __future__ import annotations
 
-import numpy as np
-
 from ..errors import MFError
 from .args import Parser, add_data_args, load_data, positive_int
-from .evaluate import lookup, remap
+from .evaluate import lookup, model_ids, remap
 
 
 def add_parser(sub) -> None:
@@ -27,8 +25,7 @@ def run(args) -> dict:
     from ..modelio import load_model
 
     model, meta = load_model(args.model)
-    user_ids = np.asarray(meta["user_ids"]).astype(str)
-    item_ids = np.asarray(meta["item_ids"]).astype(str)
+    user_ids, item_ids = model_ids(meta, args.model, "recommend")
 
     def find(ids, raw, what):
         idx = lookup(ids, [raw])[0]

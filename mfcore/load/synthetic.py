@@ -32,6 +32,12 @@ class PlantedTruth:
     rank: int
 
 
+#: Largest sizes generate() accepts (beyond them numpy cannot even allocate the arrays).
+MAX_SIZES = {"n_users": 100_000_000, "n_items": 100_000_000, "n_interactions": 1_000_000_000,
+             "rank": 4096}
+MAX_FACTOR_CELLS = 1 << 30
+
+
 def generate(n_users: int = 2000, n_items: int = 1000, n_interactions: int = 60_000, *,
              rank: int = 8, shape: str = "msd", noise: float = 0.2, popularity_exponent: float = 0.8,
              seed: int = 0, return_truth: bool = False):
@@ -65,6 +71,13 @@ def generate(n_users: int = 2000, n_items: int = 1000, n_interactions: int = 60_
         raise ConfigError(f"shape must be one of {SHAPES}, got {shape!r}")
     if min(n_users, n_items, n_interactions, rank) < 1:
         raise ConfigError("n_users, n_items, n_interactions and rank must all be >= 1")
+    for name, v in (("n_users", n_users), ("n_items", n_items),
+                    ("n_interactions", n_interactions), ("rank", rank)):
+        if v > MAX_SIZES[name]:
+            raise ConfigError(f"{name} must be at most {MAX_SIZES[name]:,}, got {v:,}")
+    if (n_users + n_items) * rank > MAX_FACTOR_CELLS:
+        raise ConfigError(f"(n_users + n_items) × rank = {(n_users + n_items) * rank:,} planted "
+                          f"factor values; at most {MAX_FACTOR_CELLS:,}")
     if n_interactions > 0.5 * n_users * n_items:
         raise ConfigError("n_interactions must be at most half of n_users * n_items")
     rng = np.random.default_rng(seed)

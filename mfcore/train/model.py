@@ -391,12 +391,23 @@ def _validate_params(p: dict) -> None:
          f"factors must be an integer between 1 and 4096, got {p['factors']!r}")
     need(p["epochs"] is None or (integer(p["epochs"]) and 0 <= p["epochs"] <= 100_000),
          f"epochs must be an integer between 0 and 100000, got {p['epochs']!r}")
+    f32 = np.finfo(np.float32)
     for name in ("lr", "reg", "init_std", "alpha"):
         v = p[name]
-        need(v is None or (number(v) and v >= 0),
-             f"{name} must be a finite number >= 0, got {v!r}")
+        need(v is None or (number(v) and 0 <= v <= f32.max),
+             f"{name} must be a finite number between 0 and {f32.max:.4g} (float32, the type "
+             f"training computes in), got {v!r}")
     choice("solver", tuple(SOLVERS))
     need(p["lr"] is None or p["lr"] > 0 or p["solver"] == "als", "lr must be > 0")
+    # Checked in float32, the type of the updates: a positive lr that rounds to 0 trains nothing.
+    need(p["lr"] is None or p["lr"] == 0 or np.float32(p["lr"]) > 0,
+         f"lr {p['lr']!r} is 0 in float32 (the smallest positive float32 is "
+         f"{float(np.finfo(np.float32).smallest_subnormal):.3g}); training would not move")
+    if p["init_std"] is not None and integer(p["factors"]) and p["factors"] >= 1:
+        # Factors start N(0, init_std²): p·q of two draws within 8 σ must stay finite in float32.
+        top = math.sqrt(float(f32.max) / (64 * p["factors"]))
+        need(p["init_std"] <= top, f"init_std {p['init_std']!r} is too large for float32: with "
+             f"factors = {p['factors']} the first predictions overflow; at most {top:.3g}")
     need(p["biased"] is None or isinstance(p["biased"], (bool, np.bool_)),
          f"biased must be True or False, got {p['biased']!r}")
     need(p["biased"] is not True or p["solver"] != "als",
