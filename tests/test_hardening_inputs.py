@@ -2,7 +2,8 @@
 field, through the engine (``load_dataset`` / ``load_model``) and through the Data page's upload,
 and must leave the session's dataset and model exactly as they were.
 
-One table (:data:`CASES`) drives all tests: (a) every case against ``mfcore.load.load_dataset``
+One table (:data:`CASES`: the first round's 46 cases, then :data:`hardening_round2.ROUND2`)
+drives all tests: (a) every case against ``mfcore.load.load_dataset``
 (from a file on disk and as an in-memory upload), (b) the cases marked ``ui`` through
 ``streamlit.testing.v1.AppTest`` — the Data page's real file uploader and "Load upload" button —
 in one session that already has a trained model.
@@ -10,19 +11,16 @@ in one session that already has a trained model.
 from __future__ import annotations
 
 import gzip
-import io
 import json
-import sqlite3
-import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
 
+from hardening_cases import (PAIRS, Case, half as _half, mpd_doc, npz_bytes, parquet,
+                             sqlite_bytes, text)
+from hardening_round2 import ROUND2
 from mfcore.errors import DataError, ModelFileError
 from mfcore.load import load_dataset
 from mfcore.modelio import load_model
@@ -32,56 +30,13 @@ CSV = "user,song,plays\nu1,s1,3\nu2,s2,4\nu3,s1,1\n"
 BIG_CAP = 8 << 20  # the decompression cap of the gzip-bomb case (8 MiB)
 
 
-def mpd_doc(num_tracks="3") -> str:
-    pls = [{"name": f"pl{p}", "pid": p, "num_tracks": 3,
-            "tracks": [{"pos": k, "track_uri": f"spotify:track:{p}{k}", "track_name": "t",
-                        "artist_name": "a"} for k in range(3)]} for p in range(3)]
-    text = json.dumps({"info": {"slice": "0-999"}, "playlists": pls}, indent=1)
-    return text.replace('"num_tracks": 3', f'"num_tracks": {num_tracks}', 1)
-
-
-def sqlite_bytes(*statements: str) -> bytes:
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "x.db"
-        conn = sqlite3.connect(path)
-        for s in statements:
-            conn.execute(s)
-        conn.commit()
-        conn.close()
-        return path.read_bytes()
-
-
-PAIRS = ("CREATE TABLE pairings (pid INTEGER, tid INTEGER)",
-         "INSERT INTO pairings VALUES (1, 10), (1, 11), (2, 10)")
-
-
 def gzip_bomb() -> bytes:
     """~1.6 MB that expand to 1 GiB of valid triplets: only the cap stops it."""
     member = gzip.compress(b"u\tSOA\t1\n" * (1 << 17), 9)  # 1 MiB of text
     return member * 1024
 
 
-def npz_bytes(**arrays) -> bytes:
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    return buf.getvalue()
-
-
-@dataclass(frozen=True)
-class Case:
-    """One hostile input: its file name and bytes, the load options, the expected fragments."""
-
-    name: str
-    filename: str
-    build: Callable[[], bytes]
-    words: tuple[str, ...]              # fragments of the message (besides the file name)
-    kw: dict = field(default_factory=dict)
-    ui: bool = False                    # also driven through the Data page's upload
-    entry: str = "data"                 # 'data' (load_dataset) or 'model' (load_model)
-
-
-def text(s: str) -> Callable[[], bytes]:
-    return lambda: s.encode()
+_parquet = parquet
 
 
 CASES = [
@@ -184,23 +139,14 @@ CASES = [
     Case("model: pickled .npy", "model.npz",
          lambda: _pickled_npy(), ("pickle",), entry="model"),
 ]
-DATA_CASES = [c for c in CASES if c.entry == "data"]
+ROUND1 = CASES
+CASES = ROUND1 + ROUND2
+DATA_CASES = [c for c in CASES if c.entry == "data" and c.disk is None]
 UI_CASES = [c for c in DATA_CASES if c.ui]
 
 
-def _parquet(columns: dict) -> bytes:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-    buf = io.BytesIO()
-    pq.write_table(pa.table(columns), buf)
-    return buf.getvalue()
-
-
-def _half(blob: bytes) -> bytes:
-    return blob[:len(blob) // 2]
-
-
 def _pickled_npy() -> bytes:
+    import io
     buf = io.BytesIO()
     np.save(buf, np.array([{"user_factors_": 1}], dtype=object), allow_pickle=True)
     return buf.getvalue()
@@ -238,38 +184,60 @@ class PeakRSS:
 
 
 def test_catalogue_is_big_enough():
-    assert len(CASES) >= 25 and len(UI_CASES) >= 10
+    assert len(ROUND1) >= 46 and len(ROUND2) >= 40 and len(UI_CASES) >= 20
     assert len({c.name for c in CASES}) == len(CASES)
 
 
 # ---- (a) the engine ---------------------------------------------------------------------------
-# model files are only read from disk (the run history): no upload form for them
+# model files are only read from disk (the run history): no upload form for them; on-disk cases
+# (links, FIFOs, folders) only from a path
 ENGINE = [pytest.param(c, how, id=f"{c.name}-{how}") for c in CASES
-          for how in (("path", "upload") if c.entry == "data" else ("path",))]
+          for how in (("path", "upload") if c.entry == "data" and c.disk is None
+                      else ("path",))]
 
 
 @pytest.mark.parametrize("case, how", ENGINE)
 def test_engine_gives_a_clear_error(case, how, tmp_path):
-    blob = case.build()
-    if case.entry == "model":
-        path = tmp_path / case.filename
-        path.write_bytes(blob)
-        with pytest.raises(ModelFileError) as info:
-            load_model(path)
-        shown = str(path)
+    kw = dict(case.kw)
+    if case.disk is not None:
+        path, extra, shown = case.disk(tmp_path)
+        kw.update(extra)
+        source = path
     else:
         path = tmp_path / case.filename
+        source, shown = path, str(path)
         if how == "path":
-            path.write_bytes(blob)
-            source, shown = path, str(path)
+            path.write_bytes(case.build())
         else:
-            source, shown = (case.filename, blob), case.filename
-        with pytest.raises(DataError) as info:
-            load_dataset(source, use_cache=False, **case.kw)
+            source, shown = (case.filename, case.build()), case.filename
+    with pytest.raises(ModelFileError if case.entry == "model" else DataError) as info:
+        _run_guarded(lambda: load_model(path) if case.entry == "model"
+                     else load_dataset(source, use_cache=False, **kw))
     msg = str(info.value)
     assert msg.startswith(shown), msg  # the file comes first ...
     for word in case.words:             # ... then the line / field and what is wrong
         assert word in msg, msg
+    assert "\n" not in msg and len(msg) < 600, msg  # one line, a long id not echoed whole
+
+
+def _run_guarded(call, limit_s: float = 120.0):
+    """Run ``call`` in a thread: a load that blocks (a FIFO opened) fails the test instead of
+    hanging the suite. Re-raises what ``call`` raised."""
+    out = {}
+
+    def target():
+        try:
+            out["value"] = call()
+        except BaseException as exc:  # noqa: BLE001 - handed back to the test thread
+            out["error"] = exc
+
+    t = threading.Thread(target=target, daemon=True)
+    t.start()
+    t.join(limit_s)
+    assert not t.is_alive(), "the load blocked (was a FIFO or a device opened?)"
+    if "error" in out:
+        raise out["error"]
+    return out.get("value")
 
 
 def test_gzip_bomb_is_stopped_while_decompressing():

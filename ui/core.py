@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import os
+import stat
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -76,11 +77,14 @@ def resolve_in_data_dir(user_path: str, root: Path | None = None) -> Path:
         raise DataError(f"refused: the path is outside the data folder {real_root} "
                         "(only files inside it can be read from the server)", source=text)
     try:
-        exists = real.exists()
+        mode = real.stat().st_mode
+    except FileNotFoundError:
+        raise DataError("no such file or folder in the data folder", source=text) from None
     except OSError as exc:  # e.g. a name the file system refuses
         raise DataError(f"the path cannot be used ({exc.strerror or exc})", source=text) from None
-    if not exists:
-        raise DataError("no such file or folder in the data folder", source=text)
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):  # a FIFO would block the loader
+        raise DataError("refused: not a regular file or a folder (a FIFO, a device or a "
+                        "socket?)", source=text)
     return real
 
 
@@ -102,9 +106,9 @@ def list_data_files(root: Path | None = None, limit: int = 500) -> list[str]:
                 continue
             full = base / f
             try:
-                if not full.resolve().is_relative_to(real_root):
-                    continue  # a link pointing outside: never offer it
-            except OSError:
+                if not full.resolve().is_relative_to(real_root) or not full.is_file():
+                    continue  # a link pointing outside, a FIFO, a device: never offer it
+            except (OSError, RuntimeError):
                 continue
             found.append(str(full.relative_to(real_root)))
             if len(found) >= limit:
@@ -125,7 +129,7 @@ def max_decompressed_bytes() -> int:
     """Cap on bytes a compressed upload may expand to: ``$MFX_MAX_DECOMPRESSED_MB`` (default
     4096 MiB, above the full MSD triplets file). A gzip bomb is refused while it expands, long
     before it could fill the server's memory."""
-    return int(_env_number("MFX_MAX_DECOMPRESSED_MB", 4096) * 2**20)
+    return min(int(_env_number("MFX_MAX_DECOMPRESSED_MB", 4096) * 2**20), 2**63 - 1)
 
 
 def query_timeout_s() -> float:
@@ -164,13 +168,16 @@ def load_path(path: Path, opts: LoadOptions, metadata=None,
               progress: Callable[[float, str], None] | None = None) -> Interactions:
     """Load a server-side file (already checked against the data folder).
 
-    Files the administrator put in the data folder keep the engine's decompression cap (the
-    full MPD archive expands to ~33 GB); only uploads get ``$MFX_MAX_DECOMPRESSED_MB``.
+    Every file the loader opens for it (an MPD folder's slices, the metadata file) is confined
+    to the data folder too, on its real path. Files the administrator put in the data folder
+    keep the engine's decompression cap (the full MPD archive expands to ~33 GB); only uploads
+    get ``$MFX_MAX_DECOMPRESSED_MB``.
     """
     from mfcore.load import load_dataset
     kwargs = opts.kwargs()
     kwargs.pop("max_decompressed_bytes", None)
-    return load_dataset(str(path), opts.format, metadata=metadata, progress=progress, **kwargs)
+    return load_dataset(str(path), opts.format, metadata=metadata, progress=progress,
+                        confine_to=data_dir(), **kwargs)
 
 
 def load_upload(name: str, payload: bytes, opts: LoadOptions, metadata=None,

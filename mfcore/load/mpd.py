@@ -222,7 +222,7 @@ def _iter_tar(info: SourceInfo, max_decompressed_bytes: int, max_slice_bytes: in
                              f"read {n_slices} slices from the archive")
     except tarfile.TarError as exc:
         after = f" after member {last!r}" if last else ""
-        raise DataError(f"not a readable tar archive, or damaged{after} ({exc})",
+        raise DataError(f"not a readable tar archive: damaged or truncated{after} ({exc})",
                         source=info.name) from None
     except EOFError as exc:
         raise DataError(f"the archive is truncated ({exc})", source=info.name) from None
