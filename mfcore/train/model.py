@@ -394,7 +394,7 @@ def _validate_params(p: dict) -> None:
     f32 = np.finfo(np.float32)
     for name in ("lr", "reg", "init_std", "alpha"):
         v = p[name]
-        need(v is None or (number(v) and 0 <= v <= f32.max),
+        need(v is None or (number(v) and 0 <= v <= float(f32.max)),
              f"{name} must be a finite number between 0 and {f32.max:.4g} (float32, the type "
              f"training computes in), got {v!r}")
     choice("solver", tuple(SOLVERS))
