@@ -291,3 +291,20 @@ def test_model_file_errors_are_model_file_errors(tmp_path):
     (tmp_path / "dir.npz").mkdir()
     with pytest.raises(ModelFileError, match="dir.npz"):
         load_model(tmp_path / "dir.npz")
+
+
+def test_a_line_only_pyarrow_refuses_is_still_placed(tmp_path, monkeypatch):
+    """If the line rules ever accept what pyarrow refuses, the message still names the lines of
+    the segment pyarrow was parsing (segments shrunk to ~200 bytes to have several)."""
+    import mfcore.load._delim as delim
+
+    monkeypatch.setattr(delim, "SEGMENT_BYTES", 200)
+    monkeypatch.setattr(delim, "scan_for_error", lambda *a, **k: None)
+    rows = [f"user{u}\tSONG{u}\t{u % 5 + 1}\n" for u in range(60)]
+    rows[40] = "user40\tSONG40\tbad\n"
+    path = tmp_path / "plays.txt"
+    path.write_text("".join(rows))
+    with pytest.raises(DataError) as info:
+        load_dataset(path, use_cache=False)
+    first, last = info.value.line, int(str(info.value).split(" to ")[1].split(":")[0])
+    assert first <= 41 <= last and last - first < 15, str(info.value)

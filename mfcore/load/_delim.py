@@ -200,16 +200,19 @@ def read_delimited(info: SourceInfo, spec: DelimSpec, *, max_rows: int | None = 
     cols = _Columns(max(min(expect, max_rows) if max_rows is not None else expect, 16), spec)
     truncated = False
 
+    lines = None  # the segment being parsed: its first and last line
+
     def locate(exc):
-        return _locate(info, spec, max_rows, max_decompressed_bytes, exc)
+        return _locate(info, spec, max_rows, max_decompressed_bytes, exc,
+                       exc.args[1] if isinstance(exc, Suspicious) else lines)
 
     def rescan():
         return scan_for_error(info, spec, max_rows=max_rows,
                               max_decompressed_bytes=max_decompressed_bytes)
 
     try:
-        for seg, consumed in segments(info, max_decompressed_bytes, SEGMENT_BYTES,
-                                      spec.skip_rows, spec):
+        for seg, consumed, lines in segments(info, max_decompressed_bytes, SEGMENT_BYTES,
+                                             spec.skip_rows, spec):
             read_opts = pcsv.ReadOptions(column_names=names, use_threads=True,
                                          block_size=max(seg.size // threads + 1, 1 << 20))
             table = pcsv.read_csv(pa.BufferReader(seg), read_options=read_opts,
@@ -312,11 +315,12 @@ def finalize_ids(dictionary: pa.Array, *, sort: bool) -> tuple[np.ndarray, np.nd
 
 # ---- error path ---------------------------------------------------------------------------------
 def _locate(info: SourceInfo, spec: DelimSpec, max_rows, max_decompressed_bytes,
-            exc) -> DataError | None:
+            exc, lines=None) -> DataError | None:
     """Re-scan the file in Python to turn a parse failure into a precise :class:`DataError`.
 
     None when the re-scan finds nothing wrong within ``max_rows`` rows (the caller then reads
-    just those rows)."""
+    just those rows). When the line rules accept every line that pyarrow refused, the message
+    still names the lines of the segment pyarrow was parsing."""
     found = scan_for_error(info, spec, max_rows=max_rows,
                            max_decompressed_bytes=max_decompressed_bytes)
     if found is not None:
@@ -324,8 +328,9 @@ def _locate(info: SourceInfo, spec: DelimSpec, max_rows, max_decompressed_bytes,
     if max_rows is not None:
         return None
     detail = f": {exc}" if exc is not None and not isinstance(exc, _BadValues) else ""
-    return DataError(f"could not parse the file as {spec.sep_name()}-separated values{detail}",
-                     source=info.name)
+    where = f" in lines {lines[0]:,} to {lines[1]:,}" if lines else ""
+    return DataError(f"could not parse the file as {spec.sep_name()}-separated values{where}"
+                     f"{detail}", source=info.name, line=lines[0] if lines else None)
 
 
 __all__ = ["Parsed", "read_delimited", "finalize_ids", "remap_inplace"]

@@ -52,7 +52,9 @@ def estimate_rows(info: SourceInfo, head: bytes) -> int:
 
 def segments(info: SourceInfo, max_decompressed_bytes: int, seg_size: int, skip_lines: int,
              spec: DelimSpec):
-    """Yield ``(pa.Buffer, bytes consumed so far)``: runs of whole lines of at most ``seg_size``.
+    """Yield ``(pa.Buffer, bytes consumed so far, (first line, last line))``: runs of whole
+    lines of at most ``seg_size``, with the 1-based numbers of their first and last lines in the
+    file (so an error pyarrow finds there can be placed even when nothing else can).
 
     Each segment is handed over in memory of pyarrow's own (a copy of the reading buffer), so
     nothing pyarrow's threads hold refers to a Python object. The first ``skip_lines`` physical
@@ -69,6 +71,7 @@ def segments(info: SourceInfo, max_decompressed_bytes: int, seg_size: int, skip_
     mv = memoryview(buf)
     rem = 0
     consumed = 0
+    line = 1                                # number of the first line in buf
     first = True
     try:
         with stream:
@@ -95,11 +98,14 @@ def segments(info: SourceInfo, max_decompressed_bytes: int, seg_size: int, skip_
                         nl = buf.find(b"\n", start, end)
                         start = end if nl < 0 else nl + 1
                 consumed += end - rem
+                first_line = line + buf.count(b"\n", 0, start)
+                line += buf.count(b"\n", 0, end)
                 if end > start:
+                    lines = (first_line, max(first_line, line - (buf[end - 1] == 10)))
                     why = suspicious(buf, start, end, spec)
                     if why:
-                        raise Suspicious(why)
-                    yield arrow_copy(mv[start:end]), consumed
+                        raise Suspicious(why, lines)
+                    yield arrow_copy(mv[start:end]), consumed, lines
                 rem = n - end
                 buf[:rem] = buf[end:n]
     finally:
