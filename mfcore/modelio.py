@@ -323,7 +323,7 @@ def _model_from(arrays: dict, meta: dict) -> FactorModel:
     """The FactorModel of a file's checked arrays and its meta_json."""
     try:
         history = [EpochStats.from_dict(h) for h in meta.get("history") or []]
-    except (KeyError, TypeError, ValueError, IndexError, AttributeError):
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError):
         raise ModelFileError("model file meta_json has a malformed history entry") from None
     diverged = meta.get("diverged_at")
     return FactorModel(
