@@ -7,7 +7,7 @@ import os
 import pytest
 
 from mfcore.errors import DataError
-from ui.core import list_data_files, resolve_in_data_dir
+from ui.datafolder import list_data_files, resolve_in_data_dir
 from ui.testing import assert_clean, open_app
 
 

@@ -12,7 +12,7 @@ from ui.testing import assert_clean, open_app, train
 def at():
     app = open_app()
     train(app, epochs=5, factors=8)
-    app.switch_page("pages/evaluate.py")
+    app.switch_page("pages/evaluate_page.py")
     app.run()
     assert_clean(app)
     return app
@@ -44,7 +44,7 @@ def test_baselines_table_for_an_sgd_model():
     app = open_app("train")
     app.selectbox(key="w_hp_solver").set_value("sgd").run()
     train(app, epochs=3, factors=8)
-    app.switch_page("pages/evaluate.py")
+    app.switch_page("pages/evaluate_page.py")
     app.run()
     assert_clean(app)
     table = app.dataframe[0].value

@@ -1,7 +1,7 @@
 """Home page (app.py's default page): what the tool does, the flow, the session's status."""
 from __future__ import annotations
 
-from ui.testing import open_app, train
+from ui.testing import assert_clean, open_app, page_file, train
 
 
 def test_home_explains_flow_and_shows_dataset():
@@ -19,8 +19,20 @@ def test_home_explains_flow_and_shows_dataset():
 def test_home_shows_trained_model():
     at = open_app()
     train(at, epochs=3)
-    at.switch_page("app.py")
+    at.switch_page("pages/home_page.py")
     at.run()
     text = " ".join(m.value for m in at.markdown)
     assert "validation RMSE" in text and "3 epochs" in text
     assert "Last run: **done**" in text
+
+
+def test_every_page_runs_inside_the_frame():
+    """app.py runs on every run (session set-up, notices, sidebar), whichever page is shown."""
+    at = open_app()
+    for page in ("data", "train", "recommend", "evaluate", "tune", "runs"):
+        at.session_state["notices"] = [f"hello from {page}"]
+        at.switch_page(page_file(page)).run()
+        assert_clean(at)
+        assert [c.value for c in at.sidebar.caption] == ["This session"], page
+        assert [i.value for i in at.info][:1] == [f"hello from {page}"], page
+        assert at.session_state["notices"] == []

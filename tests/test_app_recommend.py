@@ -14,7 +14,7 @@ from ui.testing import assert_clean, open_app, train
 def at():
     app = open_app()
     train(app, epochs=5, factors=8)
-    app.switch_page("pages/recommend.py")
+    app.switch_page("pages/recommend_page.py")
     app.run()
     assert_clean(app)
     return app
@@ -67,7 +67,7 @@ def test_new_listener_fold_in_and_map(at):
 
 def test_item_names_match_the_engine_labels():
     from mfcore.prepare import PrepOptions, prepare
-    from ui.core import builtin_dataset
+    from ui.session import builtin_dataset
     data = builtin_dataset(n_users=200, n_items=150, n_interactions=3000)
     shown = prepare(data, PrepOptions(min_item=20)).display  # filtered: fewer songs
     assert 0 < shown.n_items < data.n_items

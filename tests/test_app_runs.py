@@ -9,7 +9,7 @@ from mfcore.prepare import prepare
 from mfcore.runs import score_run
 from mfcore.runstore import RunHistory
 from mfcore.train import MFModel
-from ui.core import builtin_dataset
+from ui.session import builtin_dataset
 from ui.testing import assert_clean, open_app
 
 

@@ -6,7 +6,7 @@ import threading
 import time
 
 
-from mfcore.jobs import REGISTRY
+from ui.jobs import REGISTRY
 from mfcore.train.presets import ALS, SGD_EXPLICIT
 from ui.testing import assert_clean, job_status, open_app, poll_until, set_number, train
 
@@ -62,7 +62,7 @@ def test_diverged_run_says_so_and_suggests_smaller_lr():
     at.selectbox(key="f_transform").set_value("none")
     next(b for b in at.button if b.label == "Apply").click().run()
     assert_clean(at)
-    at.switch_page("pages/train.py")
+    at.switch_page("pages/train_page.py")
     at.run()
     at.selectbox(key="w_hp_solver").set_value("sgd").run()
     set_number(at, "w_hp_lr", 0.5)
@@ -104,7 +104,7 @@ def test_reload_reattaches_to_running_job_and_sessions_are_isolated():
     at.number_input(key="f_min_user").set_value(10)
     next(b for b in at.button if b.label == "Apply").click().run()
     trained_on = at.session_state["prepared"]
-    at.switch_page("pages/train.py")
+    at.switch_page("pages/train_page.py")
     at.run()
     set_number(at, "w_hp_epochs", 5000)
     set_number(at, "w_hp_factors", 8)
@@ -145,14 +145,14 @@ def test_two_sessions_train_at_once_without_mixing():
 
 
 def test_worker_failure_is_shown(monkeypatch):
-    import mfcore.jobs
+    import ui.jobs
 
-    def broken(model, train, val=None):
+    def broken(model, prepared, history=None):
         def fn(job):
             raise RuntimeError("kernel exploded")
         return fn
 
-    monkeypatch.setattr(mfcore.jobs, "training_job", broken)
+    monkeypatch.setattr(ui.jobs, "training_job", broken)
     at = open_app("train")
     at.button(key="btn_start").click().run()
     assert poll_until(at, lambda a: job_status(a) == "failed", 10)
@@ -162,14 +162,14 @@ def test_worker_failure_is_shown(monkeypatch):
 
 
 def _builtin(at, shape: str) -> None:
-    at.switch_page("pages/data.py")
+    at.switch_page("pages/data_page.py")
     at.run()
     at.number_input(key="w_builtin_n_users").set_value(300)
     at.number_input(key="w_builtin_n_items").set_value(200)
     at.number_input(key="w_builtin_n_interactions").set_value(5000)
     at.selectbox(key="w_builtin_shape").set_value(shape)
     at.button(key="btn_builtin").click().run()
-    at.switch_page("pages/train.py")
+    at.switch_page("pages/train_page.py")
     at.run()
 
 
@@ -205,6 +205,6 @@ def test_a_notebook_recipe_is_one_click_away():
     assert prepared.opts.transform == "standardize" and prepared.split.kind == "random"
     hp = at.session_state["hp"]
     assert (hp["solver"], hp["biased"], hp["monitor"]) == ("sgd", True, "val_rmse")
-    assert any("MSD notebook" in n for n in at.session_state["notices"])
+    assert any("MSD notebook" in i.value for i in at.info)  # shown by the frame, app.py
     train(at, epochs=2, factors=4)
     assert len(at.get("plotly_chart")) == 3  # loss, ranking and RMSE curves

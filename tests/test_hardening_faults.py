@@ -13,12 +13,11 @@ import numpy as np
 import pytest
 
 from mfcore.interactions import Interactions
-from mfcore.jobs import REGISTRY, JobRegistry, training_job
 from mfcore.modelio import load_model, save_model
-from mfcore.split import random_split
+from mfcore.prepare import PrepOptions, prepare
 from mfcore.train import MFModel
-from mfcore.prepare import prepare
-from ui.core import builtin_dataset
+from ui.jobs import REGISTRY, JobRegistry, training_job
+from ui.session import builtin_dataset
 from ui.testing import assert_clean, job_status, open_app, poll_until, set_number, train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,10 +72,10 @@ def test_cancel_within_a_second_at_the_largest_builtin_size():
                                    rng.integers(0, n_items, n).astype(np.int32),
                                    rng.integers(1, 20, n).astype(np.float32),
                                    np.arange(n_users), np.arange(n_items), source="big")
-    sp = random_split(data, val_frac=0.2, seed=0)
+    prepared = prepare(data, PrepOptions(transform="none"))  # a random 20 % split, raw values
     reg = JobRegistry(max_jobs=1)
     try:
-        job = reg.start("me", training_job(MFModel(factors=32, epochs=1000), sp.train, sp.val),
+        job = reg.start("me", training_job(MFModel(factors=32, epochs=1000), prepared),
                         label="big")
         deadline = time.monotonic() + 60
         while not job.snapshot().history and time.monotonic() < deadline:
@@ -120,11 +119,11 @@ def test_jobs_of_gone_sessions_are_cancelled_and_freed(builtin):
     try:
         model = MFModel(factors=8, epochs=100_000)
         model_ref = weakref.ref(model)
-        gone = reg.start("gone", training_job(model, builtin.train, builtin.val), label="left",
+        gone = reg.start("gone", training_job(model, builtin), label="left",
                          info={"context": builtin})
         del model
-        alive = reg.start("alive", training_job(MFModel(factors=8, epochs=100_000),
-                                                builtin.train, builtin.val), label="here")
+        alive = reg.start("alive", training_job(MFModel(factors=8, epochs=100_000), builtin),
+                          label="here")
         ref = weakref.ref(gone)
         end = time.monotonic() + 3
         while not gone.wait(0.05) and time.monotonic() < end:

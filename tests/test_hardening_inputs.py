@@ -302,7 +302,7 @@ def test_bad_uploads_through_the_data_page(monkeypatch):
     monkeypatch.setenv("MFX_QUERY_TIMEOUT_S", "0.3")
     at = open_app()
     train(at, epochs=2, factors=4)
-    at.switch_page("pages/data.py")
+    at.switch_page("pages/data_page.py")
     at.run()
     assert_clean(at)
     ss = at.session_state

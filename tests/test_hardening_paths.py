@@ -7,7 +7,7 @@ import os
 import pytest
 
 from mfcore.errors import DataError
-from ui.core import list_data_files, resolve_in_data_dir
+from ui.datafolder import list_data_files, resolve_in_data_dir
 from ui.testing import assert_clean, open_app
 
 TRIPLETS = "".join(f"user{u}\tSONG{(u * 7 + j) % 40:03d}\t{1 + (u + j) % 5}\n"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mfcore.jobs import REGISTRY
+from ui.jobs import REGISTRY
 from mfcore.train import MFModel
 from ui.testing import assert_clean, job_status, open_app, poll_until, set_number
 
@@ -23,7 +23,7 @@ TRIPLETS = "".join(f"user{u}\tSONG{(u * 7 + j) % 40:03d}\t{1 + (u + j) % 5}\n"
 
 
 def prepare(at, **hp) -> None:
-    at.switch_page("pages/train.py")
+    at.switch_page("pages/train_page.py")
     at.run()
     for name, value in hp.items():
         set_number(at, f"w_hp_{name}", value)
@@ -95,7 +95,7 @@ def test_server_stays_responsive_and_limits_jobs(monkeypatch):
         assert poll_until(a, lambda x: any(m.label == "Epoch" and not m.value.startswith("0 ")
                                            for m in x.metric), 30)
         train_page = rerun_seconds(c)
-        c.switch_page("pages/data.py")
+        c.switch_page("pages/data_page.py")
         c.run()
         data_page = rerun_seconds(c)
         assert job_status(a) == job_status(b) == "running"  # both trained all along
@@ -104,7 +104,7 @@ def test_server_stays_responsive_and_limits_jobs(monkeypatch):
               f"{statistics.median(data_page):.3f} s (max {max(data_page):.3f})")
         assert statistics.median(train_page) < 0.5 and statistics.median(data_page) < 0.5
         # a third training is refused with a clear message, and nothing starts
-        c.switch_page("pages/train.py")
+        c.switch_page("pages/train_page.py")
         c.run()
         c.button(key="btn_start").click().run()
         warning = " ".join(w.value for w in c.warning)

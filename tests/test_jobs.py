@@ -7,7 +7,7 @@ import time
 import pytest
 
 from mfcore.errors import DataError, ResourceError
-from mfcore.jobs import REGISTRY, JobRegistry
+from ui.jobs import REGISTRY, JobRegistry
 
 
 class FakeClock:

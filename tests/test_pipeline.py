@@ -56,7 +56,7 @@ def _dashboard_run(path) -> dict:
     at.button(key="btn_server").click().run()
     assert_clean(at)
     assert at.session_state["prepared"].display.source == at.session_state["raw"].source
-    at.switch_page("pages/train.py")
+    at.switch_page("pages/train_page.py")
     at.run()
     for name, value in SETTINGS.items():
         set_number(at, f"w_hp_{name}", value)

@@ -4,11 +4,12 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 
+import numpy as np
 import pytest
 
 from mfcore.prepare import prepare
-from mfcore.report import (history_figure, importance_figure, parallel_figure,
-                           run_report_html, runs_overlay_figure, sweep_report_html,
+from mfcore.report import (importance_figure, item_map_2d, loss_curve, parallel_figure,
+                           rmse_curve, run_report_html, runs_overlay_figure, sweep_report_html,
                            sweep_scatter_figure)
 from mfcore.runstore import RunHistory
 from mfcore.tune import grid_trials, run_sweep
@@ -87,4 +88,27 @@ def test_figures_build(sweep):
     assert len(importance_figure(res.importance).data[0].x) == len(res.importance)
     ids = frame["run_id"].tolist()
     assert len(runs_overlay_figure(hist.histories(ids)).data) == len(ids)
-    assert len(history_figure(hist.get_run(ids[0])["history"]).data) == 2
+    history = hist.get_run(ids[0])["history"]  # dicts, as the run store gives them
+    assert len(rmse_curve(history).data) == 2  # train and validation
+    assert list(loss_curve(history).data[0].y) == [h["loss"] for h in history]
+
+
+def test_song_map_axes_are_the_principal_components():
+    # Items on a line along (1, 2, 0) plus a smaller spread along (0, 0, 1): PC 1 is the line.
+    rng = np.random.default_rng(0)
+    t, s = rng.normal(size=200), 0.1 * rng.normal(size=200)
+    t, s = t - t.mean(), s - s.mean()
+    s -= (s @ t) / (t @ t) * t  # uncorrelated, so the principal axes are exactly these two
+    Q = np.outer(t, [1.0, 2.0, 0.0]) + np.outer(s, [0.0, 0.0, 1.0]) + 5.0
+    idx, coords, explained = item_map_2d(Q)
+    assert np.array_equal(idx, np.arange(200))
+    assert abs(abs(np.corrcoef(coords[:, 0], t)[0, 1]) - 1) < 1e-9
+    assert abs(abs(np.corrcoef(coords[:, 1], s)[0, 1]) - 1) < 1e-9
+    expected = np.array([5 * t.var(), s.var()]) / (5 * t.var() + s.var())
+    assert np.allclose(explained, expected)
+    # The sign is fixed: the point furthest out on each axis lies on its positive side.
+    assert all(coords[np.argmax(np.abs(coords[:, a])), a] > 0 for a in (0, 1))
+    # Only the heaviest items, in index order.
+    w = np.arange(200, dtype=float)
+    idx, coords, _ = item_map_2d(Q, max_points=10, weights=w)
+    assert idx.tolist() == list(range(190, 200)) and coords.shape == (10, 2)

@@ -10,7 +10,7 @@ import pytest
 
 from mfcore import cli
 from mfcore.errors import ConfigError, MFError
-from mfcore.jobs import JobRegistry
+from ui.jobs import JobRegistry
 from mfcore.prepare import PrepOptions, prepare
 from mfcore.runstore import RunHistory
 from mfcore.runstore_sweeps import sweep_from_history

@@ -393,8 +393,8 @@ def test_from_arrays_round_trips_a_fitted_model(msd_small):
 
 
 def test_presets_are_the_single_source_of_defaults():
-    """MFModel, the dashboard and the presets agree (ui.state derives its defaults from them)."""
-    from ui.state import hp_defaults, model_kwargs
+    """MFModel, the dashboard and the presets agree (ui.hparams derives its defaults from them)."""
+    from ui.hparams import hp_defaults, model_kwargs
     for kind in ("ratings", "counts", "binary"):
         engine = resolve_params(MFModel().params, kind)
         assert engine == defaults(kind)

@@ -1,33 +1,32 @@
 """Train: hyperparameters, a background training run with live curves, cancel, results."""
 from __future__ import annotations
 
-import time
-
 import streamlit as st
 
-from mfcore.jobs import REGISTRY, JobSnapshot, training_job
+from mfcore.report import loss_curve, ranking_curve, rmse_curve
 from mfcore.values import fmt
-from ui import charts
-from ui.core import human_rate, human_seconds, training_eta
-from ui.state import (POLL_S, adopt, current_job, error_text, failure_text,
-                      hp_defaults, init_session, model_kwargs, notice, owner, persisted,
-                      set_dataset, solver_changed)
+from ui.hparams import hp_defaults, model_kwargs, solver_changed
+from ui.jobs import REGISTRY, JobSnapshot, training_job
+from ui.session import current_job, notice, owner, set_dataset
+from ui.text import failure_text, human_rate, human_seconds, training_eta
+from ui.widgets import live_job_panel, persisted
 
 ss = st.session_state
 
 
 # ---- actions (button callbacks) -----------------------------------------------------------------
 def start_training() -> None:
+    from mfcore.runstore import RunHistory
     from mfcore.train import MFModel, check_memory
     prepared = ss.prepared
-    train, val = prepared.train, prepared.val
+    train = prepared.train
     try:
         kw = model_kwargs()
         check_memory(train.n_users, train.n_items, len(train), kw["factors"],
                      kw["early_stopping"])
         model = MFModel(**kw)
         label = f"{run_label(kw)} on {ss.get('dataset_label', train.source)}"
-        job = REGISTRY.start(owner(), recorded(training_job(model, train, val), model, prepared),
+        job = REGISTRY.start(owner(), training_job(model, prepared, history=RunHistory()),
                              label=label,
                              info={"context": prepared, "raw": ss.raw, "params": kw,
                                    "kind": train.kind,
@@ -45,34 +44,6 @@ def run_label(kw: dict) -> str:
     if kw["solver"] == "als":
         return f"ALS k = {kw['factors']}, λ = {kw['reg']:g}, α = {kw['alpha']:g}"
     return f"SGD k = {kw['factors']}, γ = {kw['lr']:g}, λ = {kw['reg']:g}"
-
-
-def recorded(fit, model, prepared):
-    """The job function: train, then score the model and record the run with its model file
-    in the run history, as the command line's ``train`` does (worker thread)."""
-    def fn(job):
-        t0 = time.perf_counter()
-        out = fit(job)
-        fit_seconds = time.perf_counter() - t0
-        if model.history_:
-            try:
-                from mfcore.runs import score_run
-                from mfcore.runstore import RunHistory
-                record = score_run(model, prepared, fit_seconds=fit_seconds)
-                history = RunHistory()
-                run_id = history.record(record, source="app",
-                                        model_path=history.save_model(model, prepared.display))
-                job.update_info(run_id=run_id)
-            except Exception as exc:  # noqa: BLE001 - the model is fine; say why it is not saved
-                job.update_info(history_error=error_text(exc))
-        return out
-    return fn
-
-
-def cancel_training() -> None:
-    job = current_job()
-    if job is not None:
-        job.cancel()
 
 
 def retry_smaller_lr(lr: float) -> None:
@@ -245,30 +216,14 @@ def controls(running: bool):
     return c2
 
 
-def live_panel(cancel_slot, running: bool) -> None:
-    """The run's figures; polls every POLL_S s while ``running`` (as the page saw it)."""
-    if running:
-        cancel_slot.button("Cancel", on_click=cancel_training, icon=":material/stop:",
-                           key="btn_cancel", width="stretch")
-
-    @st.fragment(run_every=POLL_S if running else None)
-    def panel() -> None:
-        job = current_job()
-        if job is None:
-            snap = ss.get("last_run")
-            if snap is None:
-                st.info("No training run yet in this session. Press **Start training**.",
-                        icon=":material/info:")
-                return
-        else:
-            snap = job.snapshot()
-        if running != snap.running:
-            if not snap.running:
-                adopt(snap)
-            st.rerun()  # the whole page: buttons, sidebar, and the poll timer on or off
-        render_run(snap)
-
-    panel()
+def show_run(snap: JobSnapshot | None) -> None:
+    """The running job, or the session's last run when there is none."""
+    snap = snap or ss.get("last_run")
+    if snap is None:
+        st.info("No training run yet in this session. Press **Start training**.",
+                icon=":material/info:")
+        return
+    render_run(snap)
 
 
 def rmse_means_something(params: dict, kind: str) -> bool:
@@ -314,10 +269,10 @@ def render_run(snap: JobSnapshot) -> None:
             st.caption("Waiting for the first epoch…")
         return
     best = snap.result.best_epoch_ if snap.result is not None and not snap.running else None
-    figures = [("fig_loss", charts.loss_curve(hist, params.get("solver", "sgd"))),
-               ("fig_ranking", charts.ranking_curve(hist, k, best))]
+    figures = [("fig_loss", loss_curve(hist, params.get("solver", "sgd"))),
+               ("fig_ranking", ranking_curve(hist, k, best))]
     if show_rmse:
-        figures.append(("fig_rmse", charts.rmse_curve(hist, best)))
+        figures.append(("fig_rmse", rmse_curve(hist, best)))
     for col, (key, fig) in zip(st.columns(len(figures)), figures):
         col.plotly_chart(fig, key=key, width="stretch")
     cost = [h.eval_seconds / max(h.seconds, 1e-9) for h in hist if h.eval_seconds == h.eval_seconds]
@@ -373,9 +328,10 @@ def status_message(snap: JobSnapshot) -> None:
         st.success(f"Finished {n} epochs.{extra} This model is now used by Recommend and "
                    "Evaluate.", icon=":material/check_circle:")
         c1, c2 = st.columns(2)
-        c1.page_link("pages/recommend.py", label="See recommendations",
+        c1.page_link("pages/recommend_page.py", label="See recommendations",
                      icon=":material/queue_music:")
-        c2.page_link("pages/evaluate.py", label="Evaluate the model", icon=":material/analytics:")
+        c2.page_link("pages/evaluate_page.py", label="Evaluate the model",
+                     icon=":material/analytics:")
 
 
 def page() -> None:
@@ -388,8 +344,7 @@ def page() -> None:
     running = job is not None and job.status == "running"
     hyperparameters(disabled=running)
     cancel_slot = controls(running)
-    live_panel(cancel_slot, running)
+    live_job_panel(current_job, show_run, cancel_slot=cancel_slot, cancel_key="btn_cancel")
 
 
-init_session()  # also here: Streamlit may run a page file without app.py (see ui.state)
 page()

@@ -1,4 +1,4 @@
-"""Background jobs (training runs) for the dashboard, usable without Streamlit.
+"""Background jobs (training runs, sweeps) of the dashboard, usable without Streamlit.
 
 A :class:`JobRegistry` runs each job's function in a daemon thread. The function never touches a
 user interface: it reports through its :class:`Job` (``report_epoch``, ``report_progress``,
@@ -27,7 +27,10 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .errors import MFError, ResourceError
+from mfcore.errors import ResourceError
+from mfcore.runs import fit_and_record
+
+from .text import error_text
 
 __all__ = ["Job", "JobRegistry", "JobSnapshot", "REGISTRY", "STATUSES", "FINAL_STATUSES",
            "training_job"]
@@ -156,7 +159,7 @@ class Job:
                 if self._status == "done":
                     self._progress = 1.0
         except BaseException as exc:  # noqa: BLE001 - a worker must never die silently
-            message = str(exc) if isinstance(exc, MFError) else f"{type(exc).__name__}: {exc}"
+            message = error_text(exc)
             log.error("job %s (%s) failed:\n%s", self.id, self.label, traceback.format_exc())
             with self._lock:
                 self._status = "failed"
@@ -325,26 +328,34 @@ class JobRegistry:
                     return
 
 
-def training_job(model: Any, train: Any, val: Any = None) -> Callable[[Job], Any]:
-    """A job function that fits ``model`` (an :class:`~mfcore.train.MFModel`) on ``train``.
+def training_job(model: Any, prepared: Any, *, history: Any = None) -> Callable[[Job], Any]:
+    """A job function that trains ``model`` on ``prepared``'s split (the Train page's).
 
-    Every epoch's :class:`~mfcore.train.EpochStats` goes to ``job.report_epoch``; the job's
-    cancel event is passed to ``fit`` as ``cancel=``. The fitted model is the job's result and its
-    status maps to the job's: ``diverged`` -> 'diverged', ``cancelled`` -> 'cancelled', else 'done'
+    With ``history`` (a :class:`~mfcore.runstore.RunHistory`) the run is also scored, saved and
+    recorded there by :func:`mfcore.runs.fit_and_record`, exactly as ``python -m mfcore train``
+    does; the run's id goes to ``job.info['run_id']``, or why it could not be recorded to
+    ``info['history_error']`` (the model is kept either way). Without it the job only trains.
+
+    Every epoch's :class:`~mfcore.model.EpochStats` goes to ``job.report_epoch``; the job's
+    cancel event stops training. The fitted model is the job's result and its status maps to
+    the job's: ``diverged`` -> 'diverged', ``cancelled`` -> 'cancelled', else 'done'
     (``early_stopped`` is a normal end).
     """
     def fn(job: Job) -> Any:
         total = int(model.params["epochs"])
-        job.update_info(total_epochs=total, n_train=len(train))
-
-        done = [0]
+        job.update_info(total_epochs=total)
 
         def on_epoch(stats: Any) -> None:
-            done[0] += 1
             job.report_epoch(stats)
-            job.report_progress(done[0] / max(total, 1), f"epoch {stats.epoch}")
+            job.report_progress(len(model.history_) / max(total, 1), f"epoch {stats.epoch}")
 
-        model.fit(train, val, callback=on_epoch, cancel=job.cancel_event)
+        if history is None:
+            model.fit(prepared.train, prepared.val, callback=on_epoch, cancel=job.cancel_event)
+        else:
+            run = fit_and_record(model, prepared, history=history, source="app",
+                                 callback=on_epoch, cancel=job.cancel_event, strict=False)
+            job.update_info(run_id=run.run_id,
+                            history_error=error_text(run.error) if run.error else None)
         status = {"diverged": "diverged", "cancelled": "cancelled"}.get(model.status_, "done")
         job.set_result(model, status=status)
         return model

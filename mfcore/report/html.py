@@ -1,4 +1,4 @@
-"""Self-contained HTML reports of a run or a sweep, and the plotly figures they (and the pages) use.
+"""Self-contained HTML reports of a run or a sweep.
 
 A report is ONE HTML file that opens in any browser without the server or a network: plotly.js
 is inlined once (``include_plotlyjs=True``, no CDN), followed by the figures, the settings,
@@ -12,182 +12,18 @@ from __future__ import annotations
 
 import datetime as _dt
 import html
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
 
-from .values import finite, fmt
+from ..values import fmt
+from .figures import loss_curve, rmse_curve
+from .sweeps import METRIC_LABELS, PARAM_LABELS, importance_figure, parallel_figure, \
+    sweep_scatter_figure
 
-__all__ = ["run_report_html", "sweep_report_html", "history_figure", "runs_overlay_figure",
-           "sweep_scatter_figure", "parallel_figure", "importance_figure"]
+__all__ = ["run_report_html", "sweep_report_html"]
 
-ACCENT = "#4F46E5"
-SECOND = "#F97316"
-GREY = "#94A3B8"
-BEST = "#16A34A"
-_LAYOUT = dict(template="plotly_white", margin=dict(l=10, r=10, t=50, b=10), height=340,
-               legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1),
-               font=dict(size=12))
-_STATUS_SYMBOL = {"fitted": "circle", "early_stopped": "diamond", "diverged": "x",
-                  "failed": "x", "cancelled": "square"}
-_LOG_AXES = ("lr", "reg")
-_PARAM_LABELS = {"factors": "latent size k", "lr": "learning rate γ", "reg": "regularisation λ",
-                 "epochs": "epochs"}
-_METRIC_LABELS = {"val_rmse": "validation RMSE", "precision_at_k": "precision@k",
-                  "train_rmse": "train RMSE"}
-
-
-# ---- figures --------------------------------------------------------------------------------
-def _fig(title: str, **layout):
-    import plotly.graph_objects as go
-
-    fig = go.Figure()
-    fig.update_layout(title=dict(text=title, x=0, font=dict(size=14)), **{**_LAYOUT, **layout})
-    return fig
-
-
-def _nan_to_none(xs: Iterable) -> list:
-    return [finite(x) for x in xs]
-
-
-def _get(h, name):
-    return h[name] if isinstance(h, Mapping) else getattr(h, name)
-
-
-def history_figure(history: Sequence, *, what: str = "rmse", best_epoch: int | None = None):
-    """Per-epoch curve of one run: ``what='rmse'`` (train and validation) or ``'loss'``.
-
-    ``history`` holds EpochStats or their dicts.
-    """
-    epochs = [int(_get(h, "epoch")) for h in history]
-    if what == "loss":
-        fig = _fig("Regularised training loss per epoch")
-        fig.add_scatter(x=epochs, y=_nan_to_none(_get(h, "loss") for h in history),
-                        mode="lines+markers", name="loss", line=dict(color=ACCENT))
-        fig.update_yaxes(title="Σ e² + λ(‖p‖² + ‖q‖² + b²)")
-    else:
-        fig = _fig("RMSE per epoch")
-        fig.add_scatter(x=epochs, y=_nan_to_none(_get(h, "train_rmse") for h in history),
-                        mode="lines+markers", name="train", line=dict(color=ACCENT))
-        val = _nan_to_none(_get(h, "val_rmse") for h in history)
-        if any(v is not None for v in val):
-            fig.add_scatter(x=epochs, y=val, mode="lines+markers", name="validation",
-                            line=dict(color=SECOND))
-        if best_epoch:
-            fig.add_vline(x=best_epoch, line=dict(color=GREY, dash="dot"),
-                          annotation_text="best", annotation_position="top left")
-        fig.update_yaxes(title="RMSE")
-    fig.update_xaxes(title="epoch", rangemode="tozero")
-    return fig
-
-
-def runs_overlay_figure(histories: pd.DataFrame, labels: Mapping[int, str] | None = None, *,
-                        metric: str = "val_rmse"):
-    """Several runs' per-epoch ``metric`` (loss, train_rmse, val_rmse) on one plot.
-
-    ``histories`` is long format (``run_id``, ``epoch``, metric columns), as
-    :meth:`~mfcore.runstore.RunHistory.histories` returns.
-    """
-    names = {"loss": "Training loss", "train_rmse": "Train RMSE", "val_rmse": "Validation RMSE"}
-    fig = _fig(f"{names.get(metric, metric)} per epoch")
-    for run_id, g in histories.groupby("run_id", sort=True):
-        label = (labels or {}).get(int(run_id), f"run {int(run_id)}")
-        fig.add_scatter(x=g["epoch"].tolist(), y=_nan_to_none(g[metric]), mode="lines+markers",
-                        name=label, marker=dict(size=4))
-    fig.update_xaxes(title="epoch", rangemode="tozero")
-    fig.update_yaxes(title=names.get(metric, metric))
-    return fig
-
-
-def sweep_scatter_figure(trials: pd.DataFrame, metric: str = "val_rmse",
-                         params: Sequence[str] = ("factors", "lr", "reg", "epochs"),
-                         best_trial: int | None = None):
-    """``metric`` against each varied hyperparameter, one panel each (log x for lr and reg).
-
-    Markers: circle fitted, diamond early-stopped, x diverged; the best trial is green.
-    """
-    from plotly.subplots import make_subplots
-
-    varied = [p for p in params if p in trials and trials[p].nunique(dropna=True) > 1] or \
-        [p for p in params if p in trials][:1] or ["factors"]
-    fig = make_subplots(rows=1, cols=len(varied), shared_yaxes=True,
-                        subplot_titles=[_PARAM_LABELS.get(p, p) for p in varied],
-                        horizontal_spacing=0.04)
-    fig.update_layout(title=dict(text=f"{_METRIC_LABELS.get(metric, metric)} of each trial",
-                                 x=0, font=dict(size=14)), **{**_LAYOUT, "showlegend": False})
-    if len(trials) and metric in trials:
-        status = trials["status"] if "status" in trials else pd.Series(["fitted"] * len(trials))
-        trial_no = trials["trial"] if "trial" in trials else pd.Series(range(1, len(trials) + 1))
-        colors = [BEST if best_trial is not None and int(t) == int(best_trial) else ACCENT
-                  for t in trial_no]
-        text = [f"trial {int(t)} · {s}" for t, s in zip(trial_no, status)]
-        for c, p in enumerate(varied, start=1):
-            if p not in trials:
-                continue
-            fig.add_scatter(x=trials[p].tolist(), y=_nan_to_none(trials[metric]), mode="markers",
-                            text=text, row=1, col=c,
-                            marker=dict(size=9, color=colors, opacity=0.85,
-                                        symbol=[_STATUS_SYMBOL.get(s, "circle") for s in status],
-                                        line=dict(width=1, color="white")),
-                            hovertemplate=f"{p} = %{{x}}<br>{metric} = %{{y:.4f}}"
-                                          "<br>%{text}<extra></extra>")
-            if p in _LOG_AXES:
-                fig.update_xaxes(type="log", row=1, col=c)
-    fig.update_yaxes(title_text=_METRIC_LABELS.get(metric, metric), row=1, col=1)
-    return fig
-
-
-def parallel_figure(trials: pd.DataFrame, metric: str = "val_rmse",
-                    params: Sequence[str] = ("factors", "lr", "reg", "epochs")):
-    """Parallel coordinates of every usable trial: the hyperparameters, then ``metric``.
-
-    lr and reg axes are log10, hyperparameters that never vary are left out; lines are coloured
-    by the metric (darker is better).
-    """
-    import plotly.graph_objects as go
-
-    fig = _fig("All trials, parallel coordinates", height=380)
-    frame = trials
-    if "status" in frame:
-        frame = frame[~frame["status"].isin(["failed", "cancelled"])]
-    frame = frame[pd.to_numeric(frame.get(metric), errors="coerce").notna()] \
-        if metric in frame else frame.iloc[0:0]
-    if frame.empty:
-        return fig
-    dims = []
-    for p in params:
-        if p not in frame or (frame[p].nunique() < 2 and len(frame) > 1):
-            continue  # a constant axis says nothing
-        v = frame[p].astype(float)
-        if p in _LOG_AXES and (v > 0).all():
-            dims.append(dict(label=f"log₁₀ {p}", values=np.log10(v).tolist()))
-        else:
-            dims.append(dict(label=p, values=v.tolist()))
-    y = frame[metric].astype(float)
-    dims.append(dict(label=_METRIC_LABELS.get(metric, metric), values=y.tolist()))
-    higher = metric.startswith("precision")
-    fig.add_trace(go.Parcoords(
-        dimensions=dims,
-        line=dict(color=y.tolist(), colorscale="Viridis", reversescale=not higher,
-                  showscale=True, colorbar=dict(title=metric))))
-    fig.update_layout(margin=dict(l=60, r=40, t=70, b=20))
-    return fig
-
-
-def importance_figure(importance: Mapping[str, float]):
-    """Horizontal bars of eta² per hyperparameter."""
-    fig = _fig("Importance: share of variance explained (eta²)", showlegend=False)
-    items = sorted(importance.items(), key=lambda kv: kv[1])
-    fig.add_bar(x=[v for _, v in items], y=[_PARAM_LABELS.get(k, k) for k, _ in items],
-                orientation="h", marker_color=ACCENT, text=[f"{v:.2f}" for _, v in items],
-                textposition="auto", hovertemplate="%{y}: %{x:.3f}<extra></extra>")
-    fig.update_xaxes(range=[0, 1], title="eta² (0 = no effect on average, 1 = all of it)")
-    fig.update_layout(height=100 + 40 * max(len(items), 1))
-    return fig
-
-
-# ---- HTML -----------------------------------------------------------------------------------
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;
 max-width:1100px;color:#0f172a;padding:0 1rem}
@@ -293,8 +129,8 @@ def run_report_html(run: Mapping) -> str:
         # Stacked, not side by side: plotly sizes a figure when its script runs, before a
         # later grid cell would have narrowed it.
         parts.append("<h2>Training curves</h2>"
-                     + fig(history_figure(history, best_epoch=run.get("best_epoch")))
-                     + fig(history_figure(history, what="loss")))
+                     + fig(rmse_curve(history, best_epoch=run.get("best_epoch")))
+                     + fig(loss_curve(history, params.get("solver") or "sgd")))
     parts.append("<h2>Settings (hyperparameters)</h2>" + _kv_table(sorted(params.items())))
     data_rows = [(k, v) for k, v in data.items()]
     for k in ("n_train", "n_val", "split"):
@@ -344,11 +180,11 @@ def sweep_report_html(trials_df: pd.DataFrame, best: Mapping | None,
         f"{meta.get('kind', 'sweep')} search", f"{len(trials_df)} trials",
         f"status {meta['status']}" if meta.get("status") else "",
         f"{meta['wall_seconds']:.1f} s" if isinstance(meta.get("wall_seconds"), (int, float))
-        else "", f"best by {_METRIC_LABELS.get(metric, metric)}") if s)
+        else "", f"best by {METRIC_LABELS.get(metric, metric)}") if s)
     parts = []
     if best:
         bp = best.get("params", {})
-        rows = [(_PARAM_LABELS.get(p, p), bp.get(p)) for p in ("factors", "lr", "reg", "epochs")]
+        rows = [(PARAM_LABELS.get(p, p), bp.get(p)) for p in ("factors", "lr", "reg", "epochs")]
         rows += [("trial", best_no), ("status", best.get("status")),
                  ("validation RMSE", best.get("val_rmse")), ("train RMSE", best.get("train_rmse"))]
         if best.get("precision_at_k") is not None:
@@ -368,7 +204,7 @@ def sweep_report_html(trials_df: pd.DataFrame, best: Mapping | None,
     if importance:
         parts.append("<h2>Importance</h2>" + fig(importance_figure(importance)) +
                      "<p class=\"note\">eta² of a hyperparameter = the share of the variance of "
-                     f"{html.escape(_METRIC_LABELS.get(metric, metric))} across trials explained "
+                     f"{html.escape(METRIC_LABELS.get(metric, metric))} across trials explained "
                      "by the mean of each of its values (one-way ANOVA; many values are binned, "
                      "on a log scale for k, lr and reg). Diverged trials are left out. It is a "
                      "marginal estimate: with few trials read it as a ranking.</p>")

@@ -1,7 +1,8 @@
-"""Plain-Python helpers behind the pages (no Streamlit import: testable on their own).
+"""The server's data folder and the limits on what the Data page loads (no Streamlit import).
 
-Everything numerical the pages need and the engine does not offer (the 2-D map of the song
-factors, memory and time estimates, the data-folder check) lives here, not in ``pages/``.
+Files are read from the server only inside ``$MFX_DATA_DIR`` (default ``./data``), checked on
+their resolved path; uploads are capped by ``$MFX_MAX_DECOMPRESSED_MB`` and SQLite reads by
+``$MFX_QUERY_TIMEOUT_S``.
 """
 from __future__ import annotations
 
@@ -9,29 +10,15 @@ import math
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
-
-import numpy as np
+from typing import Callable
 
 from mfcore.errors import DataError
 from mfcore.interactions import Interactions
 
 APP_ROOT = Path(__file__).resolve().parents[1]
-
-# The built-in dataset: big enough to look like listening data, small enough to train in seconds.
-BUILTIN = dict(n_users=3000, n_items=1500, n_interactions=100_000, shape="msd", seed=0)
-
+#: The suffixes of the files the data folder's list offers (MPD folders are offered too).
 SERVER_SUFFIXES = (".tsv", ".txt", ".csv", ".gz", ".tgz", ".parquet", ".pq", ".json", ".sqlite",
                    ".db", ".db3", ".sqlite3", ".data", ".dat")
-FORMAT_LABELS = {
-    None: "Detect from the file",
-    "triplets": "MSD triplets (user, song, count; tab-separated, .gz too)",
-    "csv": "CSV with named columns",
-    "tsv": "TSV with named columns",
-    "parquet": "Parquet",
-    "mpd": "Spotify MPD slice (JSON)",
-    "sqlite": "SQLite database",
-}
 
 
 # ---- data folder ------------------------------------------------------------------------------
@@ -152,14 +139,6 @@ class LoadOptions:
         return out
 
 
-def builtin_dataset(**overrides: Any) -> Interactions:
-    """The synthetic listening dataset every session starts with."""
-    from mfcore.load.synthetic import generate
-    params = {**BUILTIN, **overrides}
-    n_users, n_items, n = params.pop("n_users"), params.pop("n_items"), params.pop("n_interactions")
-    return generate(n_users, n_items, n, **params)
-
-
 def load_path(path: Path, opts: LoadOptions, metadata=None,
               progress: Callable[[float, str], None] | None = None) -> Interactions:
     """Load a server-side file (already checked against the data folder).
@@ -179,97 +158,3 @@ def load_upload(name: str, payload: bytes, opts: LoadOptions, metadata=None,
     from mfcore.load import load_dataset
     return load_dataset((Path(name).name or "upload", payload), opts.format, metadata=metadata,
                         progress=progress, **opts.kwargs())
-
-
-# ---- preparation and split (the pipeline itself is mfcore.prepare) ------------------------------
-SPLIT_LABELS = {
-    "random": "Random: a fraction of all plays to validation",
-    "holdout": "Per-user hold-out: a fraction of each user's songs to validation",
-    "none": "No split: train on everything (no validation RMSE, no held-out metrics)",
-}
-TRANSFORM_LABELS = {
-    "auto": "automatic: log(1 + count) for play counts, none for ratings and implicit data",
-    "log1p": "log(1 + count): tames heavy play counts (recommended for play counts)",
-    "none": "none: train on the raw values",
-    "standardize": "standardize: (value − mean) / std",
-    "binary": "binary: every observed pair is 1 (implicit)",
-}
-
-
-# ---- estimates and formatting -------------------------------------------------------------------
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1024 or unit == "TB":
-            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TB"
-
-
-def human_seconds(s: float | None) -> str:
-    if s is None or not math.isfinite(s):
-        return "–"
-    s = max(0.0, float(s))
-    if s < 1:
-        return f"{s * 1000:.0f} ms"
-    if s < 60:
-        return f"{s:.1f} s"
-    m, sec = divmod(int(round(s)), 60)
-    if m < 60:
-        return f"{m} min {sec:02d} s"
-    h, m = divmod(m, 60)
-    return f"{h} h {m:02d} min"
-
-
-def human_rate(r: float | None) -> str:
-    if r is None or not math.isfinite(r):
-        return "–"
-    for unit, div in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if r >= div:
-            return f"{r / div:.2f} {unit}"
-    return f"{r:.0f}"
-
-
-def training_eta(history: list, total_epochs: int) -> float | None:
-    """Seconds left, from the mean duration of the epochs so far."""
-    if not history:
-        return None
-    done = len(history)
-    per_epoch = sum(h.seconds for h in history) / done
-    return max(0, total_epochs - done) * per_epoch
-
-
-# ---- song map -----------------------------------------------------------------------------------
-def item_map_2d(item_factors: np.ndarray, max_points: int | None = None,
-                weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Project song factors on their first two principal components (numpy SVD).
-
-    Parameters
-    ----------
-    item_factors : (n_items, k) array
-    max_points : int, optional
-        Keep only this many songs, the heaviest by ``weights`` (e.g. popularity) first.
-    weights : (n_items,) array, optional
-
-    Returns
-    -------
-    idx : indices of the songs kept, coords : (len(idx), 2), explained : (2,) variance share
-    """
-    Q = np.asarray(item_factors, dtype=np.float64)
-    n = Q.shape[0]
-    idx = np.arange(n)
-    if max_points is not None and n > max_points:
-        order = np.argsort(-weights, kind="stable") if weights is not None else idx
-        idx = np.sort(order[:max_points])
-    X = Q - Q.mean(axis=0)
-    if X.shape[1] == 1:
-        coords = np.column_stack([X[:, 0], np.zeros(n)])
-        return idx, coords[idx], np.array([1.0, 0.0])
-    _, s, vt = np.linalg.svd(X, full_matrices=False)
-    coords = X @ vt[:2].T
-    var = s ** 2
-    explained = var[:2] / var.sum() if var.sum() > 0 else np.zeros(2)
-    # Fix the sign of each axis so that the map does not flip between runs.
-    signs = np.sign(coords[np.argmax(np.abs(coords), axis=0), [0, 1]])
-    coords = coords * np.where(signs == 0, 1, signs)
-    return idx, coords[idx], explained
-

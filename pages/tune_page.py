@@ -11,7 +11,6 @@ import pandas as pd
 import streamlit as st
 
 from mfcore.errors import MFError
-from mfcore.jobs import REGISTRY, Job, JobSnapshot
 from mfcore.report import (importance_figure, parallel_figure, sweep_report_html,
                            sweep_scatter_figure)
 from mfcore.runstore import RunHistory
@@ -19,8 +18,11 @@ from mfcore.runstore_sweeps import sweep_from_history
 from mfcore.tune import (RANDOM_DEFAULTS, SWEPT, SweepResult, default_text, grid_trials,
                          parse_values, random_trials, sweep_job, trials_frame)
 from mfcore.values import fmt
-from ui.state import (HP_DEFAULTS, POLL_S, error_text, failure_text, init_session,
-                      model_kwargs, owner, persisted)
+from ui.hparams import HP_DEFAULTS, model_kwargs
+from ui.jobs import REGISTRY, Job, JobSnapshot
+from ui.session import owner
+from ui.text import error_text, failure_text
+from ui.widgets import live_job_panel, persisted
 
 ss = st.session_state
 _JOB = re.compile(r"^[0-9a-f]{16}$")
@@ -93,12 +95,6 @@ def start_sweep() -> None:
     ss.sweep_job_id = job.id
     ss.pop("sweep_result", None)
     st.query_params["sweep"] = job.id
-
-
-def cancel_sweep() -> None:
-    job = sweep_job_handle()
-    if job is not None:
-        job.cancel()
 
 
 def train_with_best(params: dict) -> None:
@@ -196,33 +192,21 @@ def trials_table(frame: pd.DataFrame, best_no: int | None, show_k: bool,
                      "run_id": st.column_config.NumberColumn("run", format="%d")})
 
 
-def live_panel(cancel_slot) -> None:
-    job = sweep_job_handle()
-    running = job is not None and job.status == "running"
-    if running:
-        cancel_slot.button("Cancel", on_click=cancel_sweep, icon=":material/stop:",
-                           key="btn_tune_cancel", width="stretch",
-                           help="Stops the running trial; the finished trials are kept.")
+def show_sweep(snap: JobSnapshot | None) -> None:
+    if snap is not None and snap.running:
+        render_live(snap)
+    elif snap is not None and snap.status == "failed":
+        st.error(f"The sweep failed: {snap.error}", icon=":material/error:")
+    elif ss.get("sweep_result") is not None:
+        render_result(ss.sweep_result)
+    else:
+        st.info("No sweep yet in this session. Choose a search space and press **Start "
+                "sweep**.", icon=":material/info:")
 
-    @st.fragment(run_every=POLL_S if running else None)
-    def panel() -> None:
-        job = sweep_job_handle()
-        snap = job.snapshot() if job is not None else None
-        if snap is not None and not snap.running and snap.result is not None:
-            ss.sweep_result = snap.result
-        if snap is not None and running != snap.running:
-            st.rerun()  # the whole page: buttons and the poll timer
-        if snap is not None and snap.running:
-            render_live(snap)
-        elif snap is not None and snap.status == "failed":
-            st.error(f"The sweep failed: {snap.error}", icon=":material/error:")
-        elif ss.get("sweep_result") is not None:
-            render_result(ss.sweep_result)
-        else:
-            st.info("No sweep yet in this session. Choose a search space and press **Start "
-                    "sweep**.", icon=":material/info:")
 
-    panel()
+def keep_result(snap: JobSnapshot) -> None:
+    if snap.result is not None:
+        ss.sweep_result = snap.result
 
 
 def render_live(snap: JobSnapshot) -> None:
@@ -367,7 +351,7 @@ def past_sweeps() -> None:
 
 def page() -> None:
     if ss.pop("goto_train", False):
-        st.switch_page("pages/train.py")
+        st.switch_page("pages/train_page.py")
     st.title("Tune")
     st.caption("Train one model per configuration on the current dataset's split, in the "
                "background, and compare them. Each trial is recorded in the run history.")
@@ -375,7 +359,7 @@ def page() -> None:
     if prepared is None or prepared.val is None or len(prepared.val) == 0:
         st.warning("A sweep compares trials on validation rows: choose a split with validation "
                    "data on the Data page first.", icon=":material/call_split:")
-        st.page_link("pages/data.py", label="Open Data", icon=":material/database:")
+        st.page_link("pages/data_page.py", label="Open Data", icon=":material/database:")
         past_sweeps()
         return
     job = sweep_job_handle()
@@ -389,10 +373,11 @@ def page() -> None:
                f"{REGISTRY.running_count()} of {REGISTRY.max_jobs} training slots in use.")
     if ss.get("tune_error"):
         st.warning(ss.tune_error, icon=":material/block:")
-    live_panel(c2)
+    live_job_panel(sweep_job_handle, show_sweep, cancel_slot=c2, cancel_key="btn_tune_cancel",
+                   cancel_help="Stops the running trial; the finished trials are kept.",
+                   on_final=keep_result)
     st.divider()
     past_sweeps()
 
 
-init_session()  # also here: Streamlit may run a page file without app.py (see ui.state)
 page()

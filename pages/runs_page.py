@@ -10,7 +10,8 @@ import streamlit as st
 from mfcore.report import run_report_html, runs_overlay_figure
 from mfcore.runstore import RunHistory, runs_to_csv_frame
 from mfcore.values import fmt
-from ui.state import Bundle, error_text, init_session
+from ui.session import Bundle
+from ui.text import error_text
 
 ss = st.session_state
 SOURCES = {"app": "Train page", "sweep": "Sweeps", "cli": "Command line"}
@@ -191,5 +192,4 @@ def page() -> None:
                   on_click=delete_selected)
 
 
-init_session()  # also here: Streamlit may run a page file without app.py (see ui.state)
 page()

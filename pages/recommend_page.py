@@ -5,9 +5,11 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from ui import charts
-from ui.core import item_map_2d
-from ui.state import Bundle, error_text, init_session, persisted
+from mfcore.report import item_map_2d
+from mfcore.report import song_map as song_map_figure
+from ui.session import Bundle
+from ui.text import error_text
+from ui.widgets import persisted
 
 ss = st.session_state
 MAX_CHOICES = 20_000      # listeners in the searchable selectbox before we ask for an exact id
@@ -18,7 +20,7 @@ MAP_POINTS = 4000
 def no_model() -> None:
     st.info("No model yet in this session. Train one first: it takes a few seconds on the "
             "built-in data.", icon=":material/info:")
-    st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
+    st.page_link("pages/train_page.py", label="Go to Train", icon=":material/model_training:")
 
 
 COLUMNS = {
@@ -177,7 +179,7 @@ def song_map(b: Bundle) -> None:
     chosen = set(ss.get("fold_items", []) or [])
     pos = {int(i): p for p, i in enumerate(idx)}
     highlight = np.array([pos[i] for i in chosen if i in pos], dtype=np.int64)
-    st.plotly_chart(charts.song_map(coords, counts[idx], labels, explained, highlight),
+    st.plotly_chart(song_map_figure(coords, counts[idx], labels, explained, highlight),
                     key="fig_map", width="stretch")
     shown = f"the {len(idx):,} most popular of {len(counts):,} songs" \
         if len(idx) < len(counts) else f"all {len(counts):,} songs"
@@ -209,5 +211,4 @@ def page() -> None:
                          icon=":material/error:")
 
 
-init_session()  # also here: Streamlit may run a page file without app.py (see ui.state)
 page()

@@ -4,8 +4,11 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from ui import charts
-from ui.state import Bundle, error_text, fmt, init_session, persisted
+from mfcore.report import metric_vs_k, per_subject_hist, rmse_bars
+from mfcore.values import fmt
+from ui.session import Bundle
+from ui.text import error_text
+from ui.widgets import persisted
 
 ss = st.session_state
 DEFINITIONS = {"heldout": "Held-out (standard)", "favourites": "Favourites (MSD notebook)"}
@@ -162,10 +165,10 @@ def show_results(results: dict, opts: dict) -> None:
         st.caption(line)
     left, right = st.columns(2)
     curve = r.curve
-    left.plotly_chart(charts.metric_vs_k(curve["k"].tolist(), curve["precision"].tolist(),
+    left.plotly_chart(metric_vs_k(curve["k"].tolist(), curve["precision"].tolist(),
                                          curve["recall"].tolist(), curve["ndcg"].tolist(), r.k),
                       key="fig_vs_k", width="stretch")
-    right.plotly_chart(charts.per_subject_hist(r.per_subject, what), key="fig_hist",
+    right.plotly_chart(per_subject_hist(r.per_subject, what), key="fig_hist",
                        width="stretch")
     left.caption("Means over the same subjects for each k; the dashed line marks the chosen k.")
     right.caption(f"precision@{r.k} and recall@{r.k} of each evaluated {what[:-1]}.")
@@ -208,7 +211,7 @@ def accuracy_section(b: Bundle) -> None:
     model_scores, base = store[b.job_id]
     rows = [("model (MF)", model_scores["rmse"])] + [(n, v["rmse"]) for n, v in base.items()]
     left, right = st.columns([3, 2])
-    left.plotly_chart(charts.rmse_bars(rows), key="fig_rmse_bars", width="stretch")
+    left.plotly_chart(rmse_bars(rows), key="fig_rmse_bars", width="stretch")
     table = pd.DataFrame({"predictor": [r[0] for r in rows],
                           "RMSE": [r[1] for r in rows],
                           "MAE": [model_scores["mae"]] + [v["mae"] for v in base.values()]})
@@ -228,12 +231,11 @@ def page() -> None:
     if b is None:
         st.caption("Ranking quality (precision@k, recall@k) and rating accuracy (RMSE).")
         st.info("No model yet in this session: train one first.", icon=":material/info:")
-        st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
+        st.page_link("pages/train_page.py", label="Go to Train", icon=":material/model_training:")
         return
     st.caption(f"Model: {b.label} · {len(b.history)} epochs ({b.status})")
     ranking_section(b)
     accuracy_section(b)
 
 
-init_session()  # also here: Streamlit may run a page file without app.py (see ui.state)
 page()

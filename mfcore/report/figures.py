@@ -1,88 +1,103 @@
-"""Plotly figures for the pages (built fresh on every run; the pages give each a fixed key)."""
+"""The plotly figures of one run, a dataset, an evaluation and the song map.
+
+The dashboard's pages draw them (built fresh on every run; the pages give each a fixed key) and
+the HTML reports (:mod:`.html`) embed them; the sweep figures are in :mod:`.sweeps`. Per-epoch
+histories may hold :class:`~mfcore.model.EpochStats` or their dicts (as the run store returns).
+"""
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 
 import numpy as np
-import plotly.graph_objects as go
 
-from mfcore.report import ACCENT, GREY, SECOND  # one palette for the app and its reports
-_LAYOUT = dict(template="plotly_white", margin=dict(l=10, r=10, t=64, b=10), height=340,
-               legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1),
-               font=dict(size=12))
+from .style import ACCENT, GREY, SECOND, field, finite_values, new_figure
 
-
-def _fig(title: str, **layout) -> go.Figure:
-    fig = go.Figure()
-    fig.update_layout(title=dict(text=title, x=0, y=0.98, yref="container", yanchor="top",
-                                 font=dict(size=14)), **{**_LAYOUT, **layout})
-    return fig
-
-
-def _finite(xs) -> list:
-    return [x if x is not None and math.isfinite(x) else None for x in xs]
+__all__ = ["loss_curve", "rmse_curve", "ranking_curve", "runs_overlay_figure",
+           "value_distribution", "long_tail", "per_subject_hist", "metric_vs_k", "rmse_bars",
+           "song_map"]
 
 
 def _mode(n: int) -> str:
     return "lines+markers" if n <= 60 else "lines"
 
 
+def _epochs_axis(fig, epochs: list[int]) -> None:
+    fig.update_xaxes(title="epoch", rangemode="tozero")
+    if len(epochs) < 2:
+        fig.update_xaxes(range=[0, max(epochs + [1]) + 1])
+
+
+def _best_line(fig, best_epoch: int | None) -> None:
+    if best_epoch:
+        fig.add_vline(x=best_epoch, line=dict(color=GREY, dash="dot"),
+                      annotation_text="best", annotation_position="top left")
+
+
+def _curve(fig, history: Sequence, name: str, label: str, color: str) -> None:
+    epochs = [int(field(h, "epoch")) for h in history]
+    fig.add_scatter(x=epochs, y=finite_values(field(h, name) for h in history),
+                    mode=_mode(len(epochs)), name=label, line=dict(color=color),
+                    marker=dict(size=4))
+
+
 LOSS_AXIS = {"sgd": "Σ e² + λ(‖p‖² + ‖q‖² + b²)", "als": "Σ c(p − x·y)² + λ(‖x‖² + ‖y‖²)"}
 
 
-def loss_curve(history: list, solver: str = "sgd") -> go.Figure:
-    fig = _fig("Regularised training loss")
-    epochs = [h.epoch for h in history]
-    fig.add_scatter(x=epochs, y=_finite([h.loss for h in history]), mode=_mode(len(epochs)),
-                    name="loss", line=dict(color=ACCENT), marker=dict(size=4))
-    fig.update_xaxes(title="epoch", rangemode="tozero")
+def loss_curve(history: Sequence, solver: str = "sgd"):
+    """The regularised training loss after every epoch (``solver`` names the objective)."""
+    fig = new_figure("Regularised training loss")
+    _curve(fig, history, "loss", "loss", ACCENT)
     fig.update_yaxes(title=LOSS_AXIS.get(solver, LOSS_AXIS["sgd"]))
-    if len(epochs) < 2:
-        fig.update_xaxes(range=[0, max(epochs + [1]) + 1])
+    _epochs_axis(fig, [int(field(h, "epoch")) for h in history])
     return fig
 
 
-def rmse_curve(history: list, best_epoch: int | None = None) -> go.Figure:
-    fig = _fig("RMSE per epoch")
-    epochs = [h.epoch for h in history]
-    fig.add_scatter(x=epochs, y=_finite([h.train_rmse for h in history]), mode=_mode(len(epochs)),
-                    name="train", line=dict(color=ACCENT), marker=dict(size=4))
-    val = _finite([h.val_rmse for h in history])
-    if any(v is not None for v in val):
-        fig.add_scatter(x=epochs, y=val, mode=_mode(len(epochs)), name="validation",
-                        line=dict(color=SECOND), marker=dict(size=4))
-    if best_epoch:
-        fig.add_vline(x=best_epoch, line=dict(color=GREY, dash="dot"),
-                      annotation_text="best", annotation_position="top left")
-    fig.update_xaxes(title="epoch", rangemode="tozero")
+def rmse_curve(history: Sequence, best_epoch: int | None = None):
+    """Train RMSE, and validation RMSE when there is one, after every epoch."""
+    fig = new_figure("RMSE per epoch")
+    _curve(fig, history, "train_rmse", "train", ACCENT)
+    if any(v is not None for v in finite_values(field(h, "val_rmse") for h in history)):
+        _curve(fig, history, "val_rmse", "validation", SECOND)
+    _best_line(fig, best_epoch)
     fig.update_yaxes(title="RMSE = √mean e²")
-    if len(epochs) < 2:
-        fig.update_xaxes(range=[0, max(epochs + [1]) + 1])
+    _epochs_axis(fig, [int(field(h, "epoch")) for h in history])
     return fig
 
 
-def ranking_curve(history: list, k: int, best_epoch: int | None = None) -> go.Figure:
+def ranking_curve(history: Sequence, k: int, best_epoch: int | None = None):
     """precision@k, recall@k and NDCG@k of the validation sample after every epoch."""
-    fig = _fig(f"Validation ranking @{k} per epoch")
-    epochs = [h.epoch for h in history]
+    fig = new_figure(f"Validation ranking @{k} per epoch")
     for name, color in (("ndcg", ACCENT), ("precision", SECOND), ("recall", GREY)):
-        fig.add_scatter(x=epochs, y=_finite([getattr(h, name) for h in history]),
-                        mode=_mode(len(epochs)), name=f"{name}@{k}" if name != "ndcg"
-                        else f"NDCG@{k}", line=dict(color=color), marker=dict(size=4))
-    if best_epoch:
-        fig.add_vline(x=best_epoch, line=dict(color=GREY, dash="dot"),
-                      annotation_text="best", annotation_position="top left")
-    fig.update_xaxes(title="epoch", rangemode="tozero")
+        _curve(fig, history, name, f"{name}@{k}" if name != "ndcg" else f"NDCG@{k}", color)
+    _best_line(fig, best_epoch)
     fig.update_yaxes(title="mean over the validation sample", rangemode="tozero")
-    if len(epochs) < 2:
-        fig.update_xaxes(range=[0, max(epochs + [1]) + 1])
+    _epochs_axis(fig, [int(field(h, "epoch")) for h in history])
     return fig
 
 
-def value_distribution(values: np.ndarray, implicit: bool) -> go.Figure:
+def runs_overlay_figure(histories, labels: Mapping[int, str] | None = None, *,
+                        metric: str = "val_rmse"):
+    """Several runs' per-epoch ``metric`` (loss, train_rmse, val_rmse) on one plot.
+
+    ``histories`` is long format (``run_id``, ``epoch``, metric columns), as
+    :meth:`~mfcore.runstore.RunHistory.histories` returns.
+    """
+    names = {"loss": "Training loss", "train_rmse": "Train RMSE", "val_rmse": "Validation RMSE"}
+    fig = new_figure(f"{names.get(metric, metric)} per epoch")
+    for run_id, g in histories.groupby("run_id", sort=True):
+        label = (labels or {}).get(int(run_id), f"run {int(run_id)}")
+        fig.add_scatter(x=g["epoch"].tolist(), y=finite_values(g[metric]), mode="lines+markers",
+                        name=label, marker=dict(size=4))
+    fig.update_xaxes(title="epoch", rangemode="tozero")
+    fig.update_yaxes(title=names.get(metric, metric))
+    return fig
+
+
+def value_distribution(values: np.ndarray, implicit: bool):
     """Histogram of play counts, log-scaled counts axis (integer bins up to a cap)."""
     v = np.asarray(values, dtype=np.float64)
-    fig = _fig("Play-count distribution" if not implicit else "Value distribution")
+    fig = new_figure("Play-count distribution" if not implicit else "Value distribution")
     if len(v) == 0:
         return fig
     integral = np.all(np.mod(v, 1) == 0)
@@ -104,10 +119,10 @@ def value_distribution(values: np.ndarray, implicit: bool) -> go.Figure:
     return fig
 
 
-def long_tail(item_counts: np.ndarray) -> go.Figure:
+def long_tail(item_counts: np.ndarray):
     """Songs ranked by popularity (listeners), log scale: the long tail."""
     c = np.sort(np.asarray(item_counts))[::-1]
-    fig = _fig("Long tail: songs by popularity")
+    fig = new_figure("Long tail: songs by popularity")
     if len(c) == 0:
         return fig
     ranks = np.arange(1, len(c) + 1)
@@ -121,8 +136,8 @@ def long_tail(item_counts: np.ndarray) -> go.Figure:
     return fig
 
 
-def per_subject_hist(per_subject, what: str) -> go.Figure:
-    fig = _fig(f"Distribution over {what}", barmode="overlay")
+def per_subject_hist(per_subject, what: str):
+    fig = new_figure(f"Distribution over {what}", barmode="overlay")
     for col, color in (("precision", ACCENT), ("recall", SECOND)):
         if col in per_subject:
             fig.add_histogram(x=per_subject[col], name=col, marker_color=color, opacity=0.6,
@@ -133,14 +148,14 @@ def per_subject_hist(per_subject, what: str) -> go.Figure:
 
 
 def metric_vs_k(ks: list[int], precision: list[float], recall: list[float],
-                ndcg: list[float] | None, k_marked: int) -> go.Figure:
-    fig = _fig("precision@k and recall@k against k")
+                ndcg: list[float] | None, k_marked: int):
+    fig = new_figure("precision@k and recall@k against k")
     fig.add_scatter(x=ks, y=precision, mode="lines+markers", name="precision@k",
                     line=dict(color=ACCENT))
     fig.add_scatter(x=ks, y=recall, mode="lines+markers", name="recall@k",
                     line=dict(color=SECOND))
     if ndcg is not None and any(x is not None and math.isfinite(x) for x in ndcg):
-        fig.add_scatter(x=ks, y=_finite(ndcg), mode="lines+markers", name="NDCG@k",
+        fig.add_scatter(x=ks, y=finite_values(ndcg), mode="lines+markers", name="NDCG@k",
                         line=dict(color=GREY, dash="dot"))
     fig.add_vline(x=k_marked, line=dict(color=GREY, dash="dash"))
     fig.update_xaxes(title="k")
@@ -148,8 +163,8 @@ def metric_vs_k(ks: list[int], precision: list[float], recall: list[float],
     return fig
 
 
-def rmse_bars(rows: list[tuple[str, float]]) -> go.Figure:
-    fig = _fig("Validation RMSE: model against baselines", showlegend=False)
+def rmse_bars(rows: list[tuple[str, float]]):
+    fig = new_figure("Validation RMSE: model against baselines", showlegend=False)
     names = [r[0] for r in rows]
     vals = [r[1] for r in rows]
     colors = [ACCENT if n.startswith("model") else GREY for n in names]
@@ -163,8 +178,8 @@ def rmse_bars(rows: list[tuple[str, float]]) -> go.Figure:
 
 
 def song_map(coords: np.ndarray, popularity: np.ndarray, labels: list[str],
-             explained: np.ndarray, highlight: np.ndarray | None = None) -> go.Figure:
-    fig = _fig("Song factors, first two principal components", height=560)
+             explained: np.ndarray, highlight: np.ndarray | None = None):
+    fig = new_figure("Song factors, first two principal components", height=560)
     logpop = np.log10(np.maximum(popularity, 1))
     fig.add_scattergl(
         x=coords[:, 0], y=coords[:, 1], mode="markers", text=labels, customdata=popularity,

@@ -8,17 +8,39 @@ import pandas as pd
 import streamlit as st
 
 from mfcore.prepare import PrepOptions, prepare
+from mfcore.report import long_tail, value_distribution
 from mfcore.train import memory_estimate
-from ui import charts
-from ui.core import (BUILTIN, FORMAT_LABELS, SPLIT_LABELS, TRANSFORM_LABELS,
-                     LoadOptions, builtin_dataset, data_dir, human_bytes,
-                     list_data_files, load_path, load_upload, resolve_in_data_dir)
-from ui.state import builtin_label, error_text, init_session, persisted, set_dataset
+from ui.datafolder import (LoadOptions, data_dir, list_data_files, load_path, load_upload,
+                           resolve_in_data_dir)
+from ui.session import BUILTIN, builtin_dataset, builtin_label, set_dataset
+from ui.text import error_text, human_bytes
+from ui.widgets import persisted
 
 log = logging.getLogger("mfx.ui.data")
 ss = st.session_state
 DUPLICATES = ["sum", "max", "last", "first", "error"]
 SHAPES = ["msd", "ratings", "playlist"]
+FORMAT_LABELS = {
+    None: "Detect from the file",
+    "triplets": "MSD triplets (user, song, count; tab-separated, .gz too)",
+    "csv": "CSV with named columns",
+    "tsv": "TSV with named columns",
+    "parquet": "Parquet",
+    "mpd": "Spotify MPD slice (JSON)",
+    "sqlite": "SQLite database",
+}
+SPLIT_LABELS = {
+    "random": "Random: a fraction of all plays to validation",
+    "holdout": "Per-user hold-out: a fraction of each user's songs to validation",
+    "none": "No split: train on everything (no validation RMSE, no held-out metrics)",
+}
+TRANSFORM_LABELS = {
+    "auto": "automatic: log(1 + count) for play counts, none for ratings and implicit data",
+    "log1p": "log(1 + count): tames heavy play counts (recommended for play counts)",
+    "none": "none: train on the raw values",
+    "standardize": "standardize: (value − mean) / std",
+    "binary": "binary: every observed pair is 1 (implicit)",
+}
 
 
 # ---- requests (set by button callbacks, carried out in the page body with a progress bar) ------
@@ -258,12 +280,12 @@ def looks() -> None:
     d = ss.prepared.display
     c1, c2 = st.columns(2)
     with c1:
-        st.plotly_chart(charts.value_distribution(d.values, d.implicit), key="fig_values",
+        st.plotly_chart(value_distribution(d.values, d.implicit), key="fig_values",
                         width="stretch")
         st.caption("How many user–song pairs have each play count (raw values, before the "
                    "transform; log scale).")
     with c2:
-        st.plotly_chart(charts.long_tail(d.item_counts()), key="fig_tail", width="stretch")
+        st.plotly_chart(long_tail(d.item_counts()), key="fig_tail", width="stretch")
         st.caption("Popularity of a song = number of users with at least one play of it. A few "
                    "songs are everywhere; most are rare (log–log scale).")
     st.markdown("**Preview**")
@@ -295,8 +317,7 @@ def page() -> None:
     sources()
     preparation()
     looks()
-    st.page_link("pages/train.py", label="Next: train a model", icon=":material/arrow_forward:")
+    st.page_link("pages/train_page.py", label="Next: train a model", icon=":material/arrow_forward:")
 
 
-init_session()  # also here: Streamlit may run a page file without app.py (see ui.state)
 page()
