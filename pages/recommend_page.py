@@ -51,13 +51,6 @@ def song_table(prepared, idx: np.ndarray, extra: dict) -> pd.DataFrame:
     return df
 
 
-def user_plays(data, user: int) -> tuple[np.ndarray, np.ndarray]:
-    indptr, items, values = data.csr("user")
-    lo, hi = indptr[user], indptr[user + 1]
-    order = np.argsort(-values[lo:hi], kind="stable")
-    return items[lo:hi][order], values[lo:hi][order]
-
-
 def pick_user(prepared) -> int | None:
     data, counts = prepared.display, prepared.user_counts
     order = prepared.users_by_activity[:MAX_CHOICES]
@@ -80,7 +73,7 @@ def pick_user(prepared) -> int | None:
 
 
 def for_listener(b: Bundle) -> None:
-    from mfcore.recommend import recommend
+    from mfcore.recommend import played, recommend
     data = b.prepared.display
     train = b.prepared.train
     user = pick_user(b.prepared)
@@ -91,16 +84,15 @@ def for_listener(b: Bundle) -> None:
     hide_seen = c2.toggle("Hide songs the listener already played (in training)",
                           **persisted("rec", "hide_seen", True))
     items, scores = recommend(b.model, user, n=n, exclude=train if hide_seen else None)
-    played_items, played_counts = user_plays(data, user)
-    played = set(played_items.tolist())
-    t_ptr, t_items, _ = train.csr("user")
-    in_train = set(t_items[t_ptr[user]:t_ptr[user + 1]].tolist())
+    played_items, played_counts = played(data, user)
+    seen = set(played_items.tolist())
+    in_train = set(played(train, user)[0].tolist())
     left, right = st.columns(2, gap="large")
     with left:
         st.markdown(f"**Top {len(items)} recommendations**")
         extra = {"score": np.round(scores, 4)}
         if not hide_seen:
-            extra["already played"] = [i in played for i in items.tolist()]
+            extra["already played"] = [i in seen for i in items.tolist()]
         show_table(song_table(b.prepared, items, extra), "tbl_rec")
     with right:
         st.markdown(f"**What they played** · {len(played_items):,} songs")

@@ -8,7 +8,7 @@ from mfcore.values import fmt
 from ui.hparams import hp_defaults, model_kwargs, solver_changed
 from ui.jobs import REGISTRY, JobSnapshot, training_job
 from ui.session import current_job, notice, owner, set_dataset
-from ui.text import failure_text, human_rate, human_seconds, training_eta
+from ui.text import failure_text, human_rate, human_seconds, ranking_share, training_eta
 from ui.widgets import live_job_panel, persisted
 
 ss = st.session_state
@@ -275,11 +275,11 @@ def render_run(snap: JobSnapshot) -> None:
         figures.append(("fig_rmse", rmse_curve(hist, best)))
     for col, (key, fig) in zip(st.columns(len(figures)), figures):
         col.plotly_chart(fig, key=key, width="stretch")
-    cost = [h.eval_seconds / max(h.seconds, 1e-9) for h in hist if h.eval_seconds == h.eval_seconds]
+    share = ranking_share(hist)
     st.caption(LOSS_TEXT[params.get("solver", "sgd")] + f" Ranking: precision@{k}, recall@{k} "
                f"and NDCG@{k} (held-out definition) over a fixed seeded sample of validation "
-               "users" + (f", measured in {100 * sum(cost) / len(cost):.0f}% of an epoch's time."
-                          if cost else "."))
+               "users" + (f", measured in {share:.0%} of an epoch's time."
+                          if share is not None else "."))
 
 
 LOSS_TEXT = {

@@ -8,8 +8,8 @@ from factories import inter, make_model
 from mfcore.errors import ConfigError
 from mfcore.interactions import Interactions
 from mfcore.foldin import fold_in
-from mfcore.recommend import (IndexOutOfRange, recommend, recommend_folded, similar_items,
-                              top_fans, top_n)
+from mfcore.recommend import (IndexOutOfRange, played, recommend, recommend_folded,
+                              similar_items, top_fans, top_n)
 
 
 # user 0 = [1, 0], user 1 = [0, 1]; items along both axes, item 4 a copy of item 0.
@@ -160,3 +160,13 @@ def test_fold_in_of_nothing_is_zero():
     assert not p.any() and bu == 0.0
     idx, _ = recommend_folded(MODEL, [], n=2)      # falls back to the item biases
     assert idx.tolist() == [1, 0]
+
+
+def test_played_lists_a_users_items_most_played_first():
+    data = inter([(0, 3, 2.0), (0, 1, 5.0), (0, 2, 2.0), (1, 0, 9.0), (0, 4, 1.0)], 3, 5)
+    items, values = played(data, 0)
+    assert items.tolist() == [1, 2, 3, 4]  # 5, then the two 2s by index, then 1
+    assert values.tolist() == [5.0, 2.0, 2.0, 1.0]
+    assert played(data, 2)[0].tolist() == []  # a user with no rows
+    with pytest.raises(IndexOutOfRange, match="user index 3"):
+        played(data, 3)

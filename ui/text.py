@@ -47,6 +47,14 @@ def training_eta(history: list, total_epochs: int) -> float | None:
     return max(0, total_epochs - done) * per_epoch
 
 
+def ranking_share(history: list) -> float | None:
+    """The mean share of an epoch's time that the ranking measured after it took (None when
+    no epoch was ranked)."""
+    shares = [h.eval_seconds / max(h.seconds, 1e-9) for h in history
+              if math.isfinite(h.eval_seconds)]
+    return sum(shares) / len(shares) if shares else None
+
+
 def error_text(exc: BaseException) -> str:
     """The message to show for an exception: MFError messages as they are, others typed."""
     if isinstance(exc, MFError):
