@@ -115,11 +115,16 @@ def test_pages_training_and_recommendations(server, browser, tmp_path):
             "link", name=title, exact=True).click()
         expect(main.get_by_role("heading", name=title, exact=True)).to_be_visible()
 
-    # A fresh server whose first visitor opens a page directly (Streamlit's legacy pages/ mode)
+    # A fresh server whose first visitor opens a page directly: app.py (the frame) runs first
+    # and routes to the page (Streamlit's legacy pages/ mode never matches a URL), so the
+    # sidebar's session status is there too.
     page.goto(f"{server}/train")
     expect(main.get_by_role("heading", name="Train", exact=True)).to_be_visible()
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    expect(sidebar.get_by_text("This session")).to_be_visible()
     settle()
     assert page.locator('[data-testid="stException"]').count() == 0
+    assert page.url.split("?")[0].endswith("/train")
 
     # Home: explains the tool, the built-in data is already there
     page.goto(server)
