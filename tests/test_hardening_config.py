@@ -25,6 +25,11 @@ def test_config_keeps_the_protections():
     assert c["server"].get("runOnSave", False) is False
 
 
+def test_no_full_collection_after_every_rerun():
+    """A forced gc.collect(2) per 0.5 s poll held the GIL long enough to slow training 2.5x."""
+    assert config()["runner"]["postScriptGC"] is False
+
+
 def test_every_option_is_one_streamlit_knows():
     """A misspelt option is silently ignored by Streamlit: the protection would be off."""
     from streamlit.config import _config_options_template as known

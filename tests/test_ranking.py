@@ -392,3 +392,16 @@ def test_several_k_worked_example_and_errors():
     for bad in ([], [0, 2], [1.5]):
         with pytest.raises(ConfigError, match="k must"):
             evaluate_ranking(WORKED, train, held, k=bad)
+
+
+def test_estimate_scales_a_timed_sample_to_every_subject():
+    from mfcore.evaluate.estimate import estimate_seconds
+    from mfcore.load.synthetic import generate
+    from mfcore.split import holdout_split
+    from mfcore.train import MFModel
+    sp = holdout_split(generate(1200, 400, 30_000, seed=2), frac=0.2, seed=0)
+    model = MFModel(factors=8, epochs=2, solver="als").fit(sp.train)
+    est = estimate_seconds(model, sp.train, sp.val, k=10, sample=100)
+    full = evaluate_ranking(model, sp.train, sp.val, k=10)
+    assert est.n_timed == 100 and est.n_subjects == full.n_evaluated
+    assert est.seconds == pytest.approx(est.timed * full.n_evaluated / 100)
