@@ -119,10 +119,10 @@ class Interactions:
             if n_dups:
                 if duplicates == "error":
                     first = int(np.flatnonzero(~is_new)[0])
-                    raise DataError(
-                        f"duplicate (user, item) pair ({user_ids[users[first]]!r}, "
-                        f"{item_ids[items[first]]!r}) and the duplicate policy is 'error'",
-                        source=source or None)
+                    pair = (np.asarray(user_ids)[users[first]], np.asarray(item_ids)[items[first]])
+                    pair = tuple(x.item() if isinstance(x, np.generic) else x for x in pair)
+                    raise DataError(f"duplicate (user, item) pair {pair!r} and the duplicate "
+                                    "policy is 'error'", source=source or None)
                 starts = np.flatnonzero(is_new)
                 if duplicates == "sum":
                     merged = np.add.reduceat(values.astype(np.float64), starts).astype(np.float32)
