@@ -17,7 +17,7 @@ from ui.jobs import REGISTRY
 from mfcore.train import MFModel
 from ui.testing import assert_clean, job_status, open_app, poll_until, set_number
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TRIPLETS = "".join(f"user{u}\tSONG{(u * 7 + j) % 40:03d}\t{1 + (u + j) % 5}\n"
                    for u in range(30) for j in range(6))
 

@@ -11,7 +11,7 @@ import pytest
 from mfcore.cli import EXIT_DIVERGED, main
 from mfcore.runstore import RunHistory
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 REQUIRED = {"history", "train_rmse", "val_rmse", "val_mae", "status", "fit_seconds", "n_users",
             "n_items", "n_train", "n_val", "precision_at_k", "recall_at_k", "eval_seconds"}
 

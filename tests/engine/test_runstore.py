@@ -23,7 +23,7 @@ from mfcore.runstore import (APPLICATION_ID, LIST_COLUMNS, SCHEMA_VERSION, Histo
                              RunHistory, default_history_path)
 from mfcore.train import MFModel
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _record(i: int = 0, n_epochs: int = 3, val: bool = True, **changes) -> RunRecord:

@@ -20,7 +20,7 @@ from ui.jobs import REGISTRY, JobRegistry, training_job
 from ui.session import builtin_dataset
 from ui.testing import assert_clean, job_status, open_app, poll_until, set_number, train
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
