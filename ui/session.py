@@ -100,7 +100,8 @@ def _warm_up_kernels() -> None:
             from mfcore.split import random_split
             from mfcore.train import MFModel
             sp = random_split(generate(60, 40, 600, seed=1), val_frac=0.2, seed=0)
-            model = MFModel(factors=4, epochs=1).fit(sp.train, sp.val)
+            for solver in ("als", "sgd"):  # both solvers' kernels (and the ranking probe's)
+                model = MFModel(factors=4, epochs=1, solver=solver).fit(sp.train, sp.val)
             evaluate_ranking(model, sp.train, sp.val, k=5)
         except Exception:  # only an optimisation
             log.debug("kernel warm-up failed", exc_info=True)
