@@ -9,7 +9,7 @@ from .args import (add_data_args, add_eval_args, add_history_args, add_model_arg
 #: Exit status of a run that diverged (its record is still printed and recorded).
 EXIT_DIVERGED = 3
 _SHOWN = ("status", "train_rmse", "val_rmse", "val_mae", "precision_at_k", "recall_at_k",
-          "fit_seconds")
+          "ndcg_at_k", "fit_seconds")
 
 
 def add_parser(sub) -> None:
@@ -52,9 +52,7 @@ def run(args) -> dict:
 
     def report(stats) -> None:
         if not args.quiet:
-            say(f"epoch {stats.epoch:3d}  loss {stats.loss:.4g}  train RMSE "
-                f"{stats.train_rmse:.4f}  val RMSE {stats.val_rmse:.4f}  "
-                f"{stats.seconds:.2f}s  {stats.ratings_per_s / 1e6:.1f}M ratings/s")
+            say(epoch_line(stats, model.params.get("eval_k", 10)))
 
     run = fit_and_record(model, prepared, history=history, source="cli",
                          model_path=args.model_out, save_model=False, k=args.k,
@@ -72,3 +70,14 @@ def run(args) -> dict:
     if not args.json:
         print("  ".join(f"{k}={result[k]}" for k in _SHOWN if result.get(k) is not None))
     return result
+
+
+def epoch_line(stats, k: int) -> str:
+    """One epoch as a line of text: the figures that mean something for this run."""
+    parts = [f"epoch {stats.epoch:3d}", f"loss {stats.loss:.4g}"]
+    for label, v in (("train RMSE", stats.train_rmse), ("val RMSE", stats.val_rmse),
+                     (f"P@{k}", stats.precision), (f"NDCG@{k}", stats.ndcg)):
+        if v == v:  # NaN: not measured, or meaningless for this solver
+            parts.append(f"{label} {v:.4f}")
+    parts.append(f"{stats.seconds:.2f}s  {stats.ratings_per_s / 1e6:.1f}M rows/s")
+    return "  ".join(parts)

@@ -90,3 +90,30 @@ def test_errors_of_fit_itself_are_always_raised(prepared, tmp_path):
     with pytest.raises(FloatingPointError, match="kernel exploded"):
         fit_and_record(Exploding(factors=4, epochs=2), prepared, history=history, strict=False)
     assert len(history) == 0
+
+
+def test_training_figures_come_from_the_loop_not_a_second_pass(prepared, monkeypatch):
+    import mfcore.evaluate.accuracy as accuracy
+    scored = []
+    real = accuracy.score_predictions
+    monkeypatch.setattr(accuracy, "score_predictions",
+                        lambda m, data, **kw: scored.append(len(data)) or real(m, data, **kw))
+    model = MFModel(factors=4, epochs=6, lr=0.02, seed=1, early_stopping=True, patience=1,
+                    monitor="val_rmse")
+    model.fit(prepared.train, prepared.val)
+    record = score_run(model, prepared)
+    kept = next(h for h in model.history_ if h.epoch == model.best_epoch_)
+    assert record.train_rmse == pytest.approx(kept.train_rmse)
+    assert record.train_mae == pytest.approx(kept.train_mae)
+    # the exact figures of the parameters kept, as a separate pass would give them
+    full = real(model, prepared.train)
+    assert record.train_rmse == pytest.approx(full["rmse"], rel=1e-4)
+    assert record.train_mae == pytest.approx(full["mae"], rel=1e-4)
+    assert scored == [len(prepared.val)]  # only the validation rows were scored
+
+
+def test_an_als_run_has_no_rmse(prepared):
+    model = MFModel(factors=4, epochs=2, solver="als").fit(prepared.train, prepared.val)
+    record = score_run(model, prepared, k=5)
+    assert record.train_rmse is record.val_rmse is record.val_mae is None
+    assert record.precision_at_k is not None
