@@ -41,6 +41,8 @@ __all__ = ["ENV_VAR", "TrialLost", "LocalChannel", "DaskChannel", "ThreadBackend
 #: The scheduler address used when none is given (``tcp://host:8786``; empty: local threads).
 ENV_VAR = "MFX_DASK_SCHEDULER"
 _POLL_S = 0.25
+#: Pause of the driver's loop when no trial has anything to say.
+_IDLE_S = 0.02
 #: Longest a trial waits for the driver's pruning verdict after an epoch.
 VERDICT_WAIT_S = 10.0
 
@@ -119,6 +121,19 @@ def _await_verdict(get, stop: threading.Event, empty: type) -> bool:
     return False
 
 
+def _next(q, timeout: float):
+    """The next item of a ``distributed.Queue``, polled (a timed-out ``get`` is logged as an
+    error by the scheduler); TimeoutError when none came within ``timeout`` s."""
+    end = time.monotonic() + timeout
+    while True:
+        items = q.get(batch=True)
+        if items:
+            return items[0]
+        if time.monotonic() >= end:
+            raise TimeoutError
+        time.sleep(_IDLE_S / 4)
+
+
 class DaskChannel:
     """Driver ↔ trials on Dask workers, through the scheduler (pickled as its name only)."""
 
@@ -177,7 +192,7 @@ class DaskChannel:
     def report(self, number: int, epoch: int, value: float) -> bool:
         _, stop, verdicts = self._watches[number]
         self._report_queue().put(("epoch", number, epoch, value))
-        return _await_verdict(lambda t: verdicts.get(timeout=t), stop, TimeoutError)
+        return _await_verdict(lambda t: _next(verdicts, t), stop, TimeoutError)
 
     def end(self, number: int) -> None:
         found = self._watches.pop(number, None)
@@ -186,12 +201,10 @@ class DaskChannel:
 
     # ---- driver side
     def drain(self, timeout: float) -> list:
-        q = self._report_queue()
-        try:
-            first = q.get(timeout=timeout)
-        except TimeoutError:
-            return []
-        return [first, *q.get(batch=True)]
+        out = list(self._report_queue().get(batch=True))
+        if not out:
+            time.sleep(min(timeout, _IDLE_S))
+        return out
 
     def verdict(self, number: int, prune: bool) -> None:
         self._queue(f"verdict-{number}").put(prune)
