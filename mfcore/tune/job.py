@@ -4,10 +4,11 @@ from __future__ import annotations
 from typing import Callable
 
 from ..prepare import Prepared
-from .results import SweepResult, Trial, new_sweep_id
+from .objective import parse_objective
+from .results import SweepResult, Trial, best_trial, new_sweep_id
 from .runner import run_study
 
-__all__ = ["sweep_job"]
+__all__ = ["sweep_job", "live_result"]
 
 
 def sweep_job(prepared: Prepared, space=None, **kwargs) -> Callable:
@@ -49,3 +50,24 @@ def sweep_job(prepared: Prepared, space=None, **kwargs) -> Callable:
         job.set_result(result, status="cancelled" if result.status == "cancelled" else None)
         return result
     return fn
+
+
+def live_result(info: dict, finished: list, *, status: str = "running",
+                wall_seconds: float = 0.0) -> SweepResult | None:
+    """The study a running job has produced so far (``info`` and ``history`` of its snapshot),
+    for live figures; None before it has started its first trial."""
+    meta = info.get("meta")
+    if meta is None:
+        return None
+    trials = sorted([*info.get("previous", []), *finished], key=lambda t: t.number)
+    spec = parse_objective(meta["objective"], k=int(meta.get("k") or 10))
+    best = best_trial(trials, spec)
+    result = SweepResult(sweep_id=str(info.get("sweep_id")), sampler=meta["sampler"],
+                         objective=meta["objective"], status=status, trials=trials,
+                         n_planned=len(info.get("previous", [])) + int(meta.get("n_new") or 0),
+                         best=best.to_dict() if best is not None else None, importance={},
+                         wall_seconds=wall_seconds, meta=meta)
+    if sum(t.state == "complete" for t in trials) >= 3:
+        from .study import param_importance, study_of
+        result.importance = param_importance(study_of(result), meta.get("searched", []))
+    return result
