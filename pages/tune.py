@@ -208,10 +208,11 @@ def trials_table(res: SweepResult, key: str) -> None:
         return
     frame = res.trials_frame()
     best_no = res.best["number"] + 1 if res.best else None
-    shown = frame.drop(columns=[c for c in ("error", "train_rmse", "recall_at_k", "status")
-                                if c in frame])
+    hidden = ("error", "train_rmse", "recall_at_k", "status") + (
+        ("val_rmse",) if res.meta.get("solver") == "als" else ())  # ALS fits preferences
+    shown = frame.drop(columns=[c for c in hidden if c in frame])
     shown = shown.drop(columns=[c for c in ("val_rmse", "precision_at_k", "ndcg_at_k", "run_id")
-                                if shown[c].isna().all()])
+                                if c in shown and shown[c].isna().all()])
     shown["state"] = shown["state"].map(lambda s: STATE_MARK.get(s, s))
     styled = shown.style.apply(
         lambda r: ["background-color: #dcfce7; font-weight: 600" if r["trial"] == best_no
