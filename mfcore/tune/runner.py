@@ -143,7 +143,8 @@ class _Driver:
         self.meta = setup.meta(prepared, data_info)
         self.study = new_study(setup.objective, setup.space, sampler=setup.sampler,
                                pruner=setup.pruner, seed=setup.seed + len(setup.previous),
-                               trials=setup.previous)
+                               trials=setup.previous,
+                               n_trials=len(setup.previous) + setup.n_trials)
 
     def start_record(self, resume) -> None:
         if self.history is None:

@@ -20,10 +20,16 @@ __all__ = ["SAMPLERS", "PRUNERS", "make_sampler", "make_pruner", "new_study", "a
 
 SAMPLERS = ("tpe", "random", "grid")
 PRUNERS = ("median", "halving", "none")
-#: Complete trials before TPE models the space (random draws until then) and before the median
-#: pruner prunes; epochs ignored by the median pruner (the first are noisy for every trial).
+#: Trials the median pruner waits for before it prunes; epochs it ignores (the first are noisy
+#: for every trial).
 STARTUP_TRIALS = 5
 WARMUP_EPOCHS = 2
+
+
+def tpe_startup(n_trials: int) -> int:
+    """Random trials before TPE models the space: a quarter of the study's budget, between 3 and
+    Optuna's default 10 (a small budget spent on random draws leaves TPE nothing to refine)."""
+    return min(10, max(3, n_trials // 4))
 
 
 def _optuna():
@@ -33,11 +39,12 @@ def _optuna():
     return optuna
 
 
-def make_sampler(name: str, space: SearchSpace, seed: int):
-    """TPE (Optuna's default, seeded), random search, or the grid of ``space``."""
+def make_sampler(name: str, space: SearchSpace, seed: int, n_trials: int = 40):
+    """TPE (seeded; :func:`tpe_startup` random trials first), random search, or the grid of
+    ``space``. ``n_trials`` is the study's whole budget."""
     optuna = _optuna()
     if name == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=STARTUP_TRIALS)
+        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=tpe_startup(n_trials))
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "grid":
@@ -64,11 +71,12 @@ def make_pruner(name: str):
 
 
 def new_study(objective: Objective, space: SearchSpace, *, sampler: str, pruner: str,
-              seed: int, trials: Sequence[Trial] = ()):
-    """A fresh in-memory study, holding ``trials`` already (a study being extended)."""
+              seed: int, trials: Sequence[Trial] = (), n_trials: int = 40):
+    """A fresh in-memory study, holding ``trials`` already (a study being extended);
+    ``n_trials`` is its whole budget."""
     optuna = _optuna()
     study = optuna.create_study(direction=objective.direction,
-                                sampler=make_sampler(sampler, space, seed),
+                                sampler=make_sampler(sampler, space, seed, n_trials),
                                 pruner=make_pruner(pruner))
     add_trials(study, space, trials)
     return study
