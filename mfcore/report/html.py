@@ -1,12 +1,11 @@
-"""Self-contained HTML reports of a run or a sweep.
+"""A self-contained HTML report of a run.
 
 A report is ONE HTML file that opens in any browser without the server or a network: plotly.js
 is inlined once (``include_plotlyjs=True``, no CDN), followed by the figures, the settings,
 the dataset summary and the metrics as plain tables. Every value is HTML-escaped.
 
-``run_report_html(run)`` takes a run as returned by :meth:`mfcore.runstore.RunHistory.get_run`;
-``sweep_report_html(trials_df, best, importance, meta)`` takes what :func:`mfcore.tune.run_sweep`
-returns (``result.trials_frame(), result.best, result.importance, result.meta``).
+``run_report_html(run)`` takes a run as returned by :meth:`mfcore.runstore.RunHistory.get_run`.
+A study's report and figures are :mod:`mfcore.tune.plots` (Optuna's plots).
 """
 from __future__ import annotations
 
@@ -19,10 +18,8 @@ import pandas as pd
 
 from ..values import fmt
 from .figures import loss_curve, rmse_curve
-from .sweeps import METRIC_LABELS, PARAM_LABELS, importance_figure, parallel_figure, \
-    sweep_scatter_figure
 
-__all__ = ["run_report_html", "sweep_report_html"]
+__all__ = ["run_report_html"]
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;
@@ -149,78 +146,4 @@ def run_report_html(run: Mapping) -> str:
              if not isinstance(v, (dict, list)) and k not in known}
     if extra:
         parts.append("<h2>Other figures reported</h2>" + _kv_table(sorted(extra.items())))
-    return _page(f"MF Explorer — {title}", sub, "".join(parts))
-
-
-def sweep_report_html(trials_df: pd.DataFrame, best: Mapping | None,
-                      importance: Mapping[str, float], meta: Mapping) -> str:
-    """A sweep as a self-contained HTML page.
-
-    Parameters
-    ----------
-    trials_df : DataFrame
-        :meth:`mfcore.tune.SweepResult.trials_frame` (one row per trial).
-    best : dict or None
-        ``SweepResult.best``.
-    importance : dict
-        ``SweepResult.importance`` (eta² per hyperparameter).
-    meta : dict
-        ``SweepResult.meta`` plus optionally ``sweep_id``, ``status``, ``wall_seconds``.
-
-    Returns
-    -------
-    str
-    """
-    fig = _Figures()
-    meta = dict(meta or {})
-    metric = meta.get("metric", "val_rmse")
-    best_no = int(best["index"]) + 1 if best and best.get("index") is not None else None
-    title = f"Sweep {meta.get('sweep_id', '')}".strip()
-    sub = " · ".join(s for s in (
-        f"{meta.get('kind', 'sweep')} search", f"{len(trials_df)} trials",
-        f"status {meta['status']}" if meta.get("status") else "",
-        f"{meta['wall_seconds']:.1f} s" if isinstance(meta.get("wall_seconds"), (int, float))
-        else "", f"best by {METRIC_LABELS.get(metric, metric)}") if s)
-    parts = []
-    if best:
-        bp = best.get("params", {})
-        rows = [(PARAM_LABELS.get(p, p), bp.get(p)) for p in ("factors", "lr", "reg", "epochs")]
-        rows += [("trial", best_no), ("status", best.get("status")),
-                 ("validation RMSE", best.get("val_rmse")), ("train RMSE", best.get("train_rmse"))]
-        if best.get("precision_at_k") is not None:
-            rows.append((f"precision@{meta.get('k') or 'k'}", best.get("precision_at_k")))
-        if best.get("run_id") is not None:
-            rows.append(("run id", best.get("run_id")))
-        parts.append("<h2>Best configuration</h2>" + _kv_table(rows))
-    else:
-        parts.append("<h2>Best configuration</h2><p>No trial finished normally.</p>")
-    if len(trials_df):
-        parts.append("<h2>Trials</h2>" + fig(sweep_scatter_figure(trials_df, "val_rmse",
-                                                                   best_trial=best_no)))
-        if "precision_at_k" in trials_df and trials_df["precision_at_k"].notna().any():
-            parts.append(fig(sweep_scatter_figure(trials_df, "precision_at_k",
-                                                  best_trial=best_no)))
-        parts.append(fig(parallel_figure(trials_df, metric)))
-    if importance:
-        parts.append("<h2>Importance</h2>" + fig(importance_figure(importance)) +
-                     "<p class=\"note\">eta² of a hyperparameter = the share of the variance of "
-                     f"{html.escape(METRIC_LABELS.get(metric, metric))} across trials explained "
-                     "by the mean of each of its values (one-way ANOVA; many values are binned, "
-                     "on a log scale for k, lr and reg). Diverged trials are left out. It is a "
-                     "marginal estimate: with few trials read it as a ranking.</p>")
-    shown = trials_df.drop(columns=[c for c in ("error",) if c in trials_df
-                                    and trials_df[c].isna().all()])
-    parts.append("<h2>All trials</h2>" + _frame_table(shown, highlight=best_no, key="trial"))
-    fixed = meta.get("fixed_params") or {}
-    if fixed:
-        parts.append("<h2>Settings shared by every trial</h2>" + _kv_table(sorted(fixed.items())))
-    space = meta.get("space") or {}
-    if space:
-        parts.append("<h2>Search space</h2>" + _kv_table(space.items()))
-    data = dict(meta.get("data") or {})
-    for k in ("split", "n_train", "n_val", "k"):
-        if meta.get(k) is not None:
-            data[k] = meta[k]
-    if data:
-        parts.append("<h2>Dataset</h2>" + _kv_table(data.items()))
     return _page(f"MF Explorer — {title}", sub, "".join(parts))

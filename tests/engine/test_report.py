@@ -1,4 +1,5 @@
-"""HTML reports: one self-contained file with the settings, the data summary and the metrics."""
+"""HTML reports: one self-contained file with the settings, the data summary and the metrics
+(a study's report is tested with the studies, tests/test_tune_optuna.py)."""
 from __future__ import annotations
 
 import re
@@ -8,11 +9,10 @@ import numpy as np
 import pytest
 
 from mfcore.prepare import prepare
-from mfcore.report import (importance_figure, item_map_2d, loss_curve, parallel_figure,
-                           rmse_curve, run_report_html, runs_overlay_figure, sweep_report_html,
-                           sweep_scatter_figure)
+from mfcore.report import (item_map_2d, loss_curve, rmse_curve, run_report_html,
+                           runs_overlay_figure)
 from mfcore.runstore import RunHistory
-from mfcore.tune import grid_trials, run_sweep
+from mfcore.tune import run_study
 
 PLOTLY_BUNDLE = re.compile(r"plotly\.js v\d+\.\d+")
 
@@ -21,9 +21,9 @@ PLOTLY_BUNDLE = re.compile(r"plotly\.js v\d+\.\d+")
 def sweep(request, tmp_path_factory):
     data = request.getfixturevalue("msd_small")
     hist = RunHistory(tmp_path_factory.mktemp("h") / "runs.sqlite")
-    res = run_sweep(prepare(data), grid_trials(factors=[2, 4], lr=[0.01, 0.02], reg=0.05,
-                                               epochs=3),
-                    history=hist, k=5, kind="grid", base_params={"solver": "sgd"})
+    res = run_study(prepare(data), {"factors": "2,4", "lr": "0.01,0.02", "reg": "0.05",
+                                    "epochs": "3"}, sampler="grid", objective="precision@5",
+                    history=hist, base_params={"solver": "sgd"})
     return res, hist
 
 
@@ -60,18 +60,6 @@ def test_run_report_is_self_contained_with_settings(sweep):
     assert f"{run['params']['lr']:g}" in doc
 
 
-def test_sweep_report_contains_best_trials_importance(sweep):
-    res, _ = sweep
-    meta = {**res.meta, "sweep_id": res.sweep_id, "status": res.status,
-            "wall_seconds": res.wall_seconds}
-    doc = sweep_report_html(res.trials_frame(), res.best, res.importance, meta)
-    _self_contained(doc)
-    assert doc.count("Plotly.newPlot") >= 3
-    assert 'class="best"' in doc and "Best configuration" in doc
-    assert "All trials" in doc and res.sweep_id in doc and "eta²" in doc
-    assert "Settings shared by every trial" in doc and "early_stopping" in doc
-
-
 def test_values_are_escaped():
     run = {"id": 1, "status": "fitted", "source": "cli", "params": {"factors": 2},
            "data": {"source": "<script>alert(1)</script>"}, "history": [], "note": None}
@@ -82,11 +70,7 @@ def test_values_are_escaped():
 
 def test_figures_build(sweep):
     res, hist = sweep
-    frame = res.trials_frame()
-    assert len(sweep_scatter_figure(frame, best_trial=1).data) == 2  # factors and lr vary
-    assert parallel_figure(frame).data[0].type == "parcoords"
-    assert len(importance_figure(res.importance).data[0].x) == len(res.importance)
-    ids = frame["run_id"].tolist()
+    ids = res.trials_frame()["run_id"].tolist()
     assert len(runs_overlay_figure(hist.histories(ids)).data) == len(ids)
     history = hist.get_run(ids[0])["history"]  # dicts, as the run store gives them
     assert len(rmse_curve(history).data) == 2  # train and validation
