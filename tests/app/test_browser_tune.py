@@ -15,6 +15,8 @@ def test_study_then_train_with_these_settings_in_one_click(server, browser, tmp_
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.set_default_timeout(30_000)
     main = page.locator('[data-testid="stMain"]')
+    page.goto(server)  # app.py runs once: Streamlit leaves its legacy pages/ mode for good
+    expect(main.get_by_role("heading", name="MF Explorer")).to_be_visible(timeout=60_000)
     page.goto(f"{server}/tune")
     expect(main.get_by_role("heading", name="Tune", exact=True)).to_be_visible(timeout=60_000)
     for label, value in (("Latent factors k", "4:8"), ("Epochs", "2")):
