@@ -61,11 +61,11 @@ def fmt(ts: list[float]) -> str:
 def page_reruns_under_load() -> None:
     import logging
     logging.getLogger("streamlit").setLevel(logging.ERROR)
-    from mfcore.jobs import REGISTRY
-    from ui.testing import open_app, set_number
+    from ui.jobs import REGISTRY
+    from ui.testing import open_app, page_file, set_number
 
     c = open_app("train")
-    idle = {p: (c.switch_page(f"pages/{p}.py"), c.run(), reruns(c))[2] for p in ("train", "data")}
+    idle = {p: (c.switch_page(page_file(p)), c.run(), reruns(c))[2] for p in ("train", "data")}
     sessions = [open_app("train"), open_app("train")]
     for at in sessions:
         set_number(at, "w_hp_epochs", 5000)
@@ -75,7 +75,7 @@ def page_reruns_under_load() -> None:
     try:
         while not all(j.snapshot().history for j in jobs):
             time.sleep(0.05)
-        busy = {p: (c.switch_page(f"pages/{p}.py"), c.run(), reruns(c))[2]
+        busy = {p: (c.switch_page(page_file(p)), c.run(), reruns(c))[2]
                 for p in ("train", "data")}
         assert all(j.status == "running" for j in jobs)
         epochs = [len(j.snapshot().history) for j in jobs]
@@ -90,10 +90,10 @@ def page_reruns_under_load() -> None:
 
 
 def cancel_latency(max_k: bool) -> None:
-    from mfcore.jobs import JobRegistry, training_job
     from mfcore.prepare import prepare
     from mfcore.train import MFModel
-    from ui.core import builtin_dataset
+    from ui.jobs import JobRegistry, training_job
+    from ui.session import builtin_dataset
 
     t0 = time.perf_counter()
     raw = builtin_dataset(n_users=200_000, n_items=100_000, n_interactions=5_000_000)
@@ -103,8 +103,8 @@ def cancel_latency(max_k: bool) -> None:
           f"{raw.n_items:,} songs × {len(raw):,} plays; generating it took {gen:.1f} s)")
     for k in (32, 1024) if max_k else (32,):
         reg = JobRegistry(max_jobs=1)
-        job = reg.start("bench", training_job(MFModel(factors=k, epochs=1000), prepared.train,
-                                              prepared.val), label="big")
+        job = reg.start("bench", training_job(MFModel(factors=k, epochs=1000), prepared),
+                        label="big")
         t_start = time.perf_counter()
         if k == 32:
             while not job.snapshot().history:
@@ -126,7 +126,7 @@ def cancel_latency(max_k: bool) -> None:
 def divergence() -> None:
     from mfcore.prepare import prepare
     from mfcore.train import MFModel
-    from ui.core import builtin_dataset
+    from ui.session import builtin_dataset
 
     prepared = prepare(builtin_dataset())
     print(f"3. Divergence on the built-in dataset ({len(prepared.train):,} training rows per "

@@ -119,10 +119,10 @@ class Interactions:
             if n_dups:
                 if duplicates == "error":
                     first = int(np.flatnonzero(~is_new)[0])
-                    raise DataError(
-                        f"duplicate (user, item) pair ({_py(user_ids[users[first]])!r}, "
-                        f"{_py(item_ids[items[first]])!r}) and the duplicate policy is 'error'",
-                        source=source or None)
+                    pair = (np.asarray(user_ids)[users[first]], np.asarray(item_ids)[items[first]])
+                    pair = tuple(x.item() if isinstance(x, np.generic) else x for x in pair)
+                    raise DataError(f"duplicate (user, item) pair {pair!r} and the duplicate "
+                                    "policy is 'error'", source=source or None)
                 starts = np.flatnonzero(is_new)
                 if duplicates == "sum":
                     merged = _sum_within_float32(values, starts, users, items, user_ids,

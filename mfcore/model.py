@@ -33,7 +33,8 @@ class EpochStats:
     data, or ALS, whose preferences are not the values). ``precision``, ``recall`` and ``ndcg``
     are the held-out metrics at the run's ``eval_k`` over its fixed validation sample, and
     ``eval_seconds`` what measuring them cost (NaN when not measured). ``seconds`` covers the
-    epoch and its loss/RMSE pass, not the ranking pass.
+    epoch and its loss/RMSE pass, not the ranking pass. ``train_mae`` is mean |e| over the
+    training rows (SGD), so a run's final training figures need no second pass over them.
     """
 
     epoch: int
@@ -46,6 +47,7 @@ class EpochStats:
     recall: float = math.nan
     ndcg: float = math.nan
     eval_seconds: float = math.nan
+    train_mae: float = math.nan
 
     def to_dict(self) -> dict:
         return asdict(self)

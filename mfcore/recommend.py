@@ -18,8 +18,8 @@ from .interactions import Interactions
 from .model import as_factor_model, index_array
 from .topk import top_n
 
-__all__ = ["IndexOutOfRange", "recommend", "recommend_folded", "similar_items", "top_fans",
-           "top_n"]
+__all__ = ["IndexOutOfRange", "played", "recommend", "recommend_folded", "similar_items",
+           "top_fans", "top_n"]
 
 
 def _check_index(name: str, value, n: int) -> int:
@@ -48,6 +48,21 @@ def _rows_of(exclude: Interactions | None, by: str, index: int, n_rows: int, n_c
                           f"does not match the model; was the model trained on this dataset?")
     indptr, indices, _ = exclude.csr(by)
     return indices[indptr[index]:indptr[index + 1]]
+
+
+def played(data: Interactions, user: int) -> tuple[np.ndarray, np.ndarray]:
+    """What ``user`` played in ``data``, shown beside their recommendations.
+
+    Returns
+    -------
+    (item_idx int32, values float32)
+        The user's items, largest value first (ties by the lower index).
+    """
+    user = _check_index("user", user, data.n_users)
+    indptr, items, values = data.csr("user")
+    mine, counts = items[indptr[user]:indptr[user + 1]], values[indptr[user]:indptr[user + 1]]
+    order = np.lexsort((mine, -counts))
+    return mine[order], counts[order]
 
 
 def recommend(model, user: int, n: int = 10, exclude: Interactions | None = None):

@@ -131,6 +131,14 @@ class RunHistory(RunDatabase):
                 (sweep_id, time.time(), kind, metric, int(n_planned),
                  json.dumps(jsonable(config), allow_nan=False)))
 
+    def reopen_sweep(self, sweep_id: str, *, n_planned: int) -> None:
+        """Mark a recorded sweep 'running' again, to be extended to ``n_planned`` trials."""
+        with self._write() as conn:
+            found = conn.execute("UPDATE sweeps SET status = 'running', finished = NULL, "
+                                 "n_planned = ? WHERE id = ?", (int(n_planned), sweep_id))
+            if found.rowcount == 0:
+                raise HistoryError(f"run history {self.path}: no sweep {sweep_id!r}")
+
     def finish_sweep(self, sweep_id: str, *, status: str, summary: dict) -> None:
         """Store a sweep's final status and summary (best, importance, wall seconds)."""
         with self._write() as conn:
@@ -144,7 +152,8 @@ class RunHistory(RunDatabase):
 
         Columns: ``id``, ``created``, ``finished`` (pandas datetimes, UTC), ``status``, ``kind``,
         ``metric``, ``n_planned``, ``n_runs`` (trials still in the history), ``best_val_rmse``
-        (lowest validation RMSE of its fitted or early-stopped trials, NaN when none) and
+        (lowest validation RMSE of its fitted or early-stopped trials, NaN when none),
+        ``best_value`` (the best trial's objective as its summary recorded it, NaN when none) and
         ``dataset`` (the dashboard's dataset label, else the data's source; None when unknown).
         """
         with self._connect() as conn:
@@ -153,12 +162,14 @@ class RunHistory(RunDatabase):
                 "(SELECT COUNT(*) FROM runs r WHERE r.sweep_id = s.id) AS n_runs, "
                 "(SELECT MIN(r.val_rmse) FROM runs r WHERE r.sweep_id = s.id "
                 " AND r.status IN ('fitted', 'early_stopped')) AS best_val_rmse, "
-                "s.config_json FROM sweeps s ORDER BY s.created DESC", conn)
+                "s.config_json, s.summary_json FROM sweeps s ORDER BY s.created DESC", conn)
         for c in ("created", "finished"):
             frame[c] = pd.to_datetime(pd.to_numeric(frame[c], errors="coerce"), unit="s")
         frame["best_val_rmse"] = pd.to_numeric(frame["best_val_rmse"],
                                                errors="coerce").astype("float64")
         frame["dataset"] = [_dataset_name(c) for c in frame.pop("config_json")]
+        frame["best_value"] = pd.Series([_best_value(t) for t in frame.pop("summary_json")],
+                                        index=frame.index, dtype="float64")
         return frame
 
     def get_sweep(self, sweep_id: str) -> dict:
@@ -166,7 +177,8 @@ class RunHistory(RunDatabase):
 
         ``runs`` holds the sweep's runs in the order they were recorded (columns
         :data:`LIST_COLUMNS` plus ``metrics``, each run's parsed metrics dict, where a sweep
-        trial keeps its 1-based ``trial`` number and any ``error``).
+        trial keeps its 1-based ``trial`` number and any ``error``, and ``params``, its
+        hyperparameters).
 
         Raises
         ------
@@ -177,8 +189,8 @@ class RunHistory(RunDatabase):
             row = conn.execute("SELECT id, created, finished, status, kind, metric, n_planned, "
                                "config_json, summary_json FROM sweeps WHERE id = ?",
                                (sweep_id,)).fetchone()
-            metrics = dict(conn.execute("SELECT id, metrics_json FROM runs WHERE sweep_id = ?",
-                                        (sweep_id,)).fetchall())
+            stored = {r[0]: r[1:] for r in conn.execute(
+                "SELECT id, metrics_json, params_json FROM runs WHERE sweep_id = ?", (sweep_id,))}
         if row is None:
             raise HistoryError(f"run history {self.path}: no sweep {sweep_id!r}")
         keys = ("id", "created", "finished", "status", "kind", "metric", "n_planned")
@@ -191,7 +203,8 @@ class RunHistory(RunDatabase):
         if not isinstance(out["config"], dict) or not isinstance(out["summary"], dict):
             raise self._fail(f"sweep {sweep_id!r} has damaged stored settings")
         runs = self.list_runs(sweep_id=sweep_id).sort_values("id").reset_index(drop=True)
-        runs["metrics"] = [_json_dict(metrics.get(int(i))) for i in runs["id"]]
+        runs["metrics"] = [_json_dict(stored.get(int(i), (None,))[0]) for i in runs["id"]]
+        runs["params"] = [_json_dict(stored.get(int(i), (None, None))[1]) for i in runs["id"]]
         out["runs"] = runs
         return out
 
@@ -378,6 +391,12 @@ def _json_dict(text) -> dict:
     except (TypeError, ValueError):
         return {}
     return out if isinstance(out, dict) else {}
+
+
+def _best_value(summary_json) -> float | None:
+    """The best trial's objective value in a sweep's stored summary (None when absent)."""
+    best = _json_dict(summary_json).get("best")
+    return finite(best.get("value")) if isinstance(best, dict) else None
 
 
 def _dataset_name(config_json) -> str | None:

@@ -1,4 +1,4 @@
-"""Helpers for the AppTest suites (tests/test_app_*.py): open the app, train, poll.
+"""Helpers for the AppTest suites (tests/app/): open the app, switch pages, train, poll.
 
 AppTest does not fire ``run_every`` timers by itself, so polling is ``time.sleep`` + ``at.run()``.
 """
@@ -13,17 +13,23 @@ APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
 
 def open_app(page: str | None = None, *, timeout: float = 60, query: dict | None = None) -> AppTest:
-    """A fresh session of the app (one browser tab), optionally switched to ``pages/<page>.py``."""
+    """A fresh session of the app (one browser tab), optionally switched to a page by its URL
+    path (``"train"`` is ``pages/train_page.py``)."""
     at = AppTest.from_file(APP, default_timeout=timeout)
     for k, v in (query or {}).items():
         at.query_params[k] = v
     at.run()
     assert_clean(at)
     if page:
-        at.switch_page(f"pages/{page}.py")
+        at.switch_page(page_file(page))
         at.run()
         assert_clean(at)
     return at
+
+
+def page_file(page: str) -> str:
+    """The file of the page served at URL path ``page`` (e.g. ``"train"``)."""
+    return f"pages/{page}_page.py"
 
 
 def assert_clean(at: AppTest) -> None:
@@ -48,7 +54,7 @@ def poll_until(at: AppTest, predicate, timeout: float = 30.0, interval: float = 
 
 
 def job_status(at: AppTest) -> str | None:
-    from mfcore.jobs import REGISTRY
+    from ui.jobs import REGISTRY
     ss = at.session_state
     job_id = ss["job_id"] if "job_id" in ss else None
     job = REGISTRY.get(job_id, ss["sid"]) if job_id else None
@@ -57,7 +63,7 @@ def job_status(at: AppTest) -> str | None:
 
 def train(at: AppTest, *, epochs: int = 5, factors: int = 8, timeout: float = 60) -> None:
     """Train a small model from the Train page and wait until it is the current model."""
-    at.switch_page("pages/train.py")
+    at.switch_page(page_file("train"))
     at.run()
     set_number(at, "w_hp_epochs", epochs)
     set_number(at, "w_hp_factors", factors)

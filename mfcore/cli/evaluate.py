@@ -6,7 +6,8 @@ import dataclasses
 import numpy as np
 
 from ..errors import MFError, ModelFileError
-from .args import add_data_args, add_eval_args, add_prepare_args, load_data, prep_options
+from .args import (add_data_args, add_eval_args, add_prepare_args, load_data, prep_options,
+                   say)
 
 
 def add_parser(sub) -> None:
@@ -38,6 +39,8 @@ def run(args) -> dict:
     result.update({k: v for k, v in score_predictions(model, target, train=train).items()
                    if isinstance(v, (int, float))})
     if args.k:
+        if not args.sample and (val is not None or args.definition != "heldout"):
+            say_estimate(model, prepared, args)
         result.update(ranking_metrics(model, prepared, k=args.k, definition=args.definition,
                                       direction=args.direction, sample=args.sample))
     return result
@@ -66,6 +69,18 @@ def _seed(params) -> int:
         raise ModelFileError(f"the model file's params hold seed = {str(seed)[:40]}; expected an "
                              "integer between 0 and 2**63 - 1")
     return seed
+
+
+def say_estimate(model, prepared, args) -> None:
+    """Before ranking every subject, say how long it will take (from a short timed sample)."""
+    from ..evaluate.estimate import estimate_seconds
+
+    est = estimate_seconds(model, prepared.train, prepared.val, k=args.k,
+                           definition=args.definition, direction=args.direction,
+                           full_data=prepared.display)
+    what = "users" if args.direction == "users" else "items"
+    say(f"ranking all {est.n_subjects:,} {what}: about {est.seconds:.1f} s (timed on "
+        f"{est.n_timed:,} of them; --sample N ranks a seeded sample instead)")
 
 
 def remap_prepared(prepared, meta: dict):

@@ -1,143 +1,161 @@
-"""``python -m mfcore sweep``: a grid or random search, data loaded and prepared once."""
+"""``python -m mfcore sweep``: an Optuna study on data loaded and prepared once.
+
+Trials run in threads of this process (``--jobs``) or on a Dask cluster (``--cluster
+tcp://host:8786``, default ``$MFX_DASK_SCHEDULER``); ``--resume SWEEP_ID`` extends a recorded
+study with ``--trials`` more.
+"""
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
 from ..errors import ConfigError
-from ..tune.results import METRICS, SweepResult, Trial
-from ..tune.space import SWEPT, default_text
+from ..tune.results import SweepResult, Trial
+from ..tune.space import SEARCHABLE
+from ..tune.study import PRUNERS, SAMPLERS
 from ..values import fmt
-from .args import (MODEL_ARGS, add_data_args, add_eval_args, add_fixed_model_args,
-                   add_history_args, add_prepare_args, load_data, model_kwargs, nonneg_int,
+from .args import (add_data_args, add_history_args, add_prepare_args, load_data, nonneg_int,
                    open_history, positive_int, prep_options, say)
 
-_FIXED = tuple(n for n in MODEL_ARGS if n not in SWEPT)
+_FIXED = ("solver", "solve", "eval_sample", "early_stopping", "patience", "threads")
 
 
 def add_parser(sub) -> None:
     s = sub.add_parser(
-        "sweep", help="grid or random search over latent size, lr, reg and epochs",
-        description="Train one model per configuration on data loaded and prepared once; "
-                    "report each trial, the best configuration and each hyperparameter's "
-                    "importance.")
+        "sweep", help="tune hyperparameters: an Optuna study (TPE, random or grid) with pruning",
+        description="Search the chosen solver's hyperparameters on data loaded and prepared "
+                    "once; trials run in local threads or on a Dask cluster, hopeless ones are "
+                    "pruned after an epoch, every trial is recorded in the run history.")
     add_data_args(s)
     add_prepare_args(s)
-    grid = ", ".join(f"--{n} {default_text(n, random=False).replace(' ', '')}" for n in SWEPT)
-    rand = ", ".join(f"--{n} {default_text(n, random=True)}" for n in SWEPT)
-    g = s.add_argument_group(
-        "search space",
-        f"Grid (default): comma-separated values, every combination is tried (defaults {grid}, "
-        "as on the Tune page). With --random N: LO:HI ranges (log-uniform for factors, lr, "
-        f"reg; uniform for epochs), comma-separated choices, or one fixed value (defaults "
-        f"{rand}).")
-    g.add_argument("--factors", help="latent sizes")
-    g.add_argument("--lr", help="learning rates")
-    g.add_argument("--reg", help="regularisation strengths")
-    g.add_argument("--epochs", help="epochs per trial")
-    g.add_argument("--random", type=positive_int, metavar="N",
-                   help="random search of N trials instead of a grid")
+    g = s.add_argument_group("study")
+    g.add_argument("--sampler", choices=SAMPLERS, default="tpe",
+                   help="tpe (default), random, or grid (every combination of the values)")
+    g.add_argument("--trials", type=positive_int,
+                   help="trials to run (default: the whole grid, else 20)")
+    g.add_argument("--objective", default="auto",
+                   help="val_rmse, precision@K, recall@K or ndcg@K (default: val_rmse for "
+                        "ratings, ndcg@10 for play counts and playlists)")
+    g.add_argument("--pruner", choices=PRUNERS, default="median",
+                   help="stop hopeless trials early: median (default), halving (successive "
+                        "halving), none")
+    g.add_argument("--cluster", metavar="ADDRESS",
+                   help="Dask scheduler (tcp://host:8786) or local:N worker processes; default "
+                        "$MFX_DASK_SCHEDULER, else local threads")
+    g.add_argument("--jobs", type=positive_int, default=1,
+                   help="trials at once in local threads (default 1)")
     g.add_argument("--seed", type=nonneg_int, default=0,
-                   help="seeds the split, the models and the random search (0)")
-    add_fixed_model_args(s.add_argument_group("fixed hyperparameters"))
-    add_eval_args(s, default_k=None)
-    s.add_argument("--metric", choices=list(METRICS), default=None,
-                   help="choose the best by val_rmse (default) or precision_at_k (needs --k)")
+                   help="seeds the split, the sampler and every model (0)")
+    g.add_argument("--resume", metavar="SWEEP_ID",
+                   help="extend this recorded study with --trials more (its own settings)")
+    sp = s.add_argument_group(
+        "search space", "Each: LO:HI (log scale for factors, lr, reg, init-std, alpha), "
+        "comma-separated choices, or one value (fixed). Left out: the solver's default range "
+        "(see mfcore.tune.space); a grid takes values only.")
+    for name in SEARCHABLE:
+        sp.add_argument(f"--{name.replace('_', '-')}", dest=f"space_{name}", metavar="SPEC")
+    f = s.add_argument_group("fixed for every trial")
+    f.add_argument("--solver", choices=["sgd", "als"], help="default: by kind of data")
+    f.add_argument("--solve", choices=["cg", "cholesky"], help="ALS row solve")
+    f.add_argument("--eval-sample", type=nonneg_int,
+                   help="validation users ranked after every epoch, for pruning (default 2000)")
+    f.add_argument("--early-stopping", action="store_true", default=None)
+    f.add_argument("--patience", type=positive_int)
+    f.add_argument("--threads", type=nonneg_int, help="threads per trial (default 1)")
+    e = s.add_argument_group("final ranking of each trial")
+    e.add_argument("--definition", choices=["heldout", "favourites"], default="heldout")
+    e.add_argument("--direction", choices=["users", "items"], default="users")
+    e.add_argument("--sample", type=positive_int, help="rank a seeded sample of subjects")
     add_history_args(s, "every trial")
     s.add_argument("--model-dir", help="save every trial's model (.npz) in this folder")
-    s.add_argument("--report", help="write a self-contained HTML report of the sweep here")
+    s.add_argument("--report", help="write a self-contained HTML report of the study here")
     s.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     s.add_argument("--quiet", action="store_true", help="no per-trial lines on stderr")
     s.set_defaults(func=run)
 
 
-def _trials(args) -> tuple[list[dict], dict]:
-    """The planned trials and the search space as given (text)."""
-    from ..tune.space import grid_trials, parse_values, random_trials
-
-    random = args.random is not None
-    space = {n: (getattr(args, n) or default_text(n, random=random)) for n in SWEPT}
-    parsed = {n: parse_values(n, v, random=random) for n, v in space.items()}
-    if random:
-        return random_trials(args.random, seed=args.seed, **parsed), space
-    return grid_trials(**parsed), space
-
-
 def run(args) -> dict:
     from ..prepare import prepare
-    from ..tune.runner import run_sweep
+    from ..tune.runner import run_study
 
     t_wall = time.perf_counter()
-    trials, space = _trials(args)
-    metric = args.metric or "val_rmse"
-    if metric == "precision_at_k" and not args.k:
-        raise ConfigError("--metric precision_at_k needs --k")
     history = open_history(args)
+    resume = None
+    if args.resume:
+        if history is None:
+            raise ConfigError("--resume reads the study from the run history: drop --no-history")
+        from ..runstore_sweeps import sweep_from_history
+        resume = sweep_from_history(history, args.resume)
     t_load = time.perf_counter()
     prepared = prepare(load_data(args), prep_options(args, seed=args.seed))
     load_seconds = time.perf_counter() - t_load
-    if not args.quiet:
-        n_val = len(prepared.val) if prepared.val is not None else 0
-        say(f"{len(trials)} trials ({'random search' if args.random else 'grid'}) on "
-            f"{len(prepared.train):,} training / {n_val:,} validation rows")
+    space = {n: getattr(args, f"space_{n}") for n in SEARCHABLE
+             if getattr(args, f"space_{n}") is not None}
+    base = {n: getattr(args, n) for n in _FIXED if getattr(args, n) is not None}
     ranking = {"definition": args.definition, "direction": args.direction}
     if args.sample:
         ranking["sample"] = args.sample
-    res = run_sweep(prepared, trials, base_params={**model_kwargs(args, _FIXED),
-                                                   "seed": args.seed},
-                    metric=metric, k=args.k, ranking=ranking if args.k else None,
-                    history=history, kind="random" if args.random else "grid",
-                    model_dir=args.model_dir, callback=lambda t: _report(args, t, len(trials)),
-                    space=space)
+    res = run_study(prepared, space, sampler=args.sampler, n_trials=args.trials,
+                    objective=args.objective, pruner=args.pruner, seed=args.seed,
+                    base_params=base, ranking=ranking, history=history, resume=resume,
+                    cluster=args.cluster, jobs=args.jobs, model_dir=args.model_dir,
+                    callback=lambda t: _report(args, t), meta_callback=lambda m: _start(args, m))
     out = res.to_dict()
     out.update(load_seconds=load_seconds, wall_seconds=time.perf_counter() - t_wall,
-               sweep_seconds=res.wall_seconds)
+               study_seconds=res.wall_seconds)
     if history is not None:
         out["history_db"] = str(history.path)
     if args.report:
-        from ..report import sweep_report_html
-        Path(args.report).write_text(
-            sweep_report_html(res.trials_frame(), res.best, res.importance,
-                              {**res.meta, "sweep_id": res.sweep_id, "status": res.status,
-                               "wall_seconds": out["wall_seconds"]}), encoding="utf-8")
+        from ..tune.plots import study_report_html
+        Path(args.report).write_text(study_report_html(res), encoding="utf-8")
         out["report"] = str(args.report)
     for w in res.warnings:
         say(f"warning: {w}")
     if not args.json:
-        _print_table(res, args.k)
+        _print_table(res)
     return out
 
 
-def _report(args, t: Trial, n: int) -> None:
+def _start(args, meta: dict) -> None:
     if args.quiet:
         return
-    extra = f"  p@{args.k} {fmt(t.precision_at_k)}" if args.k else ""
-    say(f"trial {t.index + 1:3d}/{n}  k={t.params['factors']:<4d} "
-        f"lr={t.params['lr']:<9.4g} reg={t.params['reg']:<9.4g} "
-        f"epochs={t.params['epochs']:<4d} {t.status:<13s} val RMSE {fmt(t.val_rmse)}"
-        f"{extra}  {t.seconds:.2f}s")
+    where = meta["where"]
+    place = (f"{where['workers']} Dask worker(s) at {where['scheduler']}"
+             if where["kind"] == "dask" else f"{where['slots']} local thread(s)")
+    ref = (meta.get("reference") or {}).get("popularity")
+    say(f"study: {meta['n_new']} {meta['sampler']} trials of {meta['solver']} on "
+        f"{meta['n_train']:,} training / {meta['n_val']:,} validation rows, objective "
+        f"{meta['objective']} ({meta['direction']}), pruner {meta['pruner']}, on {place}"
+        + (f"; popularity scores {fmt(ref)}" if ref is not None else ""))
 
 
-def _print_table(res: SweepResult, k) -> None:
+def _report(args, t: Trial) -> None:
+    if args.quiet:
+        return
+    params = " ".join(f"{k}={fmt(v) if isinstance(v, float) else v}" for k, v in t.params.items())
+    say(f"trial {t.number + 1:3d}  {t.state:<8s} {fmt(t.value):>8s}  {params}  "
+        f"{t.epochs_run} epochs {t.seconds:.2f}s on {t.worker}"
+        + (f"  ({t.error})" if t.error else ""))
+
+
+def _print_table(res: SweepResult) -> None:
     import pandas as pd
 
     frame = res.trials_frame()
-    cols = ["trial", *SWEPT, "status", "val_rmse", "train_rmse"]
-    if k:
-        cols.append("precision_at_k")
-    cols.append("seconds")
-    with pd.option_context("display.max_rows", None, "display.width", 200):
+    cols = [c for c in frame.columns if c not in ("error", "train_rmse", "recall_at_k")
+            and not frame[c].isna().all()]
+    with pd.option_context("display.max_rows", None, "display.width", 220):
         print(frame[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    spec = res.objective_spec
     if res.best:
         b = res.best
-        print(f"best ({res.metric}): factors={b['params']['factors']} lr={b['params']['lr']:g} "
-              f"reg={b['params']['reg']:g} epochs={b['params']['epochs']}  val RMSE "
-              f"{fmt(b['val_rmse'])}" + (f"  precision@{k} {fmt(b['precision_at_k'])}"
-                                         if k else ""))
+        print(f"best ({spec.label}, {spec.direction}): trial {b['number'] + 1} "
+              + " ".join(f"{k}={fmt(v) if isinstance(v, float) else v}"
+                         for k, v in b["params"].items()) + f"  {fmt(b['value'])}")
     else:
-        print("best: none (no trial finished normally)")
+        print("best: none (no trial completed)")
     if res.importance:
-        print("importance (eta²): " + ", ".join(f"{p} {v:.2f}"
-                                                  for p, v in res.importance.items()))
+        print("importance (PED-ANOVA): " + ", ".join(f"{p} {v:.2f}"
+                                                     for p, v in res.importance.items()))
     if res.status == "cancelled":
         print(f"cancelled after {len(res.trials)} of {res.n_planned} trials")

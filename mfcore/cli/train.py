@@ -9,7 +9,7 @@ from .args import (add_data_args, add_eval_args, add_history_args, add_model_arg
 #: Exit status of a run that diverged (its record is still printed and recorded).
 EXIT_DIVERGED = 3
 _SHOWN = ("status", "train_rmse", "val_rmse", "val_mae", "precision_at_k", "recall_at_k",
-          "fit_seconds")
+          "ndcg_at_k", "fit_seconds")
 
 
 def add_parser(sub) -> None:
@@ -38,7 +38,7 @@ def exit_status(result: dict) -> int:
 
 def run(args) -> dict:
     from ..prepare import prepare
-    from ..runs import score_run
+    from ..runs import fit_and_record
     from ..train import MFModel, check_memory
 
     history = open_history(args)
@@ -52,26 +52,32 @@ def run(args) -> dict:
 
     def report(stats) -> None:
         if not args.quiet:
-            say(f"epoch {stats.epoch:3d}  loss {stats.loss:.4g}  train RMSE "
-                f"{stats.train_rmse:.4f}  val RMSE {stats.val_rmse:.4f}  "
-                f"{stats.seconds:.2f}s  {stats.ratings_per_s / 1e6:.1f}M ratings/s")
+            say(epoch_line(stats, model.params.get("eval_k", 10)))
 
-    t0 = time.perf_counter()
-    model.fit(train, prepared.val, callback=report)
-    record = score_run(model, prepared, k=args.k, definition=args.definition,
-                       direction=args.direction, sample=args.sample,
-                       fit_seconds=time.perf_counter() - t0,
-                       extra={"load_seconds": load_seconds})
+    run = fit_and_record(model, prepared, history=history, source="cli",
+                         model_path=args.model_out, save_model=False, k=args.k,
+                         definition=args.definition, direction=args.direction,
+                         sample=args.sample, callback=report,
+                         extra={"load_seconds": load_seconds})
     if model.status_ == "diverged":
         say(f"diverged in epoch {model.diverged_at_[0]}: try a smaller --lr")
-    result = record.to_dict()
-    if args.model_out:
-        from ..modelio import save_model
-        save_model(model, args.model_out, data=prepared.display)
-        result["model_path"] = str(args.model_out)
+    result = run.record.to_dict()
+    if run.model_path:
+        result["model_path"] = run.model_path
     if history is not None:
-        result["run_id"] = history.record(record, source="cli", model_path=args.model_out)
+        result["run_id"] = run.run_id
         result["history_db"] = str(history.path)
     if not args.json:
         print("  ".join(f"{k}={result[k]}" for k in _SHOWN if result.get(k) is not None))
     return result
+
+
+def epoch_line(stats, k: int) -> str:
+    """One epoch as a line of text: the figures that mean something for this run."""
+    parts = [f"epoch {stats.epoch:3d}", f"loss {stats.loss:.4g}"]
+    for label, v in (("train RMSE", stats.train_rmse), ("val RMSE", stats.val_rmse),
+                     (f"P@{k}", stats.precision), (f"NDCG@{k}", stats.ndcg)):
+        if v == v:  # NaN: not measured, or meaningless for this solver
+            parts.append(f"{label} {v:.4f}")
+    parts.append(f"{stats.seconds:.2f}s  {stats.ratings_per_s / 1e6:.1f}M rows/s")
+    return "  ".join(parts)

@@ -13,16 +13,23 @@ The update is the one in ``docs/definitions.md`` (Koren, Bell & Volinsky 2009)::
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
 from numba.core import cgutils
+from numba.core.errors import NumbaIRAssumptionWarning
 from numba.extending import intrinsic, overload, register_jitable
 
 OK = -1  # returned by sgd_chunk when no value turned NaN/inf
 # Reassociation lets LLVM vectorise the dot products (4x faster); 'nnan'/'ninf' are left out
 # on purpose so the divergence checks below are not optimised away.
 FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
+# Inlining _step (inline="always", worth its speed) makes numba's own pedantic SSA check print
+# "variable ... is not in scope ... Please report" on the first compile; the compiled code is
+# right (the kernels are tested against their Python twins), so users are not shown it.
+warnings.filterwarnings("ignore", category=NumbaIRAssumptionWarning, module=r"numba\.core\.ssa")
 _FLOAT32_MAX = np.float32(np.finfo(np.float32).max)
 # Rows ahead whose factor rows are prefetched: on data larger than the caches SGD waits on
 # memory, and the visit order is known in advance (1.5-2x faster there, neutral on small data).

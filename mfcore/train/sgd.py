@@ -170,7 +170,8 @@ class SGDRun:
             val_rmse = math.sqrt(vsums[0] / len(self.val))
         seconds = sgd_seconds + (time.perf_counter() - t0)
         rate = len(self.train) * (1 + self.neg_ratio) / max(sgd_seconds, 1e-9)
-        return EpochStats(epoch, float(loss), train_rmse, val_rmse, seconds, rate)
+        return EpochStats(epoch, float(loss), train_rmse, val_rmse, seconds, rate,
+                          train_mae=sums[1] / len(self.train))
 
 
 def balanced_blocks(counts: np.ndarray, T: int) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""What a sweep produces: its trials (:class:`Trial`) and the whole (:class:`SweepResult`)."""
+"""What a study produces: its trials (:class:`Trial`) and the whole (:class:`SweepResult`)."""
 from __future__ import annotations
 
 import time
@@ -8,17 +8,16 @@ from typing import Sequence
 
 import pandas as pd
 
-from ..runs import RunRecord
 from ..values import finite
-from .space import SWEPT
+from .objective import Objective, parse_objective
 
-__all__ = ["METRICS", "TRIAL_COLUMNS", "Trial", "SweepResult", "trials_frame", "best_trial",
+__all__ = ["STATES", "METRIC_COLUMNS", "Trial", "SweepResult", "trials_frame", "best_trial",
            "new_sweep_id"]
 
-#: Metrics the best configuration can be chosen by, and whether higher is better.
-METRICS = {"val_rmse": False, "precision_at_k": True}
-_METRIC_FIELDS = ("val_rmse", "val_mae", "train_rmse", "precision_at_k", "recall_at_k",
-                  "ndcg_at_k")
+#: A trial's state as Optuna sees it.
+STATES = ("complete", "pruned", "failed")
+#: Final figures of a trial's model (None when not measured).
+METRIC_COLUMNS = ("val_rmse", "train_rmse", "precision_at_k", "recall_at_k", "ndcg_at_k")
 
 
 def new_sweep_id() -> str:
@@ -28,112 +27,125 @@ def new_sweep_id() -> str:
 
 @dataclass
 class Trial:
-    """One finished trial of a sweep.
+    """One finished trial of a study.
 
-    ``status`` is the model's: 'fitted', 'early_stopped' or 'diverged' ('failed' when training
-    raised, with ``error``). ``seconds`` covers training and scoring; ``history`` holds the
-    per-epoch EpochStats dicts.
+    Attributes
+    ----------
+    number : int
+        Optuna's trial number (0-based; people see ``number + 1``).
+    params : dict
+        The searched hyperparameters' values.
+    state : {'complete', 'pruned', 'failed'}
+    value : float or None
+        The objective: the final model's figure for a complete trial, the last reported
+        per-epoch figure for a pruned one, None for a failed one.
+    status : str
+        The run's: 'fitted', 'early_stopped', 'diverged', 'pruned' or 'failed'.
+    intermediate : dict
+        Epoch → the per-epoch figure reported for pruning.
+    seconds : float
+        Training and scoring, where the trial ran.
+    overhead_seconds : float or None
+        Time from handing the trial out to having its result, less ``seconds``: shipping,
+        scheduling and the result's trip back.
+    worker : str or None
+        Where it ran: ``thread:<name>`` in this process, or a Dask worker's address.
     """
 
-    index: int
+    number: int
     params: dict
-    status: str
+    state: str
+    value: float | None = None
+    status: str = "fitted"
     val_rmse: float | None = None
-    val_mae: float | None = None
     train_rmse: float | None = None
     precision_at_k: float | None = None
     recall_at_k: float | None = None
     ndcg_at_k: float | None = None
     epochs_run: int = 0
     best_epoch: int | None = None
-    fit_seconds: float = 0.0
     seconds: float = 0.0
+    overhead_seconds: float | None = None
+    worker: str | None = None
     run_id: int | None = None
     model_path: str | None = None
     error: str | None = None
-    history: list = field(default_factory=list)
-
-    @classmethod
-    def from_record(cls, index: int, record: RunRecord, **fields) -> "Trial":
-        """The trial whose run is ``record`` (its metrics, status, error); ``fields`` win."""
-        return cls(index=index, params={p: record.params.get(p) for p in SWEPT},
-                   status=record.status, **{f: getattr(record, f) for f in _METRIC_FIELDS},
-                   epochs_run=record.epochs_run, best_epoch=record.best_epoch,
-                   fit_seconds=record.fit_seconds or 0.0, error=record.extra.get("error"),
-                   history=list(record.history), **fields)
+    intermediate: dict = field(default_factory=dict)
 
     @property
     def usable(self) -> bool:
-        """Eligible as the best configuration (finished normally, finite metric)."""
-        return self.status in ("fitted", "early_stopped") and finite(self.val_rmse) is not None
+        """Eligible as the best configuration (complete with a finite value)."""
+        return self.state == "complete" and finite(self.value) is not None
 
     def row(self) -> dict:
-        """A flat dict (one table row): trial, the swept params, status and metrics."""
-        d = {"trial": self.index + 1, **{p: self.params.get(p) for p in SWEPT},
-             "status": self.status}
-        for f in TRIAL_COLUMNS[len(SWEPT) + 2:]:
+        """A flat dict (one table row): trial, params, state, status, value and figures."""
+        d = {"trial": self.number + 1, **self.params, "state": self.state,
+             "status": self.status, "value": self.value}
+        for f in (*METRIC_COLUMNS, "epochs_run", "seconds", "worker", "run_id", "error"):
             d[f] = getattr(self, f)
         return d
 
-    def to_dict(self, *, history: bool = False) -> dict:
+    def to_dict(self) -> dict:
         d = asdict(self)
-        if not history:
-            d.pop("history")
+        d["intermediate"] = {str(k): v for k, v in self.intermediate.items()}
         return d
 
 
-TRIAL_COLUMNS = ["trial", *SWEPT, "status", *_METRIC_FIELDS, "epochs_run", "best_epoch",
-                 "seconds", "run_id", "error"]
-
-
-def trials_frame(trials: Sequence[Trial]) -> pd.DataFrame:
-    """The trials as a DataFrame (columns :data:`TRIAL_COLUMNS`), in trial order."""
-    frame = pd.DataFrame([t.row() for t in trials], columns=TRIAL_COLUMNS)
-    for c in (*_METRIC_FIELDS, "seconds", "lr", "reg"):
+def trials_frame(trials: Sequence[Trial], params: Sequence[str] | None = None) -> pd.DataFrame:
+    """The trials as a DataFrame in trial order: ``trial``, the params, ``state``, ``status``,
+    ``value``, the final figures, ``epochs_run``, ``seconds``, ``worker``, ``run_id``,
+    ``error``."""
+    if params is None:
+        params = list(dict.fromkeys(p for t in trials for p in t.params))
+    cols = ["trial", *params, "state", "status", "value", *METRIC_COLUMNS, "epochs_run",
+            "seconds", "worker", "run_id", "error"]
+    frame = pd.DataFrame([t.row() for t in sorted(trials, key=lambda t: t.number)],
+                         columns=cols)
+    for c in ("value", *METRIC_COLUMNS, "seconds"):
         frame[c] = pd.to_numeric(frame[c], errors="coerce").astype("float64")
     return frame
 
 
-def best_trial(trials: Sequence[Trial], metric: str = "val_rmse") -> Trial | None:
-    """The best usable trial by ``metric`` (ties: the earlier trial)."""
-    higher = METRICS[metric]
-    cands = [t for t in trials if t.usable and finite(getattr(t, metric)) is not None]
+def best_trial(trials: Sequence[Trial], objective: Objective) -> Trial | None:
+    """The best complete trial by its value (ties: the earlier trial)."""
+    cands = [t for t in trials if t.usable]
     if not cands:
         return None
-    if higher:
-        return max(cands, key=lambda t: (getattr(t, metric), -t.index))
-    return min(cands, key=lambda t: (getattr(t, metric), t.index))
+    sign = -1.0 if objective.ranking else 1.0
+    return min(cands, key=lambda t: (sign * t.value, t.number))
 
 
 @dataclass
 class SweepResult:
-    """What :func:`~mfcore.tune.run_sweep` returns and
+    """A study: what :func:`~mfcore.tune.run_study` returns and
     :func:`~mfcore.runstore_sweeps.sweep_from_history` rebuilds.
 
     Attributes
     ----------
     sweep_id : str
-    kind : {'grid', 'random', 'custom'}
-    metric : {'val_rmse', 'precision_at_k'}
+    sampler : {'tpe', 'random', 'grid'}
+    objective : str
+        As :func:`~mfcore.tune.objective.parse_objective` reads it ('ndcg@10', 'val_rmse').
     status : {'done', 'cancelled'}
-        A sweep read back from the run store may also be 'failed' or 'running'.
+        A study read back from the run store may also be 'failed' or 'running'.
     trials : list of Trial
-        The finished trials, in order.
+        The finished trials, in trial order.
     n_planned : int
     best : dict or None
-        The best trial's ``to_dict()`` (params, metrics, run id).
+        The best trial's ``to_dict()``.
     importance : dict
-        eta² of each varied hyperparameter (see :mod:`mfcore.tune.importance`).
+        Each searched hyperparameter's importance to the objective (PED-ANOVA, summing to 1).
     wall_seconds : float
     meta : dict
-        Data summary, split, fixed parameters, k, search space.
+        ``solver``, ``kind``, ``space`` (text), ``fixed_params``, ``pruner``, ``seed``,
+        ``where`` (threads or the cluster), ``reference`` (the popularity baseline's value on a
+        ranking objective), the data summary, split, sizes.
     warnings : list of str
-        E.g. a trial that could not be recorded in the run history.
     """
 
     sweep_id: str
-    kind: str
-    metric: str
+    sampler: str
+    objective: str
     status: str
     trials: list
     n_planned: int
@@ -143,14 +155,32 @@ class SweepResult:
     meta: dict = field(default_factory=dict)
     warnings: list = field(default_factory=list)
 
+    @property
+    def objective_spec(self) -> Objective:
+        return parse_objective(self.objective, k=int(self.meta.get("k") or 10))
+
+    @property
+    def searched(self) -> list[str]:
+        """The searched hyperparameters, in the solver's order."""
+        from .space import SearchSpace
+        return list(SearchSpace(self.meta.get("space"), solver=self.meta.get("solver", "sgd"),
+                                kind=self.meta.get("kind", "ratings"),
+                                grid=self.sampler == "grid").dims)
+
     def trials_frame(self) -> pd.DataFrame:
-        return trials_frame(self.trials)
+        return trials_frame(self.trials, self.searched)
+
+    def counts(self) -> dict:
+        """How many trials are in each state."""
+        return {s: sum(t.state == s for t in self.trials) for s in STATES}
 
     def to_dict(self) -> dict:
-        """JSON-ready summary (no per-epoch histories)."""
-        return {"sweep_id": self.sweep_id, "kind": self.kind, "metric": self.metric,
+        """JSON-ready: every trial (params, state, value, epochs run, seconds, worker), the best."""
+        spec = self.objective_spec
+        return {"sweep_id": self.sweep_id, "sampler": self.sampler,
+                "objective": self.objective, "direction": spec.direction,
                 "status": self.status, "n_planned": self.n_planned,
-                "n_trials": len(self.trials),
+                "n_trials": len(self.trials), "states": self.counts(),
                 "trials": [t.to_dict() for t in self.trials], "best": self.best,
                 "importance": self.importance, "wall_seconds": self.wall_seconds,
                 "meta": self.meta, "warnings": list(self.warnings)}

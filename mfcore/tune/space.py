@@ -1,171 +1,252 @@
-"""Search spaces of a sweep: the trials of a grid or of a seeded random search.
+"""The search space of a study: every hyperparameter of the chosen solver, searched or fixed.
 
-A trial is a dict of the swept hyperparameters (:data:`SWEPT`). :data:`GRID_DEFAULTS` and
-:data:`RANDOM_DEFAULTS` are the one set of defaults the command line and the Tune page show;
-:func:`parse_values` reads their text form (``a,b,c`` values or a ``lo:hi`` range).
+Each hyperparameter a solver reads (:data:`SEARCHABLE`) is, in a :class:`SearchSpace`, one of
+
+- a **range** ``lo:hi`` — log-uniform for rates, regularisation, α, the latent size and the init
+  spread, uniform for epochs, negatives per positive and CG steps; integers stay integers;
+- **choices** ``a,b,c`` — a categorical dimension (the only form a grid takes);
+- **one value** — fixed for every trial (shown beside the trial table).
+
+The text form (``"8:256"``, ``"linear,log1p"``, ``"20"``) is what the command line, the Tune page
+and the run store (a study's ``config['space']``) share; :func:`default_space` gives the defaults
+for a solver and kind of data, :data:`GRID_DEFAULTS` a grid's. Optuna distributions come from
+:meth:`SearchSpace.distributions` (imported lazily: the app starts without Optuna).
 """
 from __future__ import annotations
 
-import itertools
 import math
 from dataclasses import dataclass
-from typing import Iterable
-
-import numpy as np
+from typing import Any, Mapping
 
 from ..errors import ConfigError
+from ..train import presets
 
-__all__ = ["SWEPT", "INT_PARAMS", "MAX_TRIALS", "GRID_DEFAULTS", "RANDOM_DEFAULTS", "Range",
-           "grid_trials", "random_trials", "parse_values", "default_text"]
+__all__ = ["SEARCHABLE", "SEARCHED_BY", "DEFAULT_SPACES", "GRID_DEFAULTS", "MAX_TRIALS",
+           "Range", "SearchSpace", "default_space", "default_text", "parse_entry"]
 
-#: The hyperparameters a sweep varies.
-SWEPT = ("factors", "lr", "reg", "epochs")
-#: Refuse grids larger than this (a typo like --factors 1,2,...,1000 would run for hours).
+#: Refuse studies and grids larger than this (a typo would run for days).
 MAX_TRIALS = 2000
-INT_PARAMS = ("factors", "epochs")
-#: A grid's default values: each spans its useful range with a factor of about 4 between
-#: neighbours (3 × 2 × 2 × 1 = 12 trials), the range the random search draws from.
-GRID_DEFAULTS: dict = {"factors": (4, 16, 64), "lr": (0.005, 0.02), "reg": (0.02, 0.1),
-                       "epochs": (20,)}
-#: A random search's default (low, high) ranges; equal ends fix the value.
-RANDOM_DEFAULTS: dict = {"factors": (4, 64), "lr": (0.001, 0.05), "reg": (0.001, 0.2),
-                         "epochs": (20, 20)}
-_LOG_DEFAULT = {"factors": True, "lr": True, "reg": True, "epochs": False}
+
+
+@dataclass(frozen=True)
+class _Param:
+    type: type
+    log: bool = False
+    options: tuple = ()
+
+
+#: Every hyperparameter a study can search: its type, whether a range is log-scaled, and the
+#: values a categorical one may take.
+SEARCHABLE: dict[str, _Param] = {
+    "factors": _Param(int, log=True), "epochs": _Param(int), "lr": _Param(float, log=True),
+    "reg": _Param(float, log=True), "init_std": _Param(float, log=True),
+    "biased": _Param(bool, options=(True, False)), "neg_ratio": _Param(float),
+    "neg_sampling": _Param(str, options=("uniform", "popularity")),
+    "alpha": _Param(float, log=True), "confidence": _Param(str, options=("linear", "log1p")),
+    "cg_steps": _Param(int)}
+#: The hyperparameters of each solver a study covers, in display order.
+SEARCHED_BY: dict[str, tuple] = {
+    "sgd": ("factors", "epochs", "lr", "reg", "init_std", "biased", "neg_ratio", "neg_sampling"),
+    "als": ("factors", "epochs", "reg", "alpha", "confidence", "cg_steps")}
+#: Default TPE / random search ranges; a hyperparameter not named is fixed at the preset of the
+#: kind of data (:mod:`mfcore.train.presets`). SGD's negatives are searched only on implicit data.
+DEFAULT_SPACES: dict[str, dict] = {
+    "sgd": {"factors": "8:256", "epochs": "5:40", "lr": "0.001:0.05", "reg": "0.001:0.3",
+            "init_std": "0.01:0.3"},
+    "als": {"factors": "8:256", "epochs": "3:30", "reg": "0.001:10", "alpha": "0.5:100",
+            "confidence": "linear,log1p", "cg_steps": "1:6"}}
+_IMPLICIT_SGD = {"neg_ratio": "1:30"}
+#: A grid's default values (each axis a factor of about 4 apart; 12 trials for SGD, 18 for ALS).
+GRID_DEFAULTS: dict[str, dict] = {
+    "sgd": {"factors": "8,32,128", "lr": "0.005,0.02", "reg": "0.02,0.1", "epochs": "20"},
+    "als": {"factors": "16,64", "reg": "0.01,0.1,1", "alpha": "1,10,40", "epochs": "15"}}
 
 
 @dataclass(frozen=True)
 class Range:
-    """A range to draw from in a random search.
-
-    ``log=True`` draws log-uniformly (needs ``low > 0``); integer parameters are rounded.
-    """
+    """A continuous or integer range searched by TPE or random search."""
 
     low: float
     high: float
-    log: bool = True
+    log: bool
+    integer: bool
 
-    def __post_init__(self) -> None:
-        if not (math.isfinite(self.low) and math.isfinite(self.high)) or self.low > self.high:
-            raise ConfigError(f"a range needs finite low <= high, got {self.low}:{self.high}")
-        if self.log and self.low <= 0:
-            raise ConfigError(f"a log-uniform range needs low > 0, got {self.low}:{self.high}")
-
-    def draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        if self.log:
-            return np.exp(rng.uniform(math.log(self.low), math.log(self.high), n))
-        return rng.uniform(self.low, self.high, n)
+    def text(self) -> str:
+        return f"{_num_text(self.low)}:{_num_text(self.high)}"
 
 
-def _as_list(name: str, v) -> list:
-    if isinstance(v, Range):
-        raise ConfigError(f"{name}: a grid takes values, not a range (ranges are for random "
-                          f"search)")
-    if isinstance(v, (str, bytes)) or not isinstance(v, Iterable):
-        v = [v]
-    out = list(v)
-    if not out:
-        raise ConfigError(f"{name}: give at least one value")
-    return out
+def _num_text(v) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
 
 
-def _cast(name: str, v):
-    if name in INT_PARAMS:
-        if isinstance(v, float) and not v.is_integer():
-            raise ConfigError(f"{name} must be an integer, got {v!r}")
-        return int(v)
-    return float(v)
+def _value_text(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return _num_text(v)
 
 
-def grid_trials(*, factors=GRID_DEFAULTS["factors"], lr=GRID_DEFAULTS["lr"],
-                reg=GRID_DEFAULTS["reg"], epochs=GRID_DEFAULTS["epochs"]) -> list[dict]:
-    """Every combination of the given values (Cartesian product), factors varying slowest.
-
-    Each argument is a value or a sequence of values (repeats are dropped). Returns a list of
-    ``{'factors', 'lr', 'reg', 'epochs'}`` dicts.
-    """
-    axes = {n: [_cast(n, x) for x in dict.fromkeys(_as_list(n, v))]
-            for n, v in (("factors", factors), ("lr", lr), ("reg", reg), ("epochs", epochs))}
-    n = math.prod(len(a) for a in axes.values())
-    if n > MAX_TRIALS:
-        raise ConfigError(f"the grid has {n:,} combinations; at most {MAX_TRIALS:,} are allowed "
-                          f"(use random search instead)")
-    return [dict(zip(SWEPT, combo)) for combo in itertools.product(*axes.values())]
-
-
-def random_trials(n: int, *, factors=RANDOM_DEFAULTS["factors"], lr=RANDOM_DEFAULTS["lr"],
-                  reg=RANDOM_DEFAULTS["reg"], epochs=RANDOM_DEFAULTS["epochs"],
-                  seed: int = 0) -> list[dict]:
-    """``n`` configurations drawn independently with a seeded generator.
-
-    Each argument is a :class:`Range` (a ``(low, high)`` tuple is read as one: log-uniform for
-    factors, lr and reg, uniform for epochs), a list of choices (drawn uniformly), or a single
-    value (fixed). Integer parameters are rounded to the nearest integer. The same ``seed``
-    always gives the same trials.
-    """
-    if not isinstance(n, (int, np.integer)) or n < 1:
-        raise ConfigError(f"the number of random trials must be an integer >= 1, got {n!r}")
-    if n > MAX_TRIALS:
-        raise ConfigError(f"at most {MAX_TRIALS:,} trials are allowed, got {n:,}")
-    rng = np.random.default_rng(seed)
-    cols = {}
-    for name, spec in (("factors", factors), ("lr", lr), ("reg", reg), ("epochs", epochs)):
-        if isinstance(spec, tuple) and len(spec) == 2:
-            spec = Range(float(spec[0]), float(spec[1]), log=_LOG_DEFAULT[name])
-        if isinstance(spec, Range):
-            vals = spec.draw(rng, n)
-            if name in INT_PARAMS:
-                vals = np.maximum(np.rint(vals), 1 if name == "factors" else 0)
-        elif isinstance(spec, (list, np.ndarray)):
-            choices = _as_list(name, spec)
-            vals = [choices[i] for i in rng.integers(0, len(choices), n)]
-        else:
-            vals = [spec] * n
-        cols[name] = [_cast(name, v) for v in vals]
-    return [{k: cols[k][i] for k in SWEPT} for i in range(n)]
-
-
-def default_text(name: str, *, random: bool) -> str:
-    """The default of ``name`` as :func:`parse_values` reads it: "4, 16, 64" or "4:64"."""
-    if random:
-        lo, hi = RANDOM_DEFAULTS[name]
-        return f"{lo:g}" if lo == hi else f"{lo:g}:{hi:g}"
-    return ", ".join(f"{v:g}" for v in GRID_DEFAULTS[name])
-
-
-def parse_values(name: str, text: str, *, random: bool):
-    """A search-space entry: ``a,b,c`` values (choices), a ``lo:hi`` range, or one value.
-
-    Returns a list of values for a grid; for a random search a :class:`Range`, a list of
-    choices or one value.
+def parse_entry(name: str, text) -> Any:
+    """One search-space entry from its text: a :class:`Range`, a list of choices, or one value.
 
     Raises
     ------
     ConfigError
-        A value that is not a (finite) number, or a range in a grid; the message starts with
-        ``--name``.
+        An unknown hyperparameter, a value of the wrong type, a range whose ends are out of
+        order or not > 0 on a log scale, a range of a categorical hyperparameter. The message
+        starts with ``--name``.
     """
+    if name not in SEARCHABLE:
+        raise ConfigError(f"{name!r} is not a hyperparameter a study can search; one of "
+                          f"{', '.join(SEARCHABLE)}")
+    spec = SEARCHABLE[name]
     text = str(text).strip()
-    conv = int if name in INT_PARAMS else float
-
-    def num(s: str):
-        try:
-            v = conv(s.strip())
-        except ValueError:
-            kind = "an integer" if conv is int else "a number"
-            raise ConfigError(f"--{name}: expected {kind}, got {s.strip()!r}") from None
-        if conv is float and not math.isfinite(v):
-            raise ConfigError(f"--{name}: expected a finite number, got {s.strip()!r}")
-        return v
-
     if ":" in text:
-        if not random:
-            raise ConfigError(f"--{name} {text}: ranges (LO:HI) are for --random; a grid takes "
-                              f"comma-separated values")
-        lo, _, hi = text.partition(":")
-        return Range(float(num(lo)), float(num(hi)), log=_LOG_DEFAULT[name])
-    values = [num(p) for p in text.split(",") if p.strip()]
+        if spec.type in (bool, str):
+            raise ConfigError(f"--{name} {text}: a range needs numbers; give choices "
+                              f"({','.join(map(_value_text, spec.options))})")
+        lo, _, hi = (p.strip() for p in text.partition(":"))
+        low, high = _value(name, lo), _value(name, hi)
+        if not low <= high:
+            raise ConfigError(f"--{name} {text}: the range's low end is above its high end")
+        if spec.log and low <= 0:
+            raise ConfigError(f"--{name} {text}: a log-scaled range needs a low end > 0")
+        if low == high:
+            return low
+        return Range(low, high, log=spec.log, integer=spec.type is int)
+    values = [_value(name, p.strip()) for p in text.split(",") if p.strip()]
     if not values:
-        raise ConfigError(f"--{name}: no values given")
-    if random:
-        return values if len(values) > 1 else values[0]
-    return values
+        raise ConfigError(f"--{name}: no value given")
+    values = list(dict.fromkeys(values))
+    return values if len(values) > 1 else values[0]
+
+
+def _value(name: str, s: str):
+    spec = SEARCHABLE[name]
+    if spec.type is bool:
+        low = s.lower()
+        if low in ("true", "yes", "1"):
+            return True
+        if low in ("false", "no", "0"):
+            return False
+        raise ConfigError(f"--{name}: expected true or false, got {s!r}")
+    if spec.type is str:
+        if s not in spec.options:
+            raise ConfigError(f"--{name}: expected one of {', '.join(spec.options)}, got {s!r}")
+        return s
+    try:
+        v = int(s) if spec.type is int else float(s)
+    except ValueError:
+        kind = "an integer" if spec.type is int else "a number"
+        raise ConfigError(f"--{name}: expected {kind}, got {s!r}") from None
+    if not math.isfinite(v) or v < 0:
+        raise ConfigError(f"--{name}: expected a finite number >= 0, got {s!r}")
+    return v
+
+
+def default_text(name: str, *, solver: str, kind: str, grid: bool = False) -> str:
+    """The default entry of ``name`` for this solver and kind of data, as text."""
+    table = GRID_DEFAULTS[solver] if grid else {
+        **DEFAULT_SPACES[solver], **(_IMPLICIT_SGD if solver == "sgd" and kind != "ratings"
+                                     else {})}
+    if name in table:
+        return table[name]
+    return _value_text(presets.defaults(kind, solver)[name])
+
+
+def default_space(solver: str, kind: str, *, grid: bool = False) -> dict[str, str]:
+    """Every hyperparameter of ``solver`` with its default entry (text)."""
+    return {n: default_text(n, solver=solver, kind=kind, grid=grid) for n in SEARCHED_BY[solver]}
+
+
+class SearchSpace:
+    """The searched dimensions and the fixed values of a study.
+
+    Parameters
+    ----------
+    entries : mapping of str to str, Range, list or value
+        Hyperparameter → entry (text as :func:`parse_entry` reads it, or already parsed).
+        The solver's hyperparameters not given take their defaults (:func:`default_space`).
+    solver : {'sgd', 'als'}
+    kind : {'ratings', 'counts', 'binary'}
+        The kind of data (picks the defaults).
+    grid : bool
+        A grid: every searched dimension must be a list of values.
+
+    Raises
+    ------
+    ConfigError
+        A bad entry, a hyperparameter the solver does not read, a range in a grid, a grid of
+        more than :data:`MAX_TRIALS` points.
+    """
+
+    def __init__(self, entries: Mapping[str, Any] | None = None, *, solver: str, kind: str,
+                 grid: bool = False) -> None:
+        if solver not in SEARCHED_BY:
+            raise ConfigError(f"solver must be one of {', '.join(SEARCHED_BY)}, got {solver!r}")
+        self.solver, self.kind, self.grid = solver, kind, grid
+        entries = dict(entries or {})
+        foreign = [n for n in entries if n not in SEARCHED_BY[solver]]
+        if foreign:
+            raise ConfigError(f"the {solver} solver does not read {', '.join(foreign)}; it "
+                              f"searches {', '.join(SEARCHED_BY[solver])}")
+        self.dims: dict[str, Any] = {}
+        self.fixed: dict[str, Any] = {}
+        for name in SEARCHED_BY[solver]:
+            raw = entries.get(name)
+            if raw is None or (isinstance(raw, str) and not raw.strip()):
+                raw = default_text(name, solver=solver, kind=kind, grid=grid)
+            entry = parse_entry(name, raw) if isinstance(raw, str) else raw
+            if isinstance(entry, Range) and grid:
+                raise ConfigError(f"--{name} {entry.text()}: a grid takes comma-separated "
+                                  "values; ranges (LO:HI) are for the tpe and random samplers")
+            (self.dims if isinstance(entry, (Range, list)) else self.fixed)[name] = entry
+        if grid and self.grid_size() > MAX_TRIALS:
+            raise ConfigError(f"the grid has {self.grid_size():,} points; at most "
+                              f"{MAX_TRIALS:,} are allowed (use the tpe sampler instead)")
+
+    def grid_size(self) -> int:
+        """Points of the grid (1 when nothing is searched); only meaningful for a grid."""
+        return math.prod(len(v) for v in self.dims.values() if isinstance(v, list))
+
+    def text(self) -> dict[str, str]:
+        """Every hyperparameter's entry as text (what the run store keeps)."""
+        out = {}
+        for name in SEARCHED_BY[self.solver]:
+            e = self.dims.get(name, self.fixed.get(name))
+            out[name] = (e.text() if isinstance(e, Range) else
+                         ",".join(map(_value_text, e)) if isinstance(e, list) else _value_text(e))
+        return out
+
+    def distributions(self) -> dict:
+        """Optuna distributions of the searched dimensions."""
+        from optuna.distributions import (CategoricalDistribution, FloatDistribution,
+                                          IntDistribution)
+        out = {}
+        for name, e in self.dims.items():
+            if isinstance(e, list):
+                out[name] = CategoricalDistribution(e)
+            elif e.integer:
+                out[name] = IntDistribution(int(e.low), int(e.high), log=e.log)
+            else:
+                out[name] = FloatDistribution(float(e.low), float(e.high), log=e.log)
+        return out
+
+    def grid_values(self) -> dict[str, list]:
+        """The grid's axes (for Optuna's GridSampler)."""
+        return {n: list(v) for n, v in self.dims.items()}
+
+    def corners(self) -> list[dict]:
+        """Configurations that between them take every listed value and both ends of every
+        range (to check the hyperparameters before the first trial runs)."""
+        n = max([2] + [len(e) for e in self.dims.values() if isinstance(e, list)])
+        out = []
+        for i in range(n):
+            conf = dict(self.fixed)
+            for name, e in self.dims.items():
+                if isinstance(e, list):
+                    conf[name] = e[min(i, len(e) - 1)]
+                else:
+                    v = e.low if i == 0 else e.high
+                    conf[name] = int(v) if e.integer else float(v)
+            out.append(conf)
+        return out

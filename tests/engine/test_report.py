@@ -1,0 +1,98 @@
+"""HTML reports: one self-contained file with the settings, the data summary and the metrics
+(a study's report is tested with the studies, tests/test_tune_optuna.py)."""
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+import numpy as np
+import pytest
+
+from mfcore.prepare import prepare
+from mfcore.report import (item_map_2d, loss_curve, rmse_curve, run_report_html,
+                           runs_overlay_figure)
+from mfcore.runstore import RunHistory
+from mfcore.tune import run_study
+
+PLOTLY_BUNDLE = re.compile(r"plotly\.js v\d+\.\d+")
+
+
+@pytest.fixture(scope="module")
+def sweep(request, tmp_path_factory):
+    data = request.getfixturevalue("msd_small")
+    hist = RunHistory(tmp_path_factory.mktemp("h") / "runs.sqlite")
+    res = run_study(prepare(data), {"factors": "2,4", "lr": "0.01,0.02", "reg": "0.05",
+                                    "epochs": "3"}, sampler="grid", objective="precision@5",
+                    history=hist, base_params={"solver": "sgd"})
+    return res, hist
+
+
+class _Refs(HTMLParser):
+    """Collects every src/href attribute of the document's tags."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refs: list[tuple[str, str]] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.refs += [(tag, v) for a, v in attrs if a in ("src", "href") and v]
+
+
+def _self_contained(doc: str) -> None:
+    assert doc.startswith("<!DOCTYPE html>") and doc.rstrip().endswith("</html>")
+    assert '<script src="http' not in doc
+    parser = _Refs()
+    parser.feed(doc)
+    assert parser.refs == []  # no external script, stylesheet, image or link at all
+    assert len(PLOTLY_BUNDLE.findall(doc)) == 1  # plotly.js inlined, once
+
+
+def test_run_report_is_self_contained_with_settings(sweep):
+    res, hist = sweep
+    run = hist.get_run(res.best["run_id"])
+    doc = run_report_html(run)
+    _self_contained(doc)
+    assert doc.count("Plotly.newPlot") == 2  # RMSE and loss curves
+    for needle in ("Settings (hyperparameters)", "factors", "init_std", "neg_sampling",
+                   "Dataset", "synthetic:msd", run["fingerprint"], "validation RMSE",
+                   "precision@k", f"Run {run['id']}", "Per-epoch history"):
+        assert needle in doc, needle
+    assert f"{run['params']['lr']:g}" in doc
+
+
+def test_values_are_escaped():
+    run = {"id": 1, "status": "fitted", "source": "cli", "params": {"factors": 2},
+           "data": {"source": "<script>alert(1)</script>"}, "history": [], "note": None}
+    doc = run_report_html(run)
+    assert "<script>alert(1)</script>" not in doc and "&lt;script&gt;" in doc
+    assert "Plotly.newPlot" not in doc  # no history, no figure
+
+
+def test_figures_build(sweep):
+    res, hist = sweep
+    ids = res.trials_frame()["run_id"].tolist()
+    assert len(runs_overlay_figure(hist.histories(ids)).data) == len(ids)
+    history = hist.get_run(ids[0])["history"]  # dicts, as the run store gives them
+    assert len(rmse_curve(history).data) == 2  # train and validation
+    assert list(loss_curve(history).data[0].y) == [h["loss"] for h in history]
+
+
+def test_song_map_axes_are_the_principal_components():
+    # Items on a line along (1, 2, 0) plus a smaller spread along (0, 0, 1): PC 1 is the line.
+    rng = np.random.default_rng(0)
+    t, s = rng.normal(size=200), 0.1 * rng.normal(size=200)
+    t, s = t - t.mean(), s - s.mean()
+    s -= (s @ t) / (t @ t) * t  # uncorrelated, so the principal axes are exactly these two
+    Q = np.outer(t, [1.0, 2.0, 0.0]) + np.outer(s, [0.0, 0.0, 1.0]) + 5.0
+    idx, coords, explained = item_map_2d(Q)
+    assert np.array_equal(idx, np.arange(200))
+    assert abs(abs(np.corrcoef(coords[:, 0], t)[0, 1]) - 1) < 1e-9
+    assert abs(abs(np.corrcoef(coords[:, 1], s)[0, 1]) - 1) < 1e-9
+    expected = np.array([5 * t.var(), s.var()]) / (5 * t.var() + s.var())
+    assert np.allclose(explained, expected)
+    # The sign is fixed: the point furthest out on each axis lies on its positive side.
+    assert all(coords[np.argmax(np.abs(coords[:, a])), a] > 0 for a in (0, 1))
+    # Only the heaviest items, in index order.
+    w = np.arange(200, dtype=float)
+    idx, coords, _ = item_map_2d(Q, max_points=10, weights=w)
+    assert idx.tolist() == list(range(190, 200)) and coords.shape == (10, 2)

@@ -1,0 +1,89 @@
+"""Interactions: the one dataset type (construction, duplicates, id maps, views, kind, fingerprint)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mfcore.errors import DataError
+from mfcore.interactions import Interactions
+
+ROWS = [("b", "y", 2.0), ("a", "x", 1.0), ("a", "z", 4.0), ("a", "x", 3.0)]
+
+
+def build(rows=ROWS, **kw) -> Interactions:
+    users, items, values = zip(*rows)
+    return Interactions.from_raw(list(users), list(items), list(values), **kw)
+
+
+def triples(d: Interactions) -> list[tuple]:
+    return [(d.user_ids[u], d.item_ids[i], float(v))
+            for u, i, v in zip(d.users, d.items, d.values)]
+
+
+@pytest.mark.parametrize("policy,merged", [("sum", 4.0), ("max", 3.0), ("first", 1.0),
+                                           ("last", 3.0)])
+def test_duplicates_are_merged_by_the_policy_and_rows_sorted(policy, merged):
+    d = build(duplicates=policy)
+    assert list(d.user_ids) == ["b", "a"] and list(d.item_ids) == ["y", "x", "z"]  # first seen
+    assert triples(d) == [("b", "y", 2.0), ("a", "x", merged), ("a", "z", 4.0)]  # by (user, item)
+    assert d.n_duplicates_merged == 1 and len(d) == 3
+    assert d.users.dtype == d.items.dtype == np.int32 and d.values.dtype == np.float32
+
+
+def test_bad_construction_is_refused_with_the_reason():
+    with pytest.raises(DataError, match=r"duplicate \(user, item\) pair \('a', 'x'\)"):
+        build(duplicates="error")
+    with pytest.raises(DataError, match="unknown duplicate policy 'mean'"):
+        build(duplicates="mean")
+    with pytest.raises(DataError, match="empty"):
+        Interactions.from_raw([], [], [])
+    one = np.zeros(1, np.int32)
+    with pytest.raises(TypeError, match="float32"):
+        Interactions(one, one, np.zeros(1), np.arange(1), np.arange(1))
+    with pytest.raises(ValueError, match="same length"):
+        Interactions(one, one, np.zeros(2, np.float32), np.arange(1), np.arange(1))
+
+
+def test_sizes_counts_and_compressed_rows():
+    d = build()
+    assert (d.n_users, d.n_items) == (2, 3) and d.density == pytest.approx(3 / 6)
+    assert d.user_counts().tolist() == [1, 2] and d.item_counts().tolist() == [1, 1, 1]
+    indptr, items, values = d.csr("user")
+    assert indptr.tolist() == [0, 1, 3] and items.tolist() == [0, 1, 2]
+    assert values.tolist() == [2.0, 4.0, 4.0]
+    indptr, users, _ = d.csr("item")
+    assert indptr.tolist() == [0, 1, 2, 3] and users.tolist() == [0, 1, 1]
+    s = d.summary()
+    assert (s["n_interactions"], s["value_min"], s["value_max"]) == (3, 2.0, 4.0)
+
+
+def test_id_maps_labels_and_subsets():
+    meta = pd.DataFrame({"title": ["Heat", None], "artist": ["Band", None]}, index=["x", "z"])
+    d = build(item_meta=meta)
+    assert d.user_index(["a", "nobody"]).tolist() == [1, -1]
+    assert d.item_index("z").tolist() == [2]
+    assert d.item_labels([1, 2, 0]) == ["Heat — Band", "z", "y"]  # no name: the raw id
+    part = d.subset(d.users == 1)
+    assert (part.n_users, part.n_items, len(part)) == (2, 3, 2)  # id maps kept whole
+    assert part.n_duplicates_merged == 0
+
+
+def test_kind_of_values():
+    assert build().kind == "ratings"  # small numbers: a rating scale
+    counts = build([("a", "x", 12.0), ("b", "x", 1.0)])
+    assert counts.kind == "counts"
+    assert build([("a", "x", 12.5), ("b", "x", 1.0)]).kind == "ratings"  # not whole numbers
+    implicit = Interactions.from_raw(["a", "b"], ["x", "x"], implicit=True)
+    assert implicit.kind == "binary" and implicit.values.tolist() == [1.0, 1.0]
+    declared = counts.with_kind("binary")
+    assert declared.kind == "binary" and declared.implicit
+    with pytest.raises(DataError, match="must be one of ratings, counts, binary"):
+        counts.with_kind("stars")
+
+
+def test_fingerprint_follows_the_content():
+    a, b = build(), build()
+    assert a.fingerprint == b.fingerprint
+    assert a.with_values(a.values * 2).fingerprint != a.fingerprint
+    assert build(duplicates="max").fingerprint != a.fingerprint

@@ -1,0 +1,383 @@
+"""Background jobs (training runs, sweeps) of the dashboard, usable without Streamlit.
+
+A :class:`JobRegistry` runs each job's function in a daemon thread. The function never touches a
+user interface: it reports through its :class:`Job` (``report_epoch``, ``report_progress``,
+``set_result``), and pages poll :meth:`Job.snapshot`, a consistent copy taken under the job's lock.
+
+One registry serves a whole server process (:data:`REGISTRY`), so several browser sessions share
+it. Every job belongs to an *owner* (a session token): :meth:`JobRegistry.get` and
+:meth:`JobRegistry.list` only show an owner its own jobs. The registry
+
+- bounds the number of jobs running at once (``max_jobs``, env ``MFX_MAX_JOBS``, default 2) and
+  raises :class:`~mfcore.errors.ResourceError` with a clear message when the bound is reached;
+- catches every exception raised by a job's function and stores its message on the job (status
+  ``'failed'``), so a failure is never silent;
+- cancels and drops the jobs of owners that stopped polling: an owner that has not called
+  :meth:`JobRegistry.touch` (or ``get``/``list``/``start``) for ``grace_seconds`` (env
+  ``MFX_JOB_GRACE_S``, default 600) is considered gone.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import traceback
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from mfcore.errors import ResourceError
+from mfcore.runs import fit_and_record
+
+from .text import error_text
+
+__all__ = ["Job", "JobRegistry", "JobSnapshot", "REGISTRY", "STATUSES", "FINAL_STATUSES",
+           "training_job"]
+
+log = logging.getLogger(__name__)
+
+#: Every status a job can have; all but ``'running'`` are final.
+STATUSES = ("running", "done", "cancelled", "diverged", "failed")
+FINAL_STATUSES = frozenset(STATUSES[1:])
+
+
+@dataclass(frozen=True)
+class JobSnapshot:
+    """A consistent, read-only copy of a job's state at one moment."""
+
+    id: str
+    owner: str
+    label: str
+    status: str
+    history: list
+    error: str | None
+    progress: float
+    message: str
+    started: float
+    finished: float | None
+    result: Any = None
+    info: dict = field(default_factory=dict)
+
+    @property
+    def running(self) -> bool:
+        return self.status == "running"
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds since the start, up to the end for a finished job (wall clock)."""
+        return (self.finished if self.finished is not None else time.time()) - self.started
+
+
+class Job:
+    """One background job. Its function reports through the methods below (thread-safe)."""
+
+    def __init__(self, owner: str, label: str, info: dict | None = None) -> None:
+        self.id = uuid.uuid4().hex[:16]
+        self.owner = owner
+        self.label = label
+        self.cancel_event = threading.Event()
+        self._lock = threading.Lock()
+        self._status = "running"
+        self._history: list = []
+        self._error: str | None = None
+        self._progress = 0.0
+        self._message = ""
+        self._result: Any = None
+        self._final_status: str | None = None
+        self._info = dict(info or {})
+        self.started = time.time()
+        self._finished: float | None = None
+        self._done = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    # ---- called by the job's function (worker thread) ------------------------------------
+    def report_epoch(self, stats: Any) -> None:
+        """Append one epoch's statistics to the history."""
+        with self._lock:
+            self._history.append(stats)
+
+    def report_progress(self, fraction: float, message: str = "") -> None:
+        """Set the progress (0..1) and a short message."""
+        with self._lock:
+            self._progress = min(max(float(fraction), 0.0), 1.0)
+            self._message = str(message)
+
+    def set_result(self, obj: Any, status: str | None = None) -> None:
+        """Store the job's result; ``status`` (e.g. ``'diverged'``) overrides the final status."""
+        if status is not None and status not in FINAL_STATUSES:
+            raise ValueError(f"status must be one of {sorted(FINAL_STATUSES)}, got {status!r}")
+        with self._lock:
+            self._result = obj
+            self._final_status = status
+
+    def update_info(self, **info: Any) -> None:
+        """Attach small facts for the UI (e.g. the total number of epochs)."""
+        with self._lock:
+            self._info.update(info)
+
+    # ---- called by anyone ------------------------------------------------------------------
+    def cancel(self) -> None:
+        """Ask the job to stop; its function sees ``job.cancel_event`` set."""
+        self.cancel_event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel_event.is_set()
+
+    @property
+    def status(self) -> str:
+        with self._lock:
+            return self._status
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the job has finished; True if it has."""
+        return self._done.wait(timeout)
+
+    def snapshot(self) -> JobSnapshot:
+        with self._lock:
+            return JobSnapshot(id=self.id, owner=self.owner, label=self.label,
+                               status=self._status, history=list(self._history),
+                               error=self._error, progress=self._progress,
+                               message=self._message, started=self.started,
+                               finished=self._finished, result=self._result,
+                               info=dict(self._info))
+
+    # ---- called by the registry ------------------------------------------------------------
+    def _run(self, fn: Callable[["Job"], Any], on_exit: Callable[["Job"], None]) -> None:
+        try:
+            returned = fn(self)
+            with self._lock:
+                if self._result is None and returned is not None:
+                    self._result = returned
+                if self._final_status is not None:
+                    self._status = self._final_status
+                elif self.cancel_event.is_set():
+                    self._status = "cancelled"
+                else:
+                    self._status = "done"
+                if self._status == "done":
+                    self._progress = 1.0
+        except BaseException as exc:  # noqa: BLE001 - a worker must never die silently
+            message = error_text(exc)
+            log.error("job %s (%s) failed:\n%s", self.id, self.label, traceback.format_exc())
+            with self._lock:
+                self._status = "failed"
+                self._error = message or type(exc).__name__
+        finally:
+            with self._lock:
+                self._finished = time.time()
+            self._done.set()
+            on_exit(self)
+
+
+class JobRegistry:
+    """Process-wide set of background jobs, each visible only to its owner.
+
+    Parameters
+    ----------
+    max_jobs : int
+        How many jobs may run at once across all owners.
+    grace_seconds : float
+        An owner not seen for this long is gone: its jobs are cancelled and dropped.
+    keep_finished : int
+        Finished jobs kept per owner (older ones are dropped first).
+    clock : callable
+        Monotonic clock, replaceable in tests.
+    """
+
+    def __init__(self, max_jobs: int = 2, grace_seconds: float = 600.0, *,
+                 keep_finished: int = 3, clock: Callable[[], float] = time.monotonic) -> None:
+        if max_jobs < 1:
+            raise ValueError("max_jobs must be >= 1")
+        self.max_jobs = int(max_jobs)
+        self.grace_seconds = float(grace_seconds)
+        self.keep_finished = int(keep_finished)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._jobs: dict[str, Job] = {}
+        self._seen: dict[str, float] = {}
+        self._reaper: threading.Thread | None = None
+
+    # ---- public API ------------------------------------------------------------------------
+    def start(self, owner: str, fn: Callable[[Job], Any], *, label: str = "job",
+              info: dict | None = None) -> Job:
+        """Run ``fn(job)`` in a daemon thread and return the job at once.
+
+        Raises
+        ------
+        ResourceError
+            When ``max_jobs`` jobs are already running.
+        """
+        self.reap()
+        with self._lock:
+            self._seen[owner] = self._clock()
+            running = [j for j in self._jobs.values() if j.status == "running"]
+            if len(running) >= self.max_jobs:
+                mine = sum(j.owner == owner for j in running)
+                detail = (f" ({mine} of them yours)" if mine else "")
+                raise ResourceError(
+                    f"{len(running)} training job{'s' if len(running) != 1 else ''} "
+                    f"{'are' if len(running) != 1 else 'is'} already running on this server"
+                    f"{detail}, the limit is {self.max_jobs} (MFX_MAX_JOBS). Wait for one "
+                    f"to finish or cancel it, then start again.")
+            job = Job(owner, label, info)
+            self._jobs[job.id] = job
+            self._drop_old_finished(owner)
+        thread = threading.Thread(target=job._run, args=(fn, self._on_exit),
+                                  name=f"mfx-job-{job.id}", daemon=True)
+        job.thread = thread
+        thread.start()
+        self._ensure_reaper()
+        return job
+
+    def get(self, job_id: str | None, owner: str) -> Job | None:
+        """The job with this id if ``owner`` owns it, else None (also marks the owner alive)."""
+        self.touch(owner)
+        if not job_id:
+            return None
+        with self._lock:
+            job = self._jobs.get(job_id)
+        return job if job is not None and job.owner == owner else None
+
+    def list(self, owner: str) -> list[Job]:
+        """The owner's jobs, oldest first."""
+        self.touch(owner)
+        with self._lock:
+            return sorted((j for j in self._jobs.values() if j.owner == owner),
+                          key=lambda j: j.started)
+
+    def touch(self, owner: str) -> None:
+        """Mark the owner as still present (call it on every poll)."""
+        with self._lock:
+            self._seen[owner] = self._clock()
+
+    def forget(self, job_id: str, owner: str) -> bool:
+        """Drop a finished job of this owner (e.g. once its result was taken)."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None or job.owner != owner or job.status == "running":
+                return False
+            del self._jobs[job_id]
+            return True
+
+    def running_count(self) -> int:
+        with self._lock:
+            return sum(j.status == "running" for j in self._jobs.values())
+
+    def reap(self, now: float | None = None) -> list[str]:
+        """Cancel and drop the jobs of owners not seen for ``grace_seconds``; their ids."""
+        now = self._clock() if now is None else now
+        dropped = []
+        with self._lock:
+            gone = {o for o, t in self._seen.items() if now - t > self.grace_seconds}
+            for job_id, job in list(self._jobs.items()):
+                if job.owner in gone or (job.owner not in self._seen):
+                    job.cancel()
+                    del self._jobs[job_id]
+                    dropped.append(job_id)
+            for o in gone:
+                del self._seen[o]
+        for job_id in dropped:
+            log.info("dropped job %s: its owner has not polled for %.0f s", job_id,
+                     self.grace_seconds)
+        return dropped
+
+    def shutdown(self, timeout: float = 5.0) -> None:
+        """Cancel every job and wait for the threads (tests and clean exits)."""
+        with self._lock:
+            jobs = list(self._jobs.values())
+        for job in jobs:
+            job.cancel()
+        for job in jobs:
+            job.wait(timeout)
+
+    # ---- internals ---------------------------------------------------------------------------
+    def _on_exit(self, job: Job) -> None:
+        with self._lock:
+            if job.id in self._jobs:
+                self._drop_old_finished(job.owner)
+
+    def _drop_old_finished(self, owner: str) -> None:
+        # caller holds the lock
+        finished = sorted((j for j in self._jobs.values()
+                           if j.owner == owner and j.status != "running"),
+                          key=lambda j: j.started)
+        for job in finished[:max(0, len(finished) - self.keep_finished)]:
+            del self._jobs[job.id]
+
+    def _ensure_reaper(self) -> None:
+        with self._lock:
+            if self._reaper is not None and self._reaper.is_alive():
+                return
+            interval = min(max(self.grace_seconds / 4, 0.05), 30.0)
+            self._reaper = threading.Thread(target=self._reap_loop, args=(interval,),
+                                            name="mfx-job-reaper", daemon=True)
+            self._reaper.start()
+
+    def _reap_loop(self, interval: float) -> None:
+        while True:
+            time.sleep(interval)
+            try:
+                self.reap()
+            except Exception:  # pragma: no cover - keep the reaper alive whatever happens
+                log.exception("job reaper failed")
+            with self._lock:
+                if not self._jobs:
+                    self._reaper = None
+                    return
+
+
+def training_job(model: Any, prepared: Any, *, history: Any = None) -> Callable[[Job], Any]:
+    """A job function that trains ``model`` on ``prepared``'s split (the Train page's).
+
+    With ``history`` (a :class:`~mfcore.runstore.RunHistory`) the run is also scored, saved and
+    recorded there by :func:`mfcore.runs.fit_and_record`, exactly as ``python -m mfcore train``
+    does; the run's id goes to ``job.info['run_id']``, or why it could not be recorded to
+    ``info['history_error']`` (the model is kept either way). Without it the job only trains.
+
+    Every epoch's :class:`~mfcore.model.EpochStats` goes to ``job.report_epoch``; the job's
+    cancel event stops training. The fitted model is the job's result and its status maps to
+    the job's: ``diverged`` -> 'diverged', ``cancelled`` -> 'cancelled', else 'done'
+    (``early_stopped`` is a normal end).
+    """
+    def fn(job: Job) -> Any:
+        total = int(model.params["epochs"])
+        job.update_info(total_epochs=total)
+
+        def on_epoch(stats: Any) -> None:
+            job.report_epoch(stats)
+            job.report_progress(len(model.history_) / max(total, 1), f"epoch {stats.epoch}")
+
+        if history is None:
+            model.fit(prepared.train, prepared.val, callback=on_epoch, cancel=job.cancel_event)
+        else:
+            run = fit_and_record(model, prepared, history=history, source="app",
+                                 callback=on_epoch, cancel=job.cancel_event, strict=False)
+            job.update_info(run_id=run.run_id,
+                            history_error=error_text(run.error) if run.error else None)
+        status = {"diverged": "diverged", "cancelled": "cancelled"}.get(model.status_, "done")
+        job.set_result(model, status=status)
+        return model
+    return fn
+
+
+def _env_int(name: str, default: int) -> int:
+    try:
+        return max(1, int(os.environ.get(name, default)))
+    except ValueError:
+        log.warning("%s=%r is not an integer; using %d", name, os.environ.get(name), default)
+        return default
+
+
+def _env_float(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name, default))
+    except ValueError:
+        log.warning("%s=%r is not a number; using %s", name, os.environ.get(name), default)
+        return default
+
+
+#: The registry a server process shares (limits from MFX_MAX_JOBS and MFX_JOB_GRACE_S).
+REGISTRY = JobRegistry(max_jobs=_env_int("MFX_MAX_JOBS", 2),
+                       grace_seconds=_env_float("MFX_JOB_GRACE_S", 600.0))

@@ -1,0 +1,74 @@
+"""Numbers and errors as the pages say them (no Streamlit import: testable on their own)."""
+from __future__ import annotations
+
+import math
+
+from mfcore.errors import MFError
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1024 or unit == "TB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TB"
+
+
+def human_seconds(s: float | None) -> str:
+    if s is None or not math.isfinite(s):
+        return "–"
+    s = max(0.0, float(s))
+    if s < 1:
+        return f"{s * 1000:.0f} ms"
+    if s < 60:
+        return f"{s:.1f} s"
+    m, sec = divmod(int(round(s)), 60)
+    if m < 60:
+        return f"{m} min {sec:02d} s"
+    h, m = divmod(m, 60)
+    return f"{h} h {m:02d} min"
+
+
+def human_rate(r: float | None) -> str:
+    if r is None or not math.isfinite(r):
+        return "–"
+    for unit, div in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if r >= div:
+            return f"{r / div:.2f} {unit}"
+    return f"{r:.0f}"
+
+
+def training_eta(history: list, total_epochs: int) -> float | None:
+    """Seconds left, from the mean duration of the epochs so far."""
+    if not history:
+        return None
+    done = len(history)
+    per_epoch = sum(h.seconds for h in history) / done
+    return max(0, total_epochs - done) * per_epoch
+
+
+def ranking_share(history: list) -> float | None:
+    """The mean share of an epoch's time that the ranking measured after it took (None when
+    no epoch was ranked)."""
+    shares = [h.eval_seconds / max(h.seconds, 1e-9) for h in history
+              if math.isfinite(h.eval_seconds)]
+    return sum(shares) / len(shares) if shares else None
+
+
+def error_text(exc: BaseException) -> str:
+    """The message to show for an exception: MFError messages as they are, others typed."""
+    if isinstance(exc, MFError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def failure_text(exc: BaseException, doing: str) -> str:
+    """An MFError's own message (it explains itself); any other exception after ``doing``
+    (e.g. "Could not start training"), typed. Never a traceback."""
+    return error_text(exc) if isinstance(exc, MFError) else f"{doing}: {error_text(exc)}"
+
+
+def epoch_progress(snap) -> str:
+    """"epoch N of M" for a training job's snapshot (the sidebar and the Home page say it
+    alike)."""
+    return f"epoch {len(snap.history)} of {snap.info.get('total_epochs', 0)}"
