@@ -2,7 +2,8 @@
 data."""
 from ..model import EpochStats
 from .kernels import warm_up
-from .model import SOLVERS, MFModel, check_memory, memory_estimate
+from .memory import check_memory, memory_estimate
+from .model import SOLVERS, MFModel
 from .presets import RECIPES, defaults, resolve_params
 
 __all__ = ["RECIPES", "SOLVERS", "EpochStats", "MFModel", "check_memory", "defaults",

@@ -216,7 +216,7 @@ def test_a_crash_while_recording_a_run_leaves_the_history_intact(tmp_path):
 
 # ---- memory -------------------------------------------------------------------------------------
 def test_a_run_that_does_not_fit_is_refused_with_the_numbers(monkeypatch):
-    import mfcore.train.model as model_mod
+    import mfcore.train.memory as model_mod
 
     monkeypatch.setattr(model_mod, "_available_memory", lambda: 10 * 2**20)  # 10 MiB free
     at = open_app("train")
@@ -239,7 +239,7 @@ def test_a_run_that_does_not_fit_is_refused_with_the_numbers(monkeypatch):
 
 
 def test_the_cli_refuses_a_run_that_does_not_fit(monkeypatch, tmp_path, capsys):
-    import mfcore.train.model as model_mod
+    import mfcore.train.memory as model_mod
     from mfcore.cli import main
 
     path = tmp_path / "plays.tsv"
