@@ -100,7 +100,7 @@ def add_fixed_model_args(g) -> None:
                         "stopping (auto: RMSE for ratings, NDCG@k otherwise)")
     g.add_argument("--eval-k", type=positive_int, help="k of the per-epoch ranking metrics")
     g.add_argument("--eval-sample", type=nonneg_int,
-                   help="validation users ranked after every epoch (0: none; default 2000)")
+                   help="validation users ranked after every epoch (0: none)")
     g.add_argument("--init-std", type=nonneg_float, help="SGD factor init std")
     g.add_argument("--biased", dest="biased", action="store_true", default=None,
                    help="use μ, b_u, b_i (default for explicit data)")

@@ -49,17 +49,16 @@ class RankingProbe:
 
     def __init__(self, train: Interactions, val: Interactions, *, k: int, sample: int,
                  seed: int, threads: int) -> None:
-        self.train, self.val, self.k, self.threads = train, val, int(k), max(1, int(threads))
-        self.seed = int(seed)
+        self.k, self.threads, self.seed = int(k), max(1, int(threads)), int(seed)
         users = np.unique(val.users)
         known = users[train.user_counts()[users] > 0]
         self.fold = not len(known)
-        if self.fold:
-            self.val = val.subset(np.isin(val.users, _draw(users, sample, seed)))
-            users = np.unique(self.val.users)
-        else:
-            users = _draw(known, sample, seed)
-        self.users = users.astype(np.int64)
+        users = _draw(users if self.fold else known, sample, seed).astype(np.int64)
+        # Only the sample's rows, once: every pass then builds its relevant and excluded sets
+        # from these instead of from the whole training and validation data.
+        self.train = train.subset(np.isin(train.users, users))
+        self.val = val.subset(np.isin(val.users, users))
+        self.users = users
 
     def __len__(self) -> int:
         return len(self.users)

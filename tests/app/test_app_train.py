@@ -7,7 +7,7 @@ import time
 
 
 from ui.jobs import REGISTRY
-from mfcore.train.presets import ALS, SGD_EXPLICIT
+from mfcore.train.presets import ALS_BINARY, SGD_EXPLICIT
 from ui.testing import assert_clean, job_status, open_app, poll_until, set_number, train
 
 
@@ -185,9 +185,10 @@ def test_defaults_follow_the_kind_of_data_but_keep_what_the_user_set():
     # Playlists: untouched settings move to ALS's defaults, what the user set stays.
     _builtin(at, "playlist")
     hp = at.session_state["hp"]
-    assert hp["solver"] == "als" and (hp["reg"], hp["alpha"]) == (ALS["reg"], ALS["alpha"])
+    playlist_als = (ALS_BINARY["reg"], ALS_BINARY["alpha"])
+    assert hp["solver"] == "als" and (hp["reg"], hp["alpha"]) == playlist_als
     assert hp["factors"] == 12 and hp["lr"] == 0.02 and hp["monitor"] == "ndcg"
-    assert at.number_input(key="w_hp_alpha").value == ALS["alpha"]
+    assert at.number_input(key="w_hp_alpha").value == ALS_BINARY["alpha"]
     assert any("Defaults for **playlists" in c.value and "implicit ALS" in c.value
                for c in at.caption)
     # Back to ratings: the SGD defaults return.

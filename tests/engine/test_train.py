@@ -15,7 +15,7 @@ from mfcore.model import EpochStats, FactorModel
 from mfcore.split import holdout_split
 from mfcore.train import (SOLVERS, MFModel, check_memory,
                           defaults, kernels, resolve_params)
-from mfcore.train.presets import ALS, SGD_EXPLICIT, SGD_IMPLICIT
+from mfcore.train.presets import ALS_BINARY, ALS_VALUES, SGD_EXPLICIT, SGD_IMPLICIT
 from mfcore.train.sgd import balanced_blocks
 
 
@@ -304,10 +304,12 @@ def test_unset_hyperparameters_are_chosen_by_the_kind_of_data():
     ratings = resolve_params(given, "ratings")
     assert ratings["solver"] == "sgd" and ratings["monitor"] == "val_rmse"
     assert {k: ratings[k] for k in SGD_EXPLICIT} == SGD_EXPLICIT
-    for kind in ("counts", "binary"):
+    for kind, als in (("counts", ALS_VALUES), ("binary", ALS_BINARY)):
         chosen = resolve_params(given, kind)
         assert chosen["solver"] == "als" and chosen["monitor"] == "ndcg"
-        assert {k: chosen[k] for k in ALS} == ALS and chosen["factors"] == 7
+        assert {k: chosen[k] for k in als} == als and chosen["factors"] == 7
+    # ALS picked by hand for ratings takes the table of valued data (counts), not the playlists'.
+    assert resolve_params({**given, "solver": "als"}, "ratings")["reg"] == ALS_VALUES["reg"]
     sgd = resolve_params({**given, "solver": "sgd"}, "binary")
     assert {k: sgd[k] for k in SGD_IMPLICIT} == SGD_IMPLICIT
     counts = resolve_params({**given, "solver": "sgd"}, "counts")  # the MSD notebook's way
