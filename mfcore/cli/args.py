@@ -16,7 +16,7 @@ from ..split import SPLIT_KINDS
 EXIT_INTERNAL = 1
 EXIT_USAGE = 2
 _PREP = PrepOptions()
-#: The hyperparameters ``train`` takes (``sweep`` varies :data:`mfcore.tune.SWEPT` of them).
+#: The hyperparameters ``train`` takes (``sweep`` searches those of :data:`mfcore.tune.SEARCHABLE`).
 MODEL_ARGS = ("factors", "epochs", "lr", "reg", "seed", "solver", "alpha", "confidence",
               "cg_steps", "solve", "init_std", "biased", "neg_ratio", "neg_sampling",
               "early_stopping", "patience", "monitor", "eval_k", "eval_sample", "threads")
@@ -86,7 +86,7 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
 
 
 def add_fixed_model_args(g) -> None:
-    """The hyperparameters that ``train`` sets and ``sweep`` keeps fixed across trials."""
+    """The hyperparameters of ``train`` beyond the latent size, epochs, lr, reg and seed."""
     g.add_argument("--solver", choices=["sgd", "als"],
                    help="sgd, or als (implicit alternating least squares)")
     g.add_argument("--alpha", type=nonneg_float, help="ALS confidence c = 1 + α·g(value)")
