@@ -18,7 +18,7 @@ EXIT_USAGE = 2
 INT64_MAX = 2**63 - 1
 F32_MAX = 3.4028234663852886e38  # numpy.finfo(numpy.float32).max, without importing numpy
 _PREP = PrepOptions()
-#: The hyperparameters ``train`` takes (``sweep`` varies :data:`mfcore.tune.SWEPT` of them).
+#: The hyperparameters ``train`` takes (``sweep`` searches those of :data:`mfcore.tune.SEARCHABLE`).
 MODEL_ARGS = ("factors", "epochs", "lr", "reg", "seed", "solver", "alpha", "confidence",
               "cg_steps", "solve", "init_std", "biased", "neg_ratio", "neg_sampling",
               "early_stopping", "patience", "monitor", "eval_k", "eval_sample", "threads")
@@ -88,7 +88,7 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
 
 
 def add_fixed_model_args(g) -> None:
-    """The hyperparameters that ``train`` sets and ``sweep`` keeps fixed across trials."""
+    """The hyperparameters of ``train`` beyond the latent size, epochs, lr, reg and seed."""
     g.add_argument("--solver", choices=["sgd", "als"],
                    help="sgd, or als (implicit alternating least squares)")
     g.add_argument("--alpha", type=nonneg_float, help="ALS confidence c = 1 + α·g(value)")
