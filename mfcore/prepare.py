@@ -34,7 +34,7 @@ class PrepOptions:
         'auto' picks by the kind of data (:func:`default_transform`).
     min_user, min_item : int
         Minimum rows per user and per item (:func:`filter_min_counts`); 1 keeps everything.
-    split : {'random', 'holdout', 'user', 'none'}
+    split : {'random', 'holdout', 'time', 'user', 'none'}
         See :func:`mfcore.split.make_split`.
     val_frac, test_frac : float
         Validation and test fractions (``test_frac`` is ignored by 'holdout').
@@ -292,4 +292,5 @@ def filter_min_counts(data: Interactions, min_user: int = 1, min_item: int = 1) 
                         np.ascontiguousarray(data.values[keep]), data.user_ids[used_u], item_ids,
                         item_meta=meta, implicit=data.implicit, source=data.source,
                         n_duplicates_merged=data.n_duplicates_merged,
-                        extra={**data.extra, "filter": info})
+                        extra={**data.extra, "filter": info},
+                        times=None if data.times is None else data.times[keep])

@@ -39,7 +39,7 @@ def detect_format(source: Source) -> str:
     Magic bytes first (SQLite header, ``PAR1``, gzip — then the decompressed content, a tar
     header), then the name's suffix, then a sniff of the first lines: JSON -> ``mpd``; three
     tab-separated fields ending in a number -> ``triplets``; other tab-separated -> ``tsv``;
-    comma / semicolon / pipe -> ``csv``.
+    comma / semicolon / pipe, or MovieLens' ``::`` -> ``csv``.
 
     Raises
     ------
@@ -113,16 +113,17 @@ def _detect_text(content: bytes, name: str, display: str) -> str:
                 is_number(rows[0][2]) or (len(rows) > 1 and is_number(rows[1][2]))):
             return "triplets"
         return "tsv"
-    if any(d in text for d in (",", ";", "|")):
-        return "csv"
+    if any(d in text for d in (",", ";", "|", "::")):
+        return "csv"  # '::' is MovieLens' .dat layout, which the CSV reader takes too
     raise DataError("cannot tell the format from the name or the first line; expected "
-                    "user<TAB>item<TAB>count triplets, CSV/TSV, Parquet, SQLite or MPD JSON "
-                    "(pass format=...)", source=display, line=lines[0][0])
+                    "user<TAB>item<TAB>count triplets, CSV/TSV (also '::'-separated), Parquet, "
+                    "SQLite or MPD JSON; choose the format explicitly", source=display,
+                    line=lines[0][0])
 
 
 def load_dataset(source: Source, format: str | None = None, *, max_rows: int | None = None,
                  duplicates: str = "sum", user_col=None, item_col=None, value_col=None,
-                 table: str | None = None, max_playlists: int | None = None, metadata=None,
+                 time_col=None, table: str | None = None, max_playlists: int | None = None, metadata=None,
                  cache_dir=None, progress=None, use_cache: bool | str = "auto",
                  header: bool | str = "auto", delimiter: str | None = None,
                  max_decompressed_bytes: int | None = None, timeout_s: float = 30.0,
@@ -143,6 +144,9 @@ def load_dataset(source: Source, format: str | None = None, *, max_rows: int | N
         What to do with repeated (user, item) rows.
     user_col, item_col, value_col
         Column names or positions (CSV/TSV/Parquet, SQLite).
+    time_col
+        CSV/TSV: the column of each row's time, kept as ``Interactions.times`` (found by name
+        or MovieLens' layout when None; ``False``: none). See :mod:`.tabular`.
     table : str, optional
         SQLite table or view.
     max_playlists : int, optional
@@ -186,8 +190,10 @@ def load_dataset(source: Source, format: str | None = None, *, max_rows: int | N
     if format is None:
         format = detect_format(info)
     cols_given = any(c is not None for c in (user_col, item_col, value_col))
-    if format == "triplets" and cols_given:
+    if format == "triplets" and (cols_given or time_col not in (None, False)):
         format = "tsv"
+    if time_col not in (None, False) and format not in ("csv", "tsv"):
+        raise ConfigError(f"a time column is read from CSV/TSV files only, not {format}")
     if table is not None and format != "sqlite":
         raise ConfigError(f"table={table!r} only applies to SQLite files, not {format}")
     if format == "mpd" and cols_given:
@@ -205,7 +211,7 @@ def load_dataset(source: Source, format: str | None = None, *, max_rows: int | N
     elif format in ("csv", "tsv", "parquet"):
         from .tabular import load_table
         data = load_table(info, format=format, user_col=user_col, item_col=item_col,
-                          value_col=value_col, header=header, delimiter=delimiter,
+                          value_col=value_col, time_col=time_col, header=header, delimiter=delimiter,
                           max_rows=max_rows, allow_negative=allow_negative, cache_dir=cache_dir,
                           use_cache=use_cache, **cap, **common)
     elif format == "sqlite":

@@ -1,6 +1,7 @@
 """On-disk cache of parsed datasets, so reopening a big file takes seconds.
 
-An entry is one ``.npz`` (written with ``allow_pickle=False``) holding the row arrays, the raw ids
+An entry is one ``.npz`` (written with ``allow_pickle=False``) holding the row arrays (with the
+rows' times when the data have them), the raw ids
 (strings as one UTF-8 blob plus int64 offsets, never pickled objects), the item metadata and a
 JSON header. Its name is a hash of the source's resolved path, size and modification time, the
 loader and its options, and :data:`CACHE_VERSION`: change any of them and the entry is simply not
@@ -30,7 +31,7 @@ from .._atomic import atomic_savez
 from ..interactions import Interactions
 from ._io import SourceInfo
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 AUTO_MIN_BYTES = 16 << 20
 ENV_VAR = "MFCORE_CACHE_DIR"
 
@@ -158,6 +159,8 @@ def write_entry(path: Path, data: Interactions) -> None:
     """Write ``data`` to ``path`` atomically (temporary file in the same folder, then rename)."""
     arrays: dict[str, np.ndarray] = {"users": data.users, "items": data.items,
                                      "values": data.values}
+    if data.times is not None:
+        arrays["times"] = data.times
     header = {"v": CACHE_VERSION, "source": data.source, "implicit": bool(data.implicit),
               "n_duplicates_merged": int(data.n_duplicates_merged),
               "extra": {k: v for k, v in data.extra.items()
@@ -190,6 +193,9 @@ def read_entry(path: Path, expect_source: str | None = None) -> Interactions | N
             if header.get("v") != CACHE_VERSION:
                 raise ValueError("version")
             users, items, values = z["users"], z["items"], z["values"]
+            times = z["times"] if "times" in z.files else None
+            if times is not None and (times.dtype != np.float64 or len(times) != len(users)):
+                raise ValueError("times")
             if (users.dtype != np.int32 or items.dtype != np.int32 or values.dtype != np.float32
                     or not (len(users) == len(items) == len(values))):
                 raise ValueError("row arrays")
@@ -216,7 +222,8 @@ def read_entry(path: Path, expect_source: str | None = None) -> Interactions | N
     data = Interactions(np.ascontiguousarray(users), np.ascontiguousarray(items),
                         np.ascontiguousarray(values), user_ids, item_ids, item_meta=item_meta,
                         implicit=header["implicit"], source=header["source"],
-                        n_duplicates_merged=header["n_duplicates_merged"])
+                        n_duplicates_merged=header["n_duplicates_merged"],
+                        times=None if times is None else np.ascontiguousarray(times))
     data.extra.update(header.get("extra", {}))
     if expect_source is not None and expect_source != data.source:
         data = replace(data, source=expect_source, extra=dict(data.extra))
