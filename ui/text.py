@@ -121,3 +121,17 @@ def headline(params: dict, implicit: bool, stats) -> tuple[str, float | None]:
     if rmse_applies(params, implicit):
         return "validation RMSE", getattr(stats, "val_rmse", None)
     return f"validation NDCG@{params.get('eval_k') or 10}", getattr(stats, "ndcg", None)
+
+
+def ranking_advice(params: dict) -> str:
+    """What to try when a model ranks below popularity, for the way it was trained (never
+    what it already did)."""
+    if params.get("solver") == "als":
+        return ("Try more factors or iterations, or another λ or α (the Tune page searches "
+                "them).")
+    if not params.get("neg_ratio"):
+        return ("It was fitted on observed values only, so it never learnt *which* songs get "
+                "played: train with the ALS solver, or SGD with implicit negatives (ρ > 0).")
+    return (f"It already sampled ρ = {params['neg_ratio']:g} negatives per pair: try more "
+            "epochs or another γ or λ, or the ALS solver, the default for play counts and "
+            "playlists.")

@@ -187,20 +187,8 @@ def load_dataset(source: Source, format: str | None = None, *, max_rows: int | N
         data.extra.setdefault("format", "synthetic")
         return _with_metadata(data, metadata, {})
     info = resolve(source)
-    if format is None:
-        format = detect_format(info)
-    cols_given = any(c is not None for c in (user_col, item_col, value_col))
-    if format == "triplets" and (cols_given or time_col not in (None, False)):
-        format = "tsv"
-    if time_col not in (None, False) and format not in ("csv", "tsv"):
-        raise ConfigError(f"a time column is read from CSV/TSV files only, not {format}")
-    if table is not None and format != "sqlite":
-        raise ConfigError(f"table={table!r} only applies to SQLite files, not {format}")
-    if format == "mpd" and cols_given:
-        raise ConfigError("MPD slices have fixed columns (pid, track_uri): user_col, item_col "
-                          "and value_col do not apply")
-    if max_playlists is not None and format not in ("mpd", "sqlite"):
-        raise ConfigError(f"max_playlists only applies to MPD and SQLite data, not {format}")
+    format = _checked_format(info, format, (user_col, item_col, value_col), time_col, table,
+                             max_playlists)
     cap = {} if max_decompressed_bytes is None else {
         "max_decompressed_bytes": int(max_decompressed_bytes)}
     common = dict(duplicates=duplicates, progress=progress)
@@ -224,6 +212,26 @@ def load_dataset(source: Source, format: str | None = None, *, max_rows: int | N
         data = load_mpd(info, max_playlists=max_playlists, max_rows=max_rows,
                         cache_dir=cache_dir, use_cache=use_cache, **cap, **common)
     return _with_metadata(data, metadata, cap)
+
+
+def _checked_format(info, format: str | None, columns: tuple, time_col, table,
+                    max_playlists) -> str:
+    """The format to read ``info`` as, after checking the options given apply to it."""
+    if format is None:
+        format = detect_format(info)
+    cols_given = any(c is not None for c in columns)
+    if format == "triplets" and (cols_given or time_col not in (None, False)):
+        format = "tsv"
+    if time_col not in (None, False) and format not in ("csv", "tsv"):
+        raise ConfigError(f"a time column is read from CSV/TSV files only, not {format}")
+    if table is not None and format != "sqlite":
+        raise ConfigError(f"a table ({table!r}) only applies to SQLite files, not {format}")
+    if format == "mpd" and cols_given:
+        raise ConfigError("MPD slices have fixed columns (pid, track_uri): user, item and "
+                          "value columns do not apply")
+    if max_playlists is not None and format not in ("mpd", "sqlite"):
+        raise ConfigError(f"max_playlists only applies to MPD and SQLite data, not {format}")
+    return format
 
 
 def _with_metadata(data: Interactions, metadata, cap: dict) -> Interactions:
