@@ -99,6 +99,12 @@ class Prepared:
                           dtype=object)
 
     @cached_property
+    def item_search_keys(self):
+        """Every item's searchable text (:func:`mfcore.catalogue.search_keys`)."""
+        from .catalogue import search_keys
+        return search_keys(self.item_names, self.display.item_ids)
+
+    @cached_property
     def user_counts(self) -> np.ndarray:
         return self.display.user_counts()
 

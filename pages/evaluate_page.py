@@ -8,6 +8,7 @@ import streamlit as st
 
 from mfcore.report import metric_vs_k, per_subject_hist, rmse_bars
 from mfcore.values import fmt
+from ui.pickers import pick_songs
 from ui.session import Bundle
 from ui.text import error_text, human_seconds, plural, ranking_advice, rmse_applies
 from ui.widgets import persisted
@@ -63,17 +64,11 @@ def settings(b: Bundle) -> dict:
                                      **persisted("ev", "sample", max(10, min(1000, n_subj))))
         elif scope == "chosen":
             p = b.prepared
-            counts, order = ((p.user_counts, p.users_by_activity) if direction == "users"
-                             else (p.item_counts, p.items_by_popularity))
-            order = order[:20_000]
-            if direction == "users":
-                names = {int(u): f"{data.user_ids[u]} · {counts[u]:,} songs" for u in order}
-            else:
-                labels = b.prepared.item_names
-                names = {int(i): f"{labels[i]} · {counts[i]:,} listeners" for i in order}
-            chosen = c2.multiselect("Users" if direction == "users" else "Songs",
-                                    order.tolist(), format_func=names.get, key="ev_chosen",
-                                    placeholder="Type to search…")
+            with c2:
+                if direction == "users":
+                    chosen = choose_users(p)
+                else:  # the whole catalogue, searched on the server
+                    chosen = pick_songs(p, "ev_chosen_songs", "Songs")
         threshold = None
         if definition == "heldout":
             use_thr = c3.toggle("Only held-out values ≥ a threshold count as relevant",
@@ -83,6 +78,15 @@ def settings(b: Bundle) -> dict:
                                             step=0.5, key="ev_thr")
     return dict(definition=definition, direction=direction, k=int(k), sample=sample,
                 subjects=tuple(chosen) if chosen else None, scope=scope, threshold=threshold)
+
+
+def choose_users(p) -> list:
+    """Users to evaluate: the most active 20,000, searched by id in the browser."""
+    order = p.users_by_activity[:20_000]
+    ids, counts = p.display.user_ids, p.user_counts
+    return st.multiselect("Users", order.tolist(), key="ev_chosen", select_all=False,
+                          format_func=lambda u: f"{ids[u]} · {plural(int(counts[u]), 'row')}",
+                          placeholder="Type to search…")
 
 
 def run_evaluation(b: Bundle, opts: dict) -> dict:

@@ -76,12 +76,12 @@ def plural(n: int, one: str, many: str | None = None) -> str:
 #: What a dataset's values, rows and items are called, by kind of data
 #: (:attr:`mfcore.interactions.Interactions.kind`).
 NOUNS = {
-    "ratings": dict(values="ratings", value="rating", fans="raters", items="items",
-                    item="item"),
-    "counts": dict(values="plays", value="play count", fans="listeners", items="songs",
-                   item="song"),
-    "binary": dict(values="playlist entries", value="value", fans="playlists", items="tracks",
-                   item="track"),
+    "ratings": dict(values="ratings", value="rating", fans="raters", fan="rater",
+                    items="items", item="item"),
+    "counts": dict(values="plays", value="play count", fans="listeners", fan="listener",
+                   items="songs", item="song"),
+    "binary": dict(values="playlist entries", value="value", fans="playlists", fan="playlist",
+                   items="tracks", item="track"),
 }
 
 
