@@ -26,20 +26,26 @@ FORMAT_LABELS = {
     "mpd": "Spotify MPD slice (JSON)",
     "sqlite": "SQLite database",
 }
+#: Short enough to read in the closed box; the help says the rest.
 SPLIT_LABELS = {
-    "random": "Random: a fraction of all rows to validation",
-    "holdout": "Per-user hold-out: a random fraction of each user's rows to validation",
-    "time": "Time: each user's latest rows to validation, the earlier ones to training",
-    "none": "No split: train on everything (no validation RMSE, no held-out metrics)",
+    "random": "Random rows",
+    "holdout": "Per-user hold-out",
+    "time": "By time, per user",
+    "user": "Whole users",
+    "none": "No split",
 }
+SPLIT_HELP = ("**Random rows**: a fraction of all rows to validation. **Per-user hold-out**: a "
+              "random fraction of each user's rows. **By time, per user** (data with times): "
+              "each user's latest rows to validation, the earlier ones to training. **Whole "
+              "users**: a fraction of the users (and test users, the playlist study's split). "
+              "**No split**: train on everything (no validation RMSE, no held-out metrics).")
 SOURCE_TABS = ["Built-in synthetic", "Upload a file", "File on the server"]
-TRANSFORM_LABELS = {
-    "auto": "automatic: log(1 + count) for play counts, none for ratings and implicit data",
-    "log1p": "log(1 + count): tames heavy play counts (recommended for play counts)",
-    "none": "none: train on the raw values",
-    "standardize": "standardize: (value − mean) / std",
-    "binary": "binary: every observed pair is 1 (implicit)",
-}
+TRANSFORM_LABELS = {"auto": "automatic", "log1p": "log(1 + value)", "none": "none",
+                    "standardize": "standardize", "binary": "binary (every pair 1)"}
+TRANSFORM_HELP = ("Applied before training; metrics and RMSE are on this scale. **automatic**: "
+                  "log(1 + count) for play counts, none for ratings and presence-only data. "
+                  "**log(1 + value)** tames heavy play counts. **standardize**: (value − mean) "
+                  "/ std. **binary**: every observed pair counts 1 (implicit).")
 
 
 # ---- requests (set by button callbacks, carried out in the page body with a progress bar) ------
@@ -140,12 +146,14 @@ def load_options() -> LoadOptions:
 def prep_options() -> PrepOptions:
     cur = ss.prepared.opts if "prepared" in ss else PrepOptions()
     p = ss.get("prep", {})
-    # The transform as chosen ('auto' follows each new dataset), not as last applied.
+    split = p.get("split", cur.split)
+    # The transform as chosen ('auto' follows each new dataset), not as last applied; the
+    # test part only with whole users (the playlist study's 70/15/15), which the form lacks.
     return PrepOptions(transform=p.get("transform", "auto"),
                        min_user=int(p.get("min_user", cur.min_user)),
-                       min_item=int(p.get("min_item", cur.min_item)),
-                       split=p.get("split", cur.split),
+                       min_item=int(p.get("min_item", cur.min_item)), split=split,
                        val_frac=float(p.get("val_frac", cur.val_frac)),
+                       test_frac=cur.test_frac if split == "user" == cur.split else 0.0,
                        seed=int(p.get("seed", cur.seed)))
 
 
@@ -246,8 +254,8 @@ def preparation() -> None:
         chosen = ss.get("prep", {}).get("transform", "auto")
         c1.selectbox("Transform of the values", transforms, index=transforms.index(chosen),
                      format_func=lambda t: TRANSFORM_LABELS[t] + (
-                         f" (here: {cur.transform})" if t == "auto" else ""), key="f_transform",
-                     help="Applied before training; metrics and RMSE are on this scale.")
+                         f" (here {cur.transform})" if t == "auto" else ""), key="f_transform",
+                     help=TRANSFORM_HELP)
         c2.number_input(f"Min {words['items']} per user", 1, 10_000, value=cur.min_user,
                         key="f_min_user", help=f"Users with fewer {words['items']} are dropped "
                         f"(repeated with the {words['item']} filter until both hold).")
@@ -259,9 +267,7 @@ def preparation() -> None:
         # The time split only for data with times (MovieLens' timestamp column).
         splits = [k for k in SPLIT_LABELS if k != "time" or ss.raw.times is not None]
         c1.selectbox("Split", splits, index=splits.index(cur.split) if cur.split in splits else 0,
-                     format_func=SPLIT_LABELS.get,
-                     key="f_split", help="Validation rows give the validation RMSE curve and "
-                     "the held-out precision/recall.")
+                     format_func=SPLIT_LABELS.get, key="f_split", help=SPLIT_HELP)
         c2.slider("Validation fraction", 0.05, 0.5, value=float(cur.val_frac), step=0.05,
                   key="f_val_frac")
         c3.number_input("Split seed", 0, 2**31 - 1, value=cur.seed, key="f_seed",

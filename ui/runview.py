@@ -90,8 +90,8 @@ def run_card(snap: JobSnapshot) -> None:
         return
     with st.container(border=True, key="run_card"):
         st.markdown("**Settings of this run**")
-        st.markdown("  \n".join(f"**{head}** · {text}" for head, text in
-                                run_settings(params, context, snap.info.get("dataset_label"))))
+        for head, text in run_settings(params, context, snap.info.get("dataset_label")):
+            st.caption(f"**{head}** · {text}")
 
 
 def render_run(snap: JobSnapshot, retry: Callable[[float], None]) -> None:
@@ -111,7 +111,7 @@ def render_run(snap: JobSnapshot, retry: Callable[[float], None]) -> None:
     else:
         with st.container():
             status_message(snap, retry)
-    left, right = st.columns([3, 1])
+    left, right = st.columns([5, 2])
     with right:
         run_card(snap)
     if not hist:
@@ -187,7 +187,7 @@ def progress_text(snap: JobSnapshot, total: int) -> str:
         return f"Training… epoch {n} of {total}"
     ended = {"done": "Finished", "cancelled": "Cancelled", "diverged": "Diverged",
              "failed": "Failed"}.get(snap.status, snap.status)
-    return f"{ended} after {n} of {plural(total, 'epoch')} in {human_seconds(snap.elapsed)}"
+    return f"{ended}: {n} of {plural(total, 'epoch')} in {human_seconds(snap.elapsed)}"
 
 
 def status_message(snap: JobSnapshot, retry: Callable[[float], None]) -> None:

@@ -88,7 +88,7 @@ def test_the_run_card_keeps_the_runs_own_settings():
     assert poll_until(at, lambda a: "bundle" in a.session_state, 60)
     set_number(at, "w_hp_factors", 50)  # the form moves on; the card does not
     at.run()
-    card = next(m.value for m in at.markdown if m.value.startswith("**Data**"))
+    card = " ".join(c.value for c in at.caption if c.value.startswith("**"))
     assert "ratings: 300 users" in card and "fingerprint" in card
     assert "transform none" in card and "random split, 20% of all rows" in card
     assert "SGD · k 6 · 3 epochs" in card and "ρ 0" in card and "biased" in card
@@ -112,7 +112,7 @@ def test_finished_view_replaces_the_progress_line_and_shows_the_kept_epoch():
     assert tiles["Validation RMSE"].value == f"{best.val_rmse:.4f}"
     assert f"epoch {best.epoch}, kept" in tiles["Validation RMSE"].proto.delta
     (bar,) = at.get("progress")  # the same slot: no "Training…" left beside "Took"
-    assert bar.proto.text.startswith(f"Finished after {len(model.history_)} of 200 epochs")
+    assert bar.proto.text.startswith(f"Finished: {len(model.history_)} of 200 epochs")
     assert "Took" in tiles and "ETA" not in tiles
     assert f"validation RMSE {best.val_rmse:.4f}" in at.sidebar.markdown[0].value
 
