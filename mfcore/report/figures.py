@@ -41,6 +41,20 @@ def _curve(fig, history: Sequence, name: str, label: str, color: str) -> None:
                     marker=dict(size=4))
 
 
+def _readable_y(fig) -> None:
+    """A y axis that reads well when every point has (nearly) one value, e.g. a single epoch:
+    plotly would zoom into the rounding noise and label ticks "10.835546M, 10.8355455M"; the
+    axis then spans ±5% around the value instead."""
+    ys = [y for trace in fig.data for y in (trace.y or ()) if y is not None]
+    if not ys:
+        return
+    lo, hi = min(ys), max(ys)
+    mid = (lo + hi) / 2
+    if hi - lo <= 1e-6 * max(abs(mid), 1e-12):
+        half = 0.05 * abs(mid) or 1.0
+        fig.update_yaxes(range=[mid - half, mid + half])
+
+
 LOSS_AXIS = {"sgd": "Σ e² + λ(‖p‖² + ‖q‖² + b²)", "als": "Σ c(p − x·y)² + λ(‖x‖² + ‖y‖²)"}
 
 
@@ -49,6 +63,7 @@ def loss_curve(history: Sequence, solver: str = "sgd"):
     fig = new_figure("Regularised training loss")
     _curve(fig, history, "loss", "loss", ACCENT)
     fig.update_yaxes(title=LOSS_AXIS.get(solver, LOSS_AXIS["sgd"]))
+    _readable_y(fig)
     _epochs_axis(fig, [int(field(h, "epoch")) for h in history])
     return fig
 
@@ -61,6 +76,7 @@ def rmse_curve(history: Sequence, best_epoch: int | None = None):
         _curve(fig, history, "val_rmse", "validation", SECOND)
     _best_line(fig, best_epoch)
     fig.update_yaxes(title="RMSE = √mean e²")
+    _readable_y(fig)
     _epochs_axis(fig, [int(field(h, "epoch")) for h in history])
     return fig
 

@@ -82,7 +82,8 @@ def parallel_figure(trials: pd.DataFrame, metric: str = "val_rmse",
             continue  # a constant axis says nothing
         v = frame[p].astype(float)
         if p in _LOG_AXES and (v > 0).all():
-            dims.append(dict(label=f"log₁₀ {p}", values=np.log10(v).tolist()))
+            dims.append(dict(label=f"{p} (log scale)", values=np.log10(v).tolist(),
+                             **_log_ticks(v)))
         else:
             dims.append(dict(label=p, values=v.tolist()))
     y = frame[metric].astype(float)
@@ -94,6 +95,16 @@ def parallel_figure(trials: pd.DataFrame, metric: str = "val_rmse",
                   showscale=True, colorbar=dict(title=metric))))
     fig.update_layout(margin=dict(l=60, r=40, t=70, b=20))
     return fig
+
+
+def _log_ticks(values: pd.Series) -> dict:
+    """Ticks of a log10 axis labelled with the values themselves (0.02, not −1.69897): the
+    values tried when they are few, else the powers of ten they span."""
+    distinct = np.unique(values.to_numpy(dtype=float))
+    if len(distinct) > 8:
+        lo, hi = np.floor(np.log10(distinct[0])), np.ceil(np.log10(distinct[-1]))
+        distinct = 10.0 ** np.arange(lo, hi + 1)
+    return dict(tickvals=np.log10(distinct).tolist(), ticktext=[f"{x:g}" for x in distinct])
 
 
 def importance_figure(importance: Mapping[str, float]):
