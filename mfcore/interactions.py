@@ -46,6 +46,8 @@ class Interactions:
     times : ndarray of float64, shape (n,), optional
         When each row happened (e.g. MovieLens' Unix timestamps), for the time split
         (:func:`mfcore.split.time_split`); None when the data have no time column.
+    user_meta : DataFrame, optional
+        Display metadata indexed by raw user id (column ``name``: a playlist's name).
     """
 
     users: np.ndarray
@@ -59,6 +61,7 @@ class Interactions:
     n_duplicates_merged: int = 0
     extra: dict = field(default_factory=dict)
     times: np.ndarray | None = None
+    user_meta: pd.DataFrame | None = None
 
     def __post_init__(self) -> None:
         n = len(self.users)
@@ -75,7 +78,8 @@ class Interactions:
     @classmethod
     def from_raw(cls, users_raw, items_raw, values=None, *, duplicates: str = "sum",
                  source: str = "", implicit: bool = False,
-                 item_meta: pd.DataFrame | None = None, times=None) -> "Interactions":
+                 item_meta: pd.DataFrame | None = None, times=None,
+                 user_meta: pd.DataFrame | None = None) -> "Interactions":
         """Build from raw id columns, merging duplicate (user, item) rows.
 
         Parameters
@@ -95,12 +99,14 @@ class Interactions:
             values = np.ones(len(user_codes), dtype=np.float32)
         return cls.from_codes(user_codes, item_codes, values, np.asarray(user_ids),
                               np.asarray(item_ids), duplicates=duplicates, source=source,
-                              implicit=implicit, item_meta=item_meta, times=times)
+                              implicit=implicit, item_meta=item_meta, times=times,
+                              user_meta=user_meta)
 
     @classmethod
     def from_codes(cls, users, items, values, user_ids, item_ids, *, duplicates: str = "sum",
                    source: str = "", implicit: bool = False,
-                   item_meta: pd.DataFrame | None = None, times=None) -> "Interactions":
+                   item_meta: pd.DataFrame | None = None, times=None,
+                   user_meta: pd.DataFrame | None = None) -> "Interactions":
         """Build from dense codes already computed by a loader, merging duplicates.
 
         Values must already be finite; rows end up sorted by (user, item). ``times`` (one per
@@ -156,7 +162,7 @@ class Interactions:
         return cls(np.ascontiguousarray(users), np.ascontiguousarray(items),
                    np.ascontiguousarray(values), np.asarray(user_ids), np.asarray(item_ids),
                    item_meta=item_meta, implicit=implicit, source=source,
-                   n_duplicates_merged=n_dups,
+                   n_duplicates_merged=n_dups, user_meta=user_meta,
                    times=None if times is None else np.ascontiguousarray(times))
 
     # ---- sizes --------------------------------------------------------------------------
@@ -226,6 +232,16 @@ class Interactions:
             if named:
                 labels[n] = " — ".join(named)
         return labels
+
+    def user_labels(self, idx) -> list[str]:
+        """Readable names of users: ``"name · id"`` from ``user_meta`` (a playlist's name) when
+        present, else the raw id."""
+        idx = np.atleast_1d(np.asarray(idx, dtype=np.int64))
+        ids = [str(r) for r in self.user_ids[idx]]
+        if self.user_meta is None or "name" not in self.user_meta.columns:
+            return ids
+        names = self.user_meta["name"].reindex(self.user_ids[idx]).to_numpy(dtype=object)
+        return [f"{n} · {i}" if isinstance(n, str) and n else i for n, i in zip(names, ids)]
 
     # ---- derived views ------------------------------------------------------------------
     def user_counts(self) -> np.ndarray:

@@ -99,6 +99,12 @@ class Prepared:
                           dtype=object)
 
     @cached_property
+    def user_names(self) -> np.ndarray:
+        """Every user's readable name (:meth:`Interactions.user_labels`), as an object array."""
+        return np.asarray(self.display.user_labels(np.arange(self.display.n_users)),
+                          dtype=object)
+
+    @cached_property
     def item_search_keys(self):
         """Every item's searchable text (:func:`mfcore.catalogue.search_keys`)."""
         from .catalogue import search_keys
@@ -288,6 +294,9 @@ def filter_min_counts(data: Interactions, min_user: int = 1, min_item: int = 1) 
     meta = data.item_meta
     if meta is not None:
         meta = meta[meta.index.isin(item_ids)]
+    user_meta = data.user_meta
+    if user_meta is not None:
+        user_meta = user_meta[user_meta.index.isin(data.user_ids[used_u])]
     info = {"min_user": int(min_user), "min_item": int(min_item), "rounds": rounds,
             "rows_dropped": len(data) - n_kept,
             "users_dropped": data.n_users - len(used_u),
@@ -298,5 +307,5 @@ def filter_min_counts(data: Interactions, min_user: int = 1, min_item: int = 1) 
                         np.ascontiguousarray(data.values[keep]), data.user_ids[used_u], item_ids,
                         item_meta=meta, implicit=data.implicit, source=data.source,
                         n_duplicates_merged=data.n_duplicates_merged,
-                        extra={**data.extra, "filter": info},
+                        extra={**data.extra, "filter": info}, user_meta=user_meta,
                         times=None if data.times is None else data.times[keep])

@@ -83,9 +83,9 @@ def settings(b: Bundle) -> dict:
 def choose_users(p) -> list:
     """Users to evaluate: the most active 20,000, searched by id in the browser."""
     order = p.users_by_activity[:20_000]
-    ids, counts = p.display.user_ids, p.user_counts
+    names, counts = p.user_names, p.user_counts
     return st.multiselect("Users", order.tolist(), key="ev_chosen", select_all=False,
-                          format_func=lambda u: f"{ids[u]} · {plural(int(counts[u]), 'row')}",
+                          format_func=lambda u: f"{names[u]} · {plural(int(counts[u]), 'row')}",
                           placeholder="Type to search…")
 
 

@@ -58,9 +58,9 @@ def pick_user(prepared) -> int | None:
     c1, c2 = st.columns([3, 1])
     user = c1.selectbox(
         "Listener", order, key="rec_user",
-        format_func=lambda u: f"{data.user_ids[u]} · "
+        format_func=lambda u: f"{prepared.user_names[u]} · "
                               f"{plural(int(counts[u]), nouns(data.kind)['item'])}",
-        help="Type to search the raw user ids (most active listeners first)."
+        help="Type to search the names or raw ids (most active first)."
              + (f" Only the {MAX_CHOICES:,} most active are listed; type any id on the right."
                 if len(counts) > MAX_CHOICES else ""))
     typed = c2.text_input("…or exact user id", key="rec_user_typed") \
@@ -128,7 +128,7 @@ def for_song(b: Bundle) -> None:
         st.markdown("**Top fans**")
         show_table(pd.DataFrame({
             "rank": np.arange(1, len(fans) + 1),
-            "user": [str(u) for u in data.user_ids[fans]],
+            "user": [str(n) for n in b.prepared.user_names[fans]],  # a playlist's name too
             "score": np.round(fan_scores, 4),
             "plays of this song": [plays.get(u, 0) for u in fans.tolist()],
         }), "tbl_fans")

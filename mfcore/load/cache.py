@@ -1,12 +1,12 @@
 """On-disk cache of parsed datasets, so reopening a big file takes seconds.
 
 An entry is one ``.npz`` (written with ``allow_pickle=False``) holding the row arrays (with the
-rows' times when the data have them), the raw ids
-(strings as one UTF-8 blob plus int64 offsets, never pickled objects), the item metadata and a
-JSON header. Its name is a hash of the source's resolved path, size and modification time, the
-loader and its options, and :data:`CACHE_VERSION`: change any of them and the entry is simply not
-found. Entries are written to a temporary file and renamed into place (atomic); an entry that
-cannot be read back or fails its checks is deleted and rebuilt.
+rows' times when the data have them), the raw ids (strings as one UTF-8 blob plus int64
+offsets, never pickled objects), the item and user metadata and a JSON header. Its name is a
+hash of the source's resolved path, size and modification time, the loader and its options,
+and :data:`CACHE_VERSION`: change any of them and the entry is simply not found. Entries are
+written to a temporary file and renamed into place (atomic); an entry that cannot be read back
+or fails its checks is deleted and rebuilt.
 
 The cache folder is ``cache_dir`` when given, else ``$MFCORE_CACHE_DIR``, else
 ``~/.cache/mfcore``. ``use_cache='auto'`` (the default) caches sources of at least
@@ -167,22 +167,37 @@ def write_entry(path: Path, data: Interactions) -> None:
                         if k not in ("from_cache", "cache_path") and _jsonable(v)}}
     header["user_ids"] = _pack_ids(np.asarray(data.user_ids), "user_ids", arrays)
     header["item_ids"] = _pack_ids(np.asarray(data.item_ids), "item_ids", arrays)
-    if data.item_meta is not None:
-        meta = data.item_meta
-        header["meta_index"] = _pack_ids(np.asarray(meta.index), "meta_index", arrays)
-        cols = []
-        for k, col in enumerate(meta.columns):
-            s = meta[col]
-            if s.dtype.kind in "iufb":
-                arrays[f"meta{k}"] = s.to_numpy()
-                cols.append([str(col), "num"])
-            else:
-                _pack_strings(s.astype(object).where(s.notna(), None).to_numpy(), f"meta{k}",
-                              arrays)
-                cols.append([str(col), "str"])
-        header["meta_columns"] = cols
+    for prefix, meta in (("meta", data.item_meta), ("umeta", data.user_meta)):
+        if meta is not None:
+            _pack_meta(meta, prefix, header, arrays)
     arrays["header"] = np.array(json.dumps(header))
     atomic_savez(path, arrays)
+
+
+def _pack_meta(meta: pd.DataFrame, prefix: str, header: dict, arrays: dict) -> None:
+    """Store a metadata frame (index and columns, strings never pickled) under ``prefix``."""
+    header[f"{prefix}_index"] = _pack_ids(np.asarray(meta.index), f"{prefix}_index", arrays)
+    cols = []
+    for k, col in enumerate(meta.columns):
+        s = meta[col]
+        if s.dtype.kind in "iufb":
+            arrays[f"{prefix}{k}"] = s.to_numpy()
+            cols.append([str(col), "num"])
+        else:
+            _pack_strings(s.astype(object).where(s.notna(), None).to_numpy(), f"{prefix}{k}",
+                          arrays)
+            cols.append([str(col), "str"])
+    header[f"{prefix}_columns"] = cols
+
+
+def _unpack_meta(z, header: dict, prefix: str, index_name: str) -> pd.DataFrame | None:
+    """The frame :func:`_pack_meta` stored under ``prefix`` (None when there is none)."""
+    if f"{prefix}_columns" not in header:
+        return None
+    idx = _unpack_ids(z, header, f"{prefix}_index")
+    cols = {name: z[f"{prefix}{k}"] if how == "num" else _unpack_strings(z, f"{prefix}{k}")
+            for k, (name, how) in enumerate(header[f"{prefix}_columns"])}
+    return pd.DataFrame(cols, index=pd.Index(idx, name=index_name))
 
 
 def read_entry(path: Path, expect_source: str | None = None) -> Interactions | None:
@@ -205,13 +220,8 @@ def read_entry(path: Path, expect_source: str | None = None) -> Interactions | N
                                or items.max() >= len(item_ids)
                                or not np.isfinite(values).all()):
                 raise ValueError("codes out of range")
-            item_meta = None
-            if "meta_columns" in header:
-                idx = _unpack_ids(z, header, "meta_index")
-                cols = {}
-                for k, (name, how) in enumerate(header["meta_columns"]):
-                    cols[name] = z[f"meta{k}"] if how == "num" else _unpack_strings(z, f"meta{k}")
-                item_meta = pd.DataFrame(cols, index=pd.Index(idx, name="item_id"))
+            item_meta = _unpack_meta(z, header, "meta", "item_id")
+            user_meta = _unpack_meta(z, header, "umeta", "user_id")
     except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile,
             json.JSONDecodeError, pa.ArrowException):
         try:
@@ -222,7 +232,7 @@ def read_entry(path: Path, expect_source: str | None = None) -> Interactions | N
     data = Interactions(np.ascontiguousarray(users), np.ascontiguousarray(items),
                         np.ascontiguousarray(values), user_ids, item_ids, item_meta=item_meta,
                         implicit=header["implicit"], source=header["source"],
-                        n_duplicates_merged=header["n_duplicates_merged"],
+                        n_duplicates_merged=header["n_duplicates_merged"], user_meta=user_meta,
                         times=None if times is None else np.ascontiguousarray(times))
     data.extra.update(header.get("extra", {}))
     if expect_source is not None and expect_source != data.source:

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from ui.testing import assert_clean, open_app, page_file, set_number
+from ui.testing import assert_clean, open_app, page_file, set_number, train
 
 # MovieLens' u.data layout: user, item, rating 1–5, Unix time; no header.
 U_DATA = "".join(f"{u}\t{i}\t{(u * i) % 5 + 1}\t{880000000 + 1000 * u + i}\n"
@@ -122,3 +122,17 @@ def test_repeats_in_playlists_metadata_coverage_and_one_user(data_folder):
     next(b for b in at.button if b.label == "Apply").click().run()
     assert not at.error, [e.value for e in at.error]
     assert "(1 user, 4 tracks)" in text(at)
+
+
+def test_playlists_are_shown_by_name(data_folder):
+    at = open_app("data")
+    load_server(at, "mpd.slice.0-999.json")
+    at.selectbox(key="f_split").set_value("none")
+    next(b for b in at.button if b.label == "Apply").click().run()
+    train(at, epochs=2, factors=4)
+    at.switch_page(page_file("recommend")).run()
+    assert_clean(at)
+    assert "list 0 · 0 · 3 tracks" in at.selectbox(key="rec_user").options
+    at.text_input(key="song_pick_query").input("spotify:track:3").run()
+    fans = at.dataframe[2].value
+    assert fans["user"].str.match(r"list \d · \d").all()
