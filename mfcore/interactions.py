@@ -41,6 +41,13 @@ class Interactions:
         Where the data came from, for messages and the run history.
     n_duplicates_merged : int
         Rows folded into another row with the same (user, item).
+    extra : dict
+        What loaders and transforms record (format, header, transform, kind...).
+    times : ndarray of float64, shape (n,), optional
+        When each row happened (e.g. MovieLens' Unix timestamps), for the time split
+        (:func:`mfcore.split.time_split`); None when the data have no time column.
+    user_meta : DataFrame, optional
+        Display metadata indexed by raw user id (column ``name``: a playlist's name).
     """
 
     users: np.ndarray
@@ -53,11 +60,15 @@ class Interactions:
     source: str = ""
     n_duplicates_merged: int = 0
     extra: dict = field(default_factory=dict)
+    times: np.ndarray | None = None
+    user_meta: pd.DataFrame | None = None
 
     def __post_init__(self) -> None:
         n = len(self.users)
         if len(self.items) != n or len(self.values) != n:
             raise ValueError("users, items and values must have the same length")
+        if self.times is not None and (len(self.times) != n or self.times.dtype != np.float64):
+            raise TypeError("times must be a float64 array with one value per row")
         if self.users.dtype != np.int32 or self.items.dtype != np.int32:
             raise TypeError("users and items must be int32 arrays")
         if self.values.dtype != np.float32:
@@ -67,7 +78,8 @@ class Interactions:
     @classmethod
     def from_raw(cls, users_raw, items_raw, values=None, *, duplicates: str = "sum",
                  source: str = "", implicit: bool = False,
-                 item_meta: pd.DataFrame | None = None) -> "Interactions":
+                 item_meta: pd.DataFrame | None = None, times=None,
+                 user_meta: pd.DataFrame | None = None) -> "Interactions":
         """Build from raw id columns, merging duplicate (user, item) rows.
 
         Parameters
@@ -78,6 +90,8 @@ class Interactions:
             One value per row; ones when omitted (implicit data).
         duplicates : {'sum', 'max', 'last', 'first', 'error'}
             What to do with repeated (user, item) rows.
+        times : array-like of float, optional
+            When each row happened (see :meth:`from_codes`).
         """
         user_codes, user_ids = pd.factorize(np.asarray(users_raw), sort=False)
         item_codes, item_ids = pd.factorize(np.asarray(items_raw), sort=False)
@@ -85,15 +99,18 @@ class Interactions:
             values = np.ones(len(user_codes), dtype=np.float32)
         return cls.from_codes(user_codes, item_codes, values, np.asarray(user_ids),
                               np.asarray(item_ids), duplicates=duplicates, source=source,
-                              implicit=implicit, item_meta=item_meta)
+                              implicit=implicit, item_meta=item_meta, times=times,
+                              user_meta=user_meta)
 
     @classmethod
     def from_codes(cls, users, items, values, user_ids, item_ids, *, duplicates: str = "sum",
                    source: str = "", implicit: bool = False,
-                   item_meta: pd.DataFrame | None = None) -> "Interactions":
+                   item_meta: pd.DataFrame | None = None, times=None,
+                   user_meta: pd.DataFrame | None = None) -> "Interactions":
         """Build from dense codes already computed by a loader, merging duplicates.
 
-        Values must already be finite; rows end up sorted by (user, item).
+        Values must already be finite; rows end up sorted by (user, item). ``times`` (one per
+        row, optional) follow their rows; a merged pair keeps the latest time of its rows.
         """
         if duplicates not in DUPLICATE_POLICIES:
             raise DataError(f"unknown duplicate policy {duplicates!r}; expected one of "
@@ -101,6 +118,11 @@ class Interactions:
         users = np.asarray(users).astype(np.int32, copy=False)
         items = np.asarray(items).astype(np.int32, copy=False)
         values = np.asarray(values, dtype=np.float32)
+        if times is not None:
+            times = np.asarray(times, dtype=np.float64)
+            if len(times) != len(users):
+                raise DataError(f"{len(times):,} times for {len(users):,} rows",
+                                source=source or None)
         if len(users) == 0:
             raise DataError("no interactions: the data is empty", source=source or None)
         n_dups = 0
@@ -112,6 +134,7 @@ class Interactions:
                 order = np.argsort(key, kind="stable")
                 key = key[order]
                 users, items, values = users[order], items[order], values[order]
+                times = times[order] if times is not None else None
             is_new = np.empty(len(key), dtype=bool)
             is_new[0] = True
             np.not_equal(key[1:], key[:-1], out=is_new[1:])
@@ -134,11 +157,14 @@ class Interactions:
                 else:  # last
                     ends = np.append(starts[1:], len(values)) - 1
                     merged = values[ends]
+                if times is not None:
+                    times = np.maximum.reduceat(times, starts)
                 users, items, values = users[starts], items[starts], merged
         return cls(np.ascontiguousarray(users), np.ascontiguousarray(items),
                    np.ascontiguousarray(values), np.asarray(user_ids), np.asarray(item_ids),
                    item_meta=item_meta, implicit=implicit, source=source,
-                   n_duplicates_merged=n_dups)
+                   n_duplicates_merged=n_dups, user_meta=user_meta,
+                   times=None if times is None else np.ascontiguousarray(times))
 
     # ---- sizes --------------------------------------------------------------------------
     @property
@@ -158,7 +184,8 @@ class Interactions:
 
     def nbytes(self) -> int:
         """Bytes held by the row arrays (what the loader's memory target is measured against)."""
-        return self.users.nbytes + self.items.nbytes + self.values.nbytes
+        return (self.users.nbytes + self.items.nbytes + self.values.nbytes
+                + (0 if self.times is None else self.times.nbytes))
 
     def summary(self) -> dict:
         """Sizes and value statistics, as plain Python numbers."""
@@ -207,6 +234,16 @@ class Interactions:
                 labels[n] = " — ".join(named)
         return labels
 
+    def user_labels(self, idx) -> list[str]:
+        """Readable names of users: ``"name · id"`` from ``user_meta`` (a playlist's name) when
+        present, else the raw id."""
+        idx = np.atleast_1d(np.asarray(idx, dtype=np.int64))
+        ids = [str(r) for r in self.user_ids[idx]]
+        if self.user_meta is None or "name" not in self.user_meta.columns:
+            return ids
+        names = self.user_meta["name"].reindex(self.user_ids[idx]).to_numpy(dtype=object)
+        return [f"{n} · {i}" if isinstance(n, str) and n else i for n, i in zip(names, ids)]
+
     # ---- derived views ------------------------------------------------------------------
     def user_counts(self) -> np.ndarray:
         return np.bincount(self.users, minlength=self.n_users)
@@ -229,7 +266,8 @@ class Interactions:
     def subset(self, rows) -> "Interactions":
         """The rows selected by a boolean mask or index array; id maps are kept whole."""
         return replace(self, users=self.users[rows], items=self.items[rows],
-                       values=self.values[rows], n_duplicates_merged=0)
+                       values=self.values[rows], n_duplicates_merged=0,
+                       times=None if self.times is None else self.times[rows])
 
     @cached_property
     def kind(self) -> str:
@@ -265,7 +303,8 @@ class Interactions:
     def fingerprint(self) -> str:
         """A short hash of the rows and ids: two datasets with the same fingerprint are equal."""
         h = hashlib.blake2b(digest_size=12)
-        for a in (self.users, self.items, self.values):
+        for a in (self.users, self.items, self.values) + (
+                () if self.times is None else (self.times,)):
             h.update(np.ascontiguousarray(a).view(np.uint8))
         for ids in (self.user_ids, self.item_ids):
             h.update(str(len(ids)).encode())

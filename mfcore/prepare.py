@@ -34,7 +34,7 @@ class PrepOptions:
         'auto' picks by the kind of data (:func:`default_transform`).
     min_user, min_item : int
         Minimum rows per user and per item (:func:`filter_min_counts`); 1 keeps everything.
-    split : {'random', 'holdout', 'user', 'none'}
+    split : {'random', 'holdout', 'time', 'user', 'none'}
         See :func:`mfcore.split.make_split`.
     val_frac, test_frac : float
         Validation and test fractions (``test_frac`` is ignored by 'holdout').
@@ -97,6 +97,18 @@ class Prepared:
         """Every item's readable name (:meth:`Interactions.item_labels`), as an object array."""
         return np.asarray(self.display.item_labels(np.arange(self.display.n_items)),
                           dtype=object)
+
+    @cached_property
+    def user_names(self) -> np.ndarray:
+        """Every user's readable name (:meth:`Interactions.user_labels`), as an object array."""
+        return np.asarray(self.display.user_labels(np.arange(self.display.n_users)),
+                          dtype=object)
+
+    @cached_property
+    def item_search_keys(self):
+        """Every item's searchable text (:func:`mfcore.catalogue.search_keys`)."""
+        from .catalogue import search_keys
+        return search_keys(self.item_names, self.display.item_ids)
 
     @cached_property
     def user_counts(self) -> np.ndarray:
@@ -282,6 +294,9 @@ def filter_min_counts(data: Interactions, min_user: int = 1, min_item: int = 1) 
     meta = data.item_meta
     if meta is not None:
         meta = meta[meta.index.isin(item_ids)]
+    user_meta = data.user_meta
+    if user_meta is not None:
+        user_meta = user_meta[user_meta.index.isin(data.user_ids[used_u])]
     info = {"min_user": int(min_user), "min_item": int(min_item), "rounds": rounds,
             "rows_dropped": len(data) - n_kept,
             "users_dropped": data.n_users - len(used_u),
@@ -292,4 +307,5 @@ def filter_min_counts(data: Interactions, min_user: int = 1, min_item: int = 1) 
                         np.ascontiguousarray(data.values[keep]), data.user_ids[used_u], item_ids,
                         item_meta=meta, implicit=data.implicit, source=data.source,
                         n_duplicates_merged=data.n_duplicates_merged,
-                        extra={**data.extra, "filter": info})
+                        extra={**data.extra, "filter": info}, user_meta=user_meta,
+                        times=None if data.times is None else data.times[keep])

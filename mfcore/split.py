@@ -14,7 +14,7 @@ import numpy as np
 from .errors import ConfigError, DataError
 from .interactions import Interactions
 
-SPLIT_KINDS = ("random", "user", "holdout")
+SPLIT_KINDS = ("random", "user", "holdout", "time")
 
 
 @dataclass
@@ -25,7 +25,7 @@ class Split:
     ----------
     train : Interactions
     val, test : Interactions or None
-    kind : {'random', 'user', 'holdout'}
+    kind : {'random', 'user', 'holdout', 'time', 'none'}
     info : dict
         Always: ``seed``, ``n_train``, ``n_val``, ``n_test`` (rows), ``n_cold_users`` and
         ``n_cold_items`` (users/items with rows in val or test but none in train). Per kind:
@@ -178,23 +178,51 @@ def holdout_split(data: Interactions, frac: float = 0.2, seed: int = 0,
         ``kind='holdout'``, ``test`` is None; ``info`` adds ``frac``, ``min_items``,
         ``n_users_kept_whole``, ``n_users_heldout``.
     """
+    # Negated: the rows with the smallest draws are held out, as this split always did.
+    key = -np.random.default_rng(seed).random(len(data))
+    return _per_user(data, frac, min_items, key, "holdout", {"seed": seed})
+
+
+def time_split(data: Interactions, frac: float = 0.2, min_items: int = 2) -> Split:
+    """Per-user split by time: each user's latest rows to validation, the earlier to training.
+
+    As :func:`holdout_split`, with the held-out rows of a user being its *latest*
+    ``max(1, round(frac * c))`` rows by :attr:`Interactions.times` instead of random ones (rows
+    at the same time are ordered by item index, so the split needs no seed). A model is then
+    judged on what each user did after what it was trained on, as in production.
+
+    Raises
+    ------
+    DataError
+        The data have no times (load a file with a timestamp column).
+    """
+    if data.times is None:
+        raise DataError("the time split needs each row's time, and this dataset has none; "
+                        "load a file with a timestamp column (such as MovieLens' ratings)",
+                        source=data.source or None)
+    return _per_user(data, frac, min_items, data.times, "time", {})
+
+
+def _per_user(data: Interactions, frac: float, min_items: int, key: np.ndarray, kind: str,
+              info: dict) -> Split:
+    """Hold out each user's ``round(frac * c)`` rows that come last by ``key`` (see
+    :func:`holdout_split` for the rules)."""
     frac = _check_frac("frac", frac, allow_zero=False)
     if isinstance(min_items, bool) or not isinstance(min_items, (int, np.integer)) or min_items < 2:
         raise ConfigError(f"min_items must be an integer >= 2, got {min_items!r}")
     counts = data.user_counts()
     n_hold = np.minimum(np.maximum(1, np.floor(frac * counts + 0.5)), counts - 1).astype(np.int64)
     n_hold[counts < min_items] = 0
-    rng = np.random.default_rng(seed)
-    key = rng.random(len(data))
-    order = np.lexsort((key, data.users))                # by user, then random
+    # By user, then by key, latest first (ties: the higher row last, i.e. first here).
+    order = np.lexsort((-np.arange(len(data)), -key, data.users))
     sorted_users = data.users[order]
     starts = np.searchsorted(sorted_users, sorted_users, side="left")
     rank = np.arange(len(order)) - starts
     part = np.zeros(len(data), dtype=np.int8)
     part[order[rank < n_hold[sorted_users]]] = 1
     kept_whole = int(np.count_nonzero((counts > 0) & (counts < min_items)))
-    return _make(data, part, "holdout",
-                 {"seed": seed, "frac": frac, "min_items": int(min_items),
+    return _make(data, part, kind,
+                 {**info, "frac": frac, "min_items": int(min_items),
                   "n_users_kept_whole": kept_whole,
                   "n_users_heldout": int(np.count_nonzero(n_hold > 0))})
 
@@ -206,9 +234,10 @@ def make_split(data: Interactions, kind: str, *, val_frac: float = 0.2, test_fra
     Parameters
     ----------
     data : Interactions
-    kind : {'random', 'holdout', 'user', 'none'}
+    kind : {'random', 'holdout', 'time', 'user', 'none'}
         :func:`random_split`, :func:`holdout_split` (``val_frac`` of each user's items),
-        :func:`user_split` (whole users), or everything in training.
+        :func:`time_split` (each user's latest ``val_frac`` of rows), :func:`user_split`
+        (whole users), or everything in training.
     val_frac, test_frac : float
         Fractions for the validation and test parts (``test_frac`` is ignored by 'holdout').
     seed : int
@@ -219,6 +248,8 @@ def make_split(data: Interactions, kind: str, *, val_frac: float = 0.2, test_fra
         return random_split(data, val_frac=val_frac, test_frac=test_frac, seed=seed)
     if kind == "holdout":
         return holdout_split(data, frac=val_frac, seed=seed)
+    if kind == "time":
+        return time_split(data, frac=val_frac)
     if kind == "user":
         return user_split(data, val_frac=val_frac, test_frac=test_frac, seed=seed)
     raise ConfigError(f"unknown split {kind!r}; expected one of "

@@ -3,17 +3,14 @@ from __future__ import annotations
 
 import logging
 
-import numpy as np
-import pandas as pd
 import streamlit as st
 
-from mfcore.prepare import PrepOptions, prepare
-from mfcore.report import long_tail, value_distribution
-from mfcore.train import memory_estimate
+from mfcore.prepare import PrepOptions, default_transform, prepare
+from ui.dataview import looks, summary
 from ui.datafolder import (LoadOptions, data_dir, list_data_files, load_path, load_upload,
                            resolve_in_data_dir)
-from ui.session import BUILTIN, builtin_dataset, builtin_label, set_dataset
-from ui.text import error_text, human_bytes
+from ui.session import BUILTIN, builtin_dataset, builtin_label, notice, set_dataset, show_notices
+from ui.text import error_text, nouns
 from ui.widgets import persisted
 
 log = logging.getLogger("mfx.ui.data")
@@ -29,18 +26,26 @@ FORMAT_LABELS = {
     "mpd": "Spotify MPD slice (JSON)",
     "sqlite": "SQLite database",
 }
+#: Short enough to read in the closed box; the help says the rest.
 SPLIT_LABELS = {
-    "random": "Random: a fraction of all plays to validation",
-    "holdout": "Per-user hold-out: a fraction of each user's songs to validation",
-    "none": "No split: train on everything (no validation RMSE, no held-out metrics)",
+    "random": "Random rows",
+    "holdout": "Per-user hold-out",
+    "time": "By time, per user",
+    "user": "Whole users",
+    "none": "No split",
 }
-TRANSFORM_LABELS = {
-    "auto": "automatic: log(1 + count) for play counts, none for ratings and implicit data",
-    "log1p": "log(1 + count): tames heavy play counts (recommended for play counts)",
-    "none": "none: train on the raw values",
-    "standardize": "standardize: (value − mean) / std",
-    "binary": "binary: every observed pair is 1 (implicit)",
-}
+SPLIT_HELP = ("**Random rows**: a fraction of all rows to validation. **Per-user hold-out**: a "
+              "random fraction of each user's rows. **By time, per user** (data with times): "
+              "each user's latest rows to validation, the earlier ones to training. **Whole "
+              "users**: a fraction of the users (and test users, the playlist study's split). "
+              "**No split**: train on everything (no validation RMSE, no held-out metrics).")
+SOURCE_TABS = ["Built-in synthetic", "Upload a file", "File on the server"]
+TRANSFORM_LABELS = {"auto": "automatic", "log1p": "log(1 + value)", "none": "none",
+                    "standardize": "standardize", "binary": "binary (every pair 1)"}
+TRANSFORM_HELP = ("Applied before training; metrics and RMSE are on this scale. **automatic**: "
+                  "log(1 + count) for play counts, none for ratings and presence-only data. "
+                  "**log(1 + value)** tames heavy play counts. **standardize**: (value − mean) "
+                  "/ std. **binary**: every observed pair counts 1 (implicit).")
 
 
 # ---- requests (set by button callbacks, carried out in the page body with a progress bar) ------
@@ -81,6 +86,7 @@ def run_load_request() -> None:
             meta = str(resolve_in_data_dir(meta_path)) if meta_path else None
             raw = load_path(path, opts, meta, progress)
         progress(0.95, "Preparing and splitting…")
+        changes = fit_preparation_to(raw)
         prepared = prepare(raw, prep_options())
     except Exception as exc:  # noqa: BLE001 - every failure is shown; the old dataset stays
         log.info("load failed (%s): %s", name, exc, exc_info=not isinstance(exc, ValueError))
@@ -90,7 +96,31 @@ def run_load_request() -> None:
     bar.empty()
     ss.data_error = None
     set_dataset(raw, prepared, label=name if kind == "builtin" else f"{name} ({raw.source})")
+    for text in changes:
+        notice(text)
     st.toast(f"Loaded {len(raw):,} interactions", icon=":material/check_circle:")
+
+
+def fit_preparation_to(raw) -> list[str]:
+    """Settings chosen for the previous data that do not carry over to ``raw``, reset and said.
+
+    A transform chosen by hand goes back to automatic (log1p chosen for play counts would
+    distort ratings); the time split needs times. Runs before the form is drawn.
+    """
+    p = ss.setdefault("prep", {})
+    changes = []
+    chosen = p.get("transform", "auto")
+    if chosen != "auto":
+        p["transform"] = ss["f_transform"] = "auto"
+        changes.append(f"New data: the transform is back to **automatic**, here "
+                       f"{default_transform(raw)} (you had chosen {chosen} for the previous "
+                       "data).")
+    split = p.get("split", ss.prepared.opts.split if "prepared" in ss else "random")
+    if split == "time" and raw.times is None:
+        p["split"] = ss["f_split"] = "random"
+        changes.append("New data: these rows have no times, so the split is back to "
+                       "**random** (the time split needs a timestamp column).")
+    return changes
 
 
 def apply_preparation() -> None:
@@ -109,18 +139,21 @@ def load_options() -> LoadOptions:
     return LoadOptions(format=o.get("format"), max_rows=cap or None,
                        duplicates=o.get("duplicates", "sum"),
                        user_col=o.get("user_col") or None, item_col=o.get("item_col") or None,
-                       value_col=o.get("value_col") or None, table=o.get("table") or None)
+                       value_col=o.get("value_col") or None, time_col=o.get("time_col") or None,
+                       table=o.get("table") or None)
 
 
 def prep_options() -> PrepOptions:
     cur = ss.prepared.opts if "prepared" in ss else PrepOptions()
     p = ss.get("prep", {})
-    # The transform as chosen ('auto' follows each new dataset), not as last applied.
+    split = p.get("split", cur.split)
+    # The transform as chosen ('auto' follows each new dataset), not as last applied; the
+    # test part only with whole users (the playlist study's 70/15/15), which the form lacks.
     return PrepOptions(transform=p.get("transform", "auto"),
                        min_user=int(p.get("min_user", cur.min_user)),
-                       min_item=int(p.get("min_item", cur.min_item)),
-                       split=p.get("split", cur.split),
+                       min_item=int(p.get("min_item", cur.min_item)), split=split,
                        val_frac=float(p.get("val_frac", cur.val_frac)),
+                       test_frac=cur.test_frac if split == "user" == cur.split else 0.0,
                        seed=int(p.get("seed", cur.seed)))
 
 
@@ -137,21 +170,28 @@ def loading_options_widgets() -> None:
         c3.selectbox("Repeated (user, song) rows", DUPLICATES,
                      help="How rows with the same user and song are merged.",
                      **persisted("load", "duplicates", "sum", DUPLICATES))
-        c1, c2, c3, c4 = st.columns(4)
+        c1, c2, c3, c4, c5 = st.columns(5)
         c1.text_input("User column", help="CSV/TSV/Parquet/SQLite: the user id column "
                       "(guessed when empty).", **persisted("load", "user_col", ""))
-        c2.text_input("Song column", help="The item id column.",
+        c2.text_input("Item column", help="The song, track or movie id column.",
                       **persisted("load", "item_col", ""))
-        c3.text_input("Value column", help="Play count or rating; empty means implicit (1).",
+        c3.text_input("Value column", help="Play count or rating; empty: the third column, "
+                      "or none (every value 1) in a two-column file.",
                       **persisted("load", "value_col", ""))
-        c4.text_input("SQLite table", help="The table holding the pairs (SQLite only).",
+        c4.text_input("Time column", help="CSV/TSV: each row's time (e.g. Unix seconds), for "
+                      "the time split. Empty: a column named timestamp or time, or the fourth "
+                      "of MovieLens' user, item, rating, time.",
+                      **persisted("load", "time_col", ""))
+        c5.text_input("SQLite table", help="The table holding the pairs (SQLite only).",
                       **persisted("load", "table", ""))
 
 
 def sources() -> None:
     st.subheader("Load data")
-    t_builtin, t_upload, t_server = st.tabs(["Built-in synthetic", "Upload a file",
-                                             "File on the server"])
+    # Keyed: the chosen tab stays chosen across reruns (a load, an error shown above it).
+    t_builtin, t_upload, t_server = st.tabs(
+        SOURCE_TABS, key="w_source_tab", default=ss.get("source_tab"),
+        on_change=lambda: ss.update(source_tab=ss.w_source_tab))
     with t_builtin:
         st.caption("Synthetic listening data with a planted low-rank taste structure, power-law "
                    "song popularity and fake titles/artists. Loaded by default.")
@@ -182,6 +222,10 @@ def sources() -> None:
                   disabled=ss.get("w_upload") is None)
     with t_server:
         root = data_dir()
+        if not root.is_dir():
+            st.warning(f"The server has no data folder: `{root}` does not exist. Ask whoever "
+                       "runs the server to create it or to set `MFX_DATA_DIR` to a folder that "
+                       "holds the datasets.", icon=":material/folder_off:")
         st.caption(f"Only files inside the data folder `{root}` can be read "
                    "(set `MFX_DATA_DIR` to change it). Paths are resolved first, so `..` and "
                    "links that lead outside are refused.")
@@ -200,70 +244,34 @@ def sources() -> None:
     loading_options_widgets()
 
 
-def summary() -> None:
-    prepared = ss.prepared
-    d = prepared.display
-    raw = ss.raw
-    st.subheader("Current dataset")
-    st.caption(ss.get("dataset_label", d.source))
-    c = st.columns(5)
-    c[0].metric("Users", f"{d.n_users:,}")
-    c[1].metric("Songs" if not d.implicit else "Tracks", f"{d.n_items:,}")
-    c[2].metric("Interactions", f"{len(d):,}")
-    c[3].metric("Density", f"{d.density:.3%}", help="interactions / (users × songs)")
-    c[4].metric("Duplicates merged", f"{raw.n_duplicates_merged:,}",
-                help="Rows with a (user, song) pair already seen, folded into it by the "
-                     "'repeated rows' policy.")
-    removed = prepared.info.get("rows_removed_by_filters", 0)
-    sp = prepared.split
-    cold = sp.info.get("n_cold_users", 0), sp.info.get("n_cold_items", 0)
-    parts = [f"training rows **{len(sp.train):,}**",
-             f"validation rows **{len(sp.val) if sp.val is not None else 0:,}**"]
-    if removed:
-        parts.append(f"filters removed {removed:,} rows ({prepared.info['users_removed']:,} users,"
-                     f" {prepared.info['items_removed']:,} songs)")
-    if any(cold):
-        parts.append(f"cold in validation: {cold[0]:,} users, {cold[1]:,} songs (no training "
-                     "rows; their predictions use the biases only)")
-    st.markdown(" · ".join(parts))
-
-    k = int(ss.hp.get("factors", 32))
-    need = memory_estimate(d.n_users, d.n_items, len(sp.train), k,
-                           bool(ss.hp.get("early_stopping")))
-    st.markdown(f":material/memory: With **k = {k}** latent factors (set on the Train page) "
-                f"training needs about **{human_bytes(need)}** for factors, biases, a snapshot "
-                f"and the visit order, plus **{human_bytes(d.nbytes())}** for the loaded rows "
-                "(12 bytes each).")
-
-
 def preparation() -> None:
     st.subheader("Prepare and split")
     cur = ss.prepared.opts
-    implicit = ss.raw.implicit
+    words = nouns(ss.prepared.display.kind)
     with st.form("prep_form", border=True):
         c1, c2, c3 = st.columns(3)
         transforms = list(TRANSFORM_LABELS)
         chosen = ss.get("prep", {}).get("transform", "auto")
         c1.selectbox("Transform of the values", transforms, index=transforms.index(chosen),
                      format_func=lambda t: TRANSFORM_LABELS[t] + (
-                         f" (here: {cur.transform})" if t == "auto" else ""), key="f_transform",
-                     help="Applied before training; metrics and RMSE are on this scale.")
-        c2.number_input("Min songs per user", 1, 10_000, value=cur.min_user, key="f_min_user",
-                        help="Users with fewer songs are dropped (repeated with the song filter "
-                             "until both hold).")
-        c3.number_input("Min listeners per song", 1, 100_000, value=cur.min_item,
-                        key="f_min_item", help="Songs with fewer listeners are dropped.")
+                         f" (here {cur.transform})" if t == "auto" else ""), key="f_transform",
+                     help=TRANSFORM_HELP)
+        c2.number_input(f"Min {words['items']} per user", 1, 10_000, value=cur.min_user,
+                        key="f_min_user", help=f"Users with fewer {words['items']} are dropped "
+                        f"(repeated with the {words['item']} filter until both hold).")
+        c3.number_input(f"Min {words['fans']} per {words['item']}", 1, 100_000,
+                        value=cur.min_item, key="f_min_item",
+                        help=f"{words['items'].capitalize()} with fewer {words['fans']} are "
+                             "dropped.")
         c1, c2, c3 = st.columns(3)
-        splits = list(SPLIT_LABELS)
-        c1.selectbox("Split", splits, index=splits.index(cur.split), format_func=SPLIT_LABELS.get,
-                     key="f_split", help="Validation rows give the validation RMSE curve and "
-                     "the held-out precision/recall.")
+        # The time split only for data with times (MovieLens' timestamp column).
+        splits = [k for k in SPLIT_LABELS if k != "time" or ss.raw.times is not None]
+        c1.selectbox("Split", splits, index=splits.index(cur.split) if cur.split in splits else 0,
+                     format_func=SPLIT_LABELS.get, key="f_split", help=SPLIT_HELP)
         c2.slider("Validation fraction", 0.05, 0.5, value=float(cur.val_frac), step=0.05,
                   key="f_val_frac")
-        c3.number_input("Split seed", 0, 2**31 - 1, value=cur.seed, key="f_seed")
-        if implicit:
-            st.caption("This dataset is implicit (every value is 1): the automatic transform "
-                       "leaves it as it is.")
+        c3.number_input("Split seed", 0, 2**31 - 1, value=cur.seed, key="f_seed",
+                        help="Seeds the random and hold-out splits (the time split needs none).")
         st.form_submit_button("Apply", on_click=_submit_prep, icon=":material/tune:")
     if ss.get("prep_error"):
         st.error(ss.prep_error, icon=":material/error:")
@@ -276,41 +284,12 @@ def _submit_prep() -> None:
     apply_preparation()
 
 
-def looks() -> None:
-    d = ss.prepared.display
-    c1, c2 = st.columns(2)
-    with c1:
-        st.plotly_chart(value_distribution(d.values, d.implicit), key="fig_values",
-                        width="stretch")
-        st.caption("How many user–song pairs have each play count (raw values, before the "
-                   "transform; log scale).")
-    with c2:
-        st.plotly_chart(long_tail(d.item_counts()), key="fig_tail", width="stretch")
-        st.caption("Popularity of a song = number of users with at least one play of it. A few "
-                   "songs are everywhere; most are rare (log–log scale).")
-    st.markdown("**Preview**")
-    n = min(len(d), 200)
-    rows = np.arange(n)
-    preview = pd.DataFrame({
-        "user": [str(u) for u in d.user_ids[d.users[rows]]],
-        "song id": [str(i) for i in d.item_ids[d.items[rows]]],
-    })
-    if d.item_meta is not None and len(d.item_meta):
-        meta = d.item_meta.reindex(d.item_ids[d.items[rows]])
-        for col in ("title", "artist"):
-            if col in meta:
-                preview[col] = meta[col].astype("string").to_numpy()
-    preview["plays" if not d.implicit else "value"] = d.values[rows]
-    st.dataframe(preview, hide_index=True, width="stretch", height=260)
-    st.caption(f"The first {n:,} of {len(d):,} rows (sorted by user); names come from the "
-               "metadata when the dataset has it.")
-
-
 def page() -> None:
     st.title("Data")
     st.caption("Three ways in: the built-in synthetic dataset (loaded), an upload, or a file in "
                "the server's data folder. A failed load keeps the dataset you had.")
     run_load_request()
+    show_notices()  # what a load just changed, here rather than on the next page
     if ss.get("data_error"):
         st.error(ss.data_error, icon=":material/error:")
     summary()

@@ -1,17 +1,21 @@
 """Evaluate: precision@k / recall@k (both definitions, both directions) and RMSE vs baselines."""
 from __future__ import annotations
 
+import time
+
 import pandas as pd
 import streamlit as st
 
 from mfcore.report import metric_vs_k, per_subject_hist, rmse_bars
 from mfcore.values import fmt
+from ui.pickers import pick_songs
 from ui.session import Bundle
-from ui.text import error_text
+from ui.text import error_text, human_seconds, plural, ranking_advice, rmse_applies
 from ui.widgets import persisted
 
 ss = st.session_state
-DEFINITIONS = {"heldout": "Held-out (standard)", "favourites": "Favourites (MSD notebook)"}
+DEFINITIONS = {"heldout": "Held-out (standard)",
+               "favourites": "Favourites (how well it refits its data)"}
 DIRECTIONS = {"users": "Users → songs (each user's top songs)",
               "items": "Songs → users (each song's top fans)"}
 SCOPES = {"sample": "A random sample", "all": "All", "chosen": "Chosen ones"}
@@ -27,7 +31,8 @@ def definition_text(definition: str, direction: str, threshold: float | None) ->
                 f"candidates = all {cands} except its training {cands}; T = the top-k "
                 f"candidates. precision@k = |R ∩ T| / k, recall@k = |R ∩ T| / |R|. "
                 f"{subj.capitalize()}s with R empty are skipped and counted.")
-    return (f"**Favourites** (the MSD notebook's). For each {subj}: relevant R = its k most-played "
+    return (f"**Favourites** (the measure of the Million Song Dataset study this tool grew from). "
+            f"For each {subj}: relevant R = its k most-played "
             f"{cands} in the whole data; candidates = all {cands}, nothing excluded; T = top-k. "
             "precision@k = |R ∩ T| / k, recall@k = |R ∩ T| / |R|. It measures how well the model "
             "reproduces what it was fitted on, not how well it generalises.")
@@ -59,17 +64,11 @@ def settings(b: Bundle) -> dict:
                                      **persisted("ev", "sample", max(10, min(1000, n_subj))))
         elif scope == "chosen":
             p = b.prepared
-            counts, order = ((p.user_counts, p.users_by_activity) if direction == "users"
-                             else (p.item_counts, p.items_by_popularity))
-            order = order[:20_000]
-            if direction == "users":
-                names = {int(u): f"{data.user_ids[u]} · {counts[u]:,} songs" for u in order}
-            else:
-                labels = b.prepared.item_names
-                names = {int(i): f"{labels[i]} · {counts[i]:,} listeners" for i in order}
-            chosen = c2.multiselect("Users" if direction == "users" else "Songs",
-                                    order.tolist(), format_func=names.get, key="ev_chosen",
-                                    placeholder="Type to search…")
+            with c2:
+                if direction == "users":
+                    chosen = choose_users(p)
+                else:  # the whole catalogue, searched on the server
+                    chosen = pick_songs(p, "ev_chosen_songs", "Songs")
         threshold = None
         if definition == "heldout":
             use_thr = c3.toggle("Only held-out values ≥ a threshold count as relevant",
@@ -81,6 +80,15 @@ def settings(b: Bundle) -> dict:
                 subjects=tuple(chosen) if chosen else None, scope=scope, threshold=threshold)
 
 
+def choose_users(p) -> list:
+    """Users to evaluate: the most active 20,000, searched by id in the browser."""
+    order = p.users_by_activity[:20_000]
+    names, counts = p.user_names, p.user_counts
+    return st.multiselect("Users", order.tolist(), key="ev_chosen", select_all=False,
+                          format_func=lambda u: f"{names[u]} · {plural(int(counts[u]), 'row')}",
+                          placeholder="Type to search…")
+
+
 def run_evaluation(b: Bundle, opts: dict) -> dict:
     """The model at every k of the curve (one pass) under "model", and the popularity reference
     at the chosen k under "popularity", with one progress bar across both."""
@@ -88,8 +96,9 @@ def run_evaluation(b: Bundle, opts: dict) -> dict:
     ks = sorted({x for x in CURVE_KS if x <= max(opts["k"], 20)} | {opts["k"]})
     runs = {"model": (b.model, ks), "popularity": (popularity_model(b.prepared.train), opts["k"])}
     bar = st.progress(0.0, text="Evaluating…")
-    results = {}
+    results: dict = {"seconds": {}}
     for n, (name, (model, k)) in enumerate(runs.items()):
+        t0 = time.perf_counter()
         def progress(fraction: float, message: str = "", n=n, name=name) -> None:
             done = (n + min(max(fraction, 0.0), 1.0)) / len(runs)
             bar.progress(done, text=f"Evaluating the {name} ({n + 1} of {len(runs)})…")
@@ -98,6 +107,7 @@ def run_evaluation(b: Bundle, opts: dict) -> dict:
             direction=opts["direction"], subjects=opts["subjects"], sample=opts["sample"],
             seed=0, threshold=opts["threshold"], full_data=b.prepared.split.train
             if b.prepared.val is None else None, progress=progress)
+        results["seconds"][name] = time.perf_counter() - t0
     bar.empty()
     return results
 
@@ -127,9 +137,27 @@ def ranking_section(b: Bundle) -> None:
             return
     results = store.get(key)
     if results is None:
-        st.caption("Press **Run evaluation** (a sample of 1,000 users takes about a second).")
+        st.caption(before_text(b, opts))
         return
     show_results(results, opts)
+
+
+def before_text(b: Bundle, opts: dict) -> str:
+    """What **Run evaluation** will do, counted in the direction's subjects."""
+    data = b.prepared.display
+    what = "user" if opts["direction"] == "users" else "song"
+    n_all = data.n_users if opts["direction"] == "users" else data.n_items
+    if opts["scope"] == "chosen":
+        n = len(opts["subjects"] or ())
+    else:
+        n = min(opts["sample"] or n_all, n_all) if opts["scope"] == "sample" else n_all
+    return (f"Press **Run evaluation**: it ranks {plural(n, what)} (at most; those without "
+            "relevant items are skipped) twice — the model at every k of the curve in one "
+            "pass, then the popularity reference — and says how long both took.")
+
+
+def curve_ks(r) -> list[int]:
+    return [int(x) for x in r.curve["k"]] if r.curve is not None else [r.k]
 
 
 def show_results(results: dict, opts: dict) -> None:
@@ -154,8 +182,12 @@ def show_results(results: dict, opts: dict) -> None:
     c[4].metric("Coverage", f"{r.coverage:.1%}", help="Share of all candidates that appear in "
                 "at least one evaluated top-k list.")
     extra = f"; 95% intervals: precision {p_ci}, recall {r_ci}" if p_ci and r_ci else ""
-    st.caption(f"{r.n_evaluated:,} {what} evaluated, {r.n_skipped:,} skipped (no relevant "
-               f"items) in {r.seconds:.2f} s{extra}.")
+    took = results.get("seconds", {})
+    st.caption(f"{plural(r.n_evaluated, what[:-1])} evaluated, {r.n_skipped:,} skipped (no "
+               f"relevant items){extra}. Took {human_seconds(sum(took.values()))} in all: the "
+               f"model at k = {', '.join(str(x) for x in curve_ks(r))} in one pass "
+               f"{human_seconds(took.get('model'))}, the popularity reference "
+               f"{human_seconds(took.get('popularity'))}.")
     if pop is not None:
         line = (f"Popularity reference (the same {what}, ranked by training counts alone): "
                 f"precision@{r.k} {fmt(pop.precision)}, recall@{r.k} {fmt(pop.recall)}, "
@@ -173,23 +205,21 @@ def show_results(results: dict, opts: dict) -> None:
     left.caption("Means over the same subjects for each k; the dashed line marks the chosen k.")
     right.caption(f"precision@{r.k} and recall@{r.k} of each evaluated {what[:-1]}.")
     if opts["scope"] == "chosen" and len(r.per_subject) <= 50:
-        st.dataframe(r.per_subject, hide_index=True, width="stretch", key="tbl_per_subject")
+        st.dataframe(per_subject_table(r, what[:-1]), hide_index=True, width="stretch",
+                     key="tbl_per_subject")
 
 
-def ranking_advice(params: dict) -> str:
-    """What to try when a model ranks below popularity, for the way it was trained."""
-    if params.get("solver") == "als":
-        return ("Try more factors or iterations, or another λ or α (the Tune page searches "
-                "them).")
-    if not params.get("neg_ratio"):
-        return ("It was fitted on observed values only, so it never learnt *which* songs get "
-                "played: train with the ALS solver, or SGD with implicit negatives (ρ > 0).")
-    return "Try the ALS solver, the default for play counts and playlists."
+def per_subject_table(r, subject: str) -> pd.DataFrame:
+    """Each chosen subject's figures under readable names."""
+    names = {"subject_id": subject, "precision": f"precision@{r.k}", "recall": f"recall@{r.k}",
+             "ndcg": f"NDCG@{r.k}", "r_precision": "R-precision", "n_relevant": "relevant",
+             "hits": f"hits in the top {r.k}"}
+    return r.per_subject[[c for c in names if c in r.per_subject]].rename(columns=names)
 
 
 def accuracy_section(b: Bundle) -> None:
     from mfcore.evaluate.accuracy import baselines, score_predictions
-    if b.model.params.get("solver") == "als" or b.prepared.train.kind == "binary":
+    if not rmse_applies(b.model.params, b.prepared.train.implicit):
         return  # ALS scores preferences, and presence-only targets are all 1: no RMSE to show
     st.divider()
     st.subheader("RMSE against baselines")
@@ -233,7 +263,7 @@ def page() -> None:
         st.info("No model yet in this session: train one first.", icon=":material/info:")
         st.page_link("pages/train_page.py", label="Go to Train", icon=":material/model_training:")
         return
-    st.caption(f"Model: {b.label} · {len(b.history)} epochs ({b.status})")
+    st.caption(f"Model: {b.label} · {plural(len(b.history), 'epoch')} ({b.status})")
     ranking_section(b)
     accuracy_section(b)
 

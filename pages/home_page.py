@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from mfcore.values import fmt
 from ui.session import Bundle, current_job
-from ui.text import epoch_progress, human_seconds
+from ui.text import epoch_progress, human_seconds, nouns, plural
+from ui.widgets import model_line
 
 ss = st.session_state
 NEXT = ":material/arrow_forward:"
@@ -44,8 +44,10 @@ def this_session() -> None:
         prepared = ss.get("prepared")
         if prepared is not None:
             d = prepared.display
+            words = nouns(d.kind)
             st.caption(ss.get("dataset_label", d.source))
-            st.markdown(f"{d.n_users:,} users · {d.n_items:,} songs · {len(d):,} plays  \n"
+            st.markdown(f"{plural(d.n_users, 'user')} · {plural(d.n_items, words['item'])} · "
+                        f"{len(d):,} {words['values']}  \n"
                         f"train {len(prepared.train):,} · validation "
                         f"{len(prepared.val) if prepared.val is not None else 0:,} rows")
     with cols[1].container(border=True):
@@ -56,12 +58,9 @@ def this_session() -> None:
             st.page_link("pages/train_page.py", label="Train a model",
                          icon=":material/play_arrow:")
         else:
-            last = bundle.history[-1]
-            p = bundle.model.params
             st.caption(bundle.label)
-            st.markdown(f"k = {p['factors']}, {len(bundle.history)} epochs ({bundle.status})  \n"
-                        f"train RMSE **{fmt(last.train_rmse)}** · validation RMSE "
-                        f"**{fmt(last.val_rmse)}**")
+            st.markdown(f"{plural(len(bundle.history), 'epoch')} ({bundle.status})  \n"
+                        f"{model_line(bundle)}")
     with cols[2].container(border=True):
         st.markdown(":material/progress_activity: **Training job**")
         job = current_job()
@@ -70,7 +69,7 @@ def this_session() -> None:
             st.markdown(f"Running: {epoch_progress(snap)}, {human_seconds(snap.elapsed)} so far")
             st.page_link("pages/train_page.py", label="Watch it", icon=":material/monitoring:")
         elif snap is not None:
-            st.markdown(f"Last run: **{snap.status}** after {len(snap.history)} epochs")
+            st.markdown(f"Last run: **{snap.status}** after {plural(len(snap.history), 'epoch')}")
         else:
             st.caption("None running.")
 

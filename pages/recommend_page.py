@@ -7,13 +7,13 @@ import streamlit as st
 
 from mfcore.report import item_map_2d
 from mfcore.report import song_map as song_map_figure
+from ui.pickers import pick_song, pick_songs
 from ui.session import Bundle
-from ui.text import error_text
+from ui.text import error_text, nouns, plural
 from ui.widgets import persisted
 
 ss = st.session_state
 MAX_CHOICES = 20_000      # listeners in the searchable selectbox before we ask for an exact id
-SONG_CHOICES = 5_000      # songs offered in the song pickers (the most popular)
 MAP_POINTS = 4000
 
 
@@ -25,12 +25,13 @@ def no_model() -> None:
 
 COLUMNS = {
     "rank": st.column_config.NumberColumn("#", width=40),
-    "song": st.column_config.TextColumn("song", width=220),
+    "song": st.column_config.TextColumn("song", width="large"),
     "song id": st.column_config.TextColumn("song id", width=150),
     "user": st.column_config.TextColumn("user", width="medium"),
     "score": st.column_config.NumberColumn("score", format="%.3f", width=70),
     "cosine": st.column_config.NumberColumn("cosine", format="%.3f", width=70),
     "plays": st.column_config.NumberColumn("plays", format="%d", width=60),
+    "rating": st.column_config.NumberColumn("rating", format="%g", width=60),
     "in": st.column_config.TextColumn("in", width=80, help="Training or validation row"),
     "already played": st.column_config.CheckboxColumn("played", width=60),
     "plays of this song": st.column_config.NumberColumn("plays of it", format="%d", width=80),
@@ -57,8 +58,9 @@ def pick_user(prepared) -> int | None:
     c1, c2 = st.columns([3, 1])
     user = c1.selectbox(
         "Listener", order, key="rec_user",
-        format_func=lambda u: f"{data.user_ids[u]} · {counts[u]:,} songs",
-        help="Type to search the raw user ids (most active listeners first)."
+        format_func=lambda u: f"{prepared.user_names[u]} · "
+                              f"{plural(int(counts[u]), nouns(data.kind)['item'])}",
+        help="Type to search the names or raw ids (most active first)."
              + (f" Only the {MAX_CHOICES:,} most active are listed; type any id on the right."
                 if len(counts) > MAX_CHOICES else ""))
     typed = c2.text_input("…or exact user id", key="rec_user_typed") \
@@ -95,25 +97,18 @@ def for_listener(b: Bundle) -> None:
             extra["already played"] = [i in seen for i in items.tolist()]
         show_table(song_table(b.prepared, items, extra), "tbl_rec")
     with right:
-        st.markdown(f"**What they played** · {len(played_items):,} songs")
+        words = nouns(data.kind)
+        value = "rating" if data.kind == "ratings" else "plays"
+        st.markdown(f"**What they {'rated' if value == 'rating' else 'played'}** · "
+                    f"{plural(len(played_items), words['item'])}")
         where = ["training" if i in in_train else "validation" for i in played_items.tolist()]
-        show_table(song_table(b.prepared, played_items, {"plays": played_counts, "in": where}),
+        show_table(song_table(b.prepared, played_items, {value: played_counts, "in": where}),
                    "tbl_played")
     st.caption("Songs are ranked by b_i + p_u·q_i (μ and b_u do not change the order); ties go "
                "to the lower index. 'Hide' removes the listener's training songs from the "
                "candidates; validation songs stay candidates, so a good model ranks them high. "
-               "Plays are the raw counts before any transform.")
-
-
-def pick_song(prepared, key: str, label: str) -> int | None:
-    names, counts = prepared.item_names, prepared.item_counts
-    order = prepared.items_by_popularity[:SONG_CHOICES]
-    more = (f" The {SONG_CHOICES:,} most popular of {len(counts):,} are listed."
-            if len(counts) > SONG_CHOICES else "")
-    song = st.selectbox(label, order, key=key,
-                        format_func=lambda i: f"{names[i]} · {counts[i]:,} listeners",
-                        help="Type to search by title, artist or id (most popular first)." + more)
-    return None if song is None else int(song)
+               f"{'Ratings' if data.kind == 'ratings' else 'Plays'} are the raw values before "
+               "any transform.")
 
 
 def for_song(b: Bundle) -> None:
@@ -133,7 +128,7 @@ def for_song(b: Bundle) -> None:
         st.markdown("**Top fans**")
         show_table(pd.DataFrame({
             "rank": np.arange(1, len(fans) + 1),
-            "user": [str(u) for u in data.user_ids[fans]],
+            "user": [str(n) for n in b.prepared.user_names[fans]],  # a playlist's name too
             "score": np.round(fan_scores, 4),
             "plays of this song": [plays.get(u, 0) for u in fans.tolist()],
         }), "tbl_fans")
@@ -147,11 +142,7 @@ def for_song(b: Bundle) -> None:
 
 def new_listener(b: Bundle) -> None:
     from mfcore.recommend import recommend_folded
-    order = b.prepared.items_by_popularity[:SONG_CHOICES]
-    names = b.prepared.item_names
-    chosen = st.multiselect("Songs the new listener likes", order, key="fold_items",
-                            format_func=lambda i: names[i], max_selections=200,
-                            placeholder="Type to search songs…")
+    chosen = pick_songs(b.prepared, "fold_items", "Songs the new listener likes")
     n = st.slider("How many", 5, 50, key="fold_n", value=10)
     if not chosen:
         st.caption("Pick a few songs: recommendations appear at once, without retraining.")
@@ -188,7 +179,7 @@ def page() -> None:
                    "new listener, and a map of the songs.")
         no_model()
         return
-    st.caption(f"Model: {b.label} · {len(b.history)} epochs ({b.status})")
+    st.caption(f"Model: {b.label} · {plural(len(b.history), 'epoch')} ({b.status})")
     if b.prepared is not ss.get("prepared"):
         st.caption(":material/info: The Data page now holds another dataset or preparation; "
                    "this page uses the data this model was trained on.")

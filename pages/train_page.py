@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from mfcore.report import loss_curve, ranking_curve, rmse_curve
-from mfcore.values import fmt
-from ui.hparams import hp_defaults, model_kwargs, solver_changed
+from ui.hparams import KIND_TEXT, hp_defaults, model_kwargs, set_hp, solver_changed
 from ui.jobs import REGISTRY, JobSnapshot, training_job
+from ui.runview import MONITORS, render_run, split_text
 from ui.session import current_job, notice, owner, set_dataset
-from ui.text import failure_text, human_rate, human_seconds, ranking_share, training_eta
+from ui.text import failure_text
 from ui.widgets import live_job_panel, persisted
 
 ss = st.session_state
@@ -47,15 +46,18 @@ def run_label(kw: dict) -> str:
 
 
 def retry_smaller_lr(lr: float) -> None:
-    ss.hp["lr"] = lr
-    ss.pop("w_hp_lr", None)
+    set_hp({"lr": lr})
     start_training()
 
 
 def restore_defaults() -> None:
-    ss.hp = hp_defaults(ss.prepared.train.kind)
-    for key in [k for k in ss if str(k).startswith("w_hp_")]:
-        del ss[key]
+    """Every setting back to this data's defaults, in the form (and so in the next run)."""
+    kind = ss.prepared.train.kind
+    ss.hp = {}
+    set_hp(hp_defaults(kind))
+    ss.train_error = None
+    st.toast(f"Settings restored to the defaults for {KIND_TEXT[kind]}.",
+             icon=":material/restart_alt:")
 
 
 def apply_recipe(name: str) -> None:
@@ -69,22 +71,27 @@ def apply_recipe(name: str) -> None:
         opts = replace(ss.prepared.opts, **recipe["prepare"])
         prepared = prepare(ss.raw, opts)
     except Exception as exc:  # noqa: BLE001 - never a traceback in the browser
-        ss.train_error = failure_text(exc, f"Could not apply {recipe['label']!r}")
+        ss.train_error = failure_text(exc, f"Could not apply the {RECIPE_BUTTONS[name][0]}")
         return
     set_dataset(ss.raw, prepared, label=ss.get("dataset_label", ss.raw.source))
-    ss.hp = {**hp_defaults(prepared.train.kind, recipe["params"]["solver"]), **recipe["params"]}
-    for key in [k for k in ss if str(k).startswith("w_hp_")]:
-        del ss[key]
+    set_hp({**hp_defaults(prepared.train.kind, recipe["params"]["solver"]), **recipe["params"]})
     ss.train_error = None
-    notice(f"Applied “{recipe['label']}”: the data was re-prepared ({opts.transform} transform, "
-           f"{opts.split} split) and the settings set to the notebook's.")
+    notice(f"Applied “{RECIPE_BUTTONS[name][0]}”: the data was re-prepared (transform "
+           f"{prepared.opts.transform}, {split_text(prepared.opts)}) and every setting set to "
+           "that study's.")
 
 
 # ---- sections ----------------------------------------------------------------------------------
-KIND_TEXT = {"ratings": "ratings", "counts": "play counts", "binary": "playlists (presence only)"}
 SOLVERS = {"sgd": "SGD", "als": "ALS (implicit)"}
-MONITORS = {"val_rmse": "validation RMSE", "precision": "precision@k", "recall": "recall@k",
-            "ndcg": "NDCG@k"}
+#: The two studies this tool started from, as their buttons say them.
+RECIPE_BUTTONS = {
+    "msd-notebook": ("Play-count regression study", "The set-up of the study on Million Song "
+                     "Dataset play counts this tool grew from: SGD on standardised counts, a "
+                     "third of the rows to validation, judged by RMSE."),
+    "playlist-notebook": ("Playlist study", "The set-up of the study on Spotify playlists this "
+                          "tool grew from: every pair counts 1, 70/15/15 of the playlists to "
+                          "train/validation/test, SGD with 10 sampled negatives per pair."),
+}
 
 
 def defaults_note(kind: str, defaults: dict) -> str:
@@ -107,9 +114,11 @@ def hyperparameters(disabled: bool) -> None:
         st.markdown("**Hyperparameters**")
         st.caption(defaults_note(kind, hp_defaults(kind)))
         cols = st.columns(len(RECIPES) + 1)
-        for col, (name, recipe) in zip(cols, RECIPES.items()):
-            col.button(recipe["label"], on_click=apply_recipe, args=(name,), disabled=disabled,
-                       key=f"btn_recipe_{name}", icon=":material/menu_book:", width="stretch")
+        for col, name in zip(cols, RECIPES):
+            label, about = RECIPE_BUTTONS[name]
+            col.button(label, on_click=apply_recipe, args=(name,), disabled=disabled,
+                       key=f"btn_recipe_{name}", icon=":material/menu_book:", width="stretch",
+                       help=about)
         cols[-1].button("Restore defaults", on_click=restore_defaults, disabled=disabled,
                         icon=":material/restart_alt:", key="btn_defaults", width="stretch")
         c1, c2, c3, c4 = st.columns(4)
@@ -210,7 +219,7 @@ def controls(running: bool):
     slots = f"{REGISTRY.running_count()} of {REGISTRY.max_jobs} training slots in use on this server"
     val_rows = len(prepared.val) if prepared.val is not None else 0
     c3.caption(f"Trains on {len(prepared.train):,} rows, validates on {val_rows:,} "
-               f"({prepared.split.kind} split, transform {prepared.opts.transform}). {slots}.")
+               f"({split_text(prepared.opts)}, transform {prepared.opts.transform}). {slots}.")
     if ss.get("train_error"):
         st.warning(ss.train_error, icon=":material/block:")
     return c2
@@ -223,115 +232,7 @@ def show_run(snap: JobSnapshot | None) -> None:
         st.info("No training run yet in this session. Press **Start training**.",
                 icon=":material/info:")
         return
-    render_run(snap)
-
-
-def rmse_means_something(params: dict, kind: str) -> bool:
-    """RMSE is shown for SGD on ratings or counts; ALS predicts preferences, not values, and on
-    presence-only data every target is 1."""
-    return params.get("solver") != "als" and kind != "binary"
-
-
-def render_run(snap: JobSnapshot) -> None:
-    hist = snap.history
-    params = snap.info.get("params") or {}
-    kind = snap.info.get("kind", "ratings")
-    k = int(params.get("eval_k") or 10)
-    show_rmse = rmse_means_something(params, kind)
-    total = int(snap.info.get("total_epochs") or len(hist) or 1)
-    last = hist[-1] if hist else None
-    with st.container(key="live_status"):
-        c = st.columns(5)
-        c[0].metric("Epoch", f"{len(hist)} / {total}")
-        if show_rmse:
-            c[1].metric("Validation RMSE", fmt(last.val_rmse if last else None),
-                        help="√(mean e²) over the validation rows, after the last epoch.")
-        else:
-            c[1].metric(f"Validation precision@{k}", fmt(last.precision if last else None),
-                        help=f"Mean precision@{k} over the run's fixed sample of validation "
-                             "users (held-out definition), after the last epoch.")
-        c[2].metric(f"Validation NDCG@{k}", fmt(last.ndcg if last else None),
-                    help=f"Mean NDCG@{k} over the run's fixed sample of validation users.")
-        c[3].metric("Rows / s", human_rate(last.ratings_per_s) if last else "–",
-                    help="Training rows (plus sampled negatives) processed per second of the "
-                         "solver (ALS: observed pairs, both half-steps).")
-        if snap.running:
-            c[4].metric("ETA", human_seconds(training_eta(hist, total)),
-                        help="Remaining epochs × mean seconds per epoch so far.")
-        else:
-            c[4].metric("Took", human_seconds(snap.elapsed))
-        if snap.running:
-            st.progress(len(hist) / max(total, 1),
-                        text=f"Training… epoch {len(hist)} of {total}")
-    status_message(snap)
-    if not hist:
-        if snap.running:
-            st.caption("Waiting for the first epoch…")
-        return
-    best = snap.result.best_epoch_ if snap.result is not None and not snap.running else None
-    figures = [("fig_loss", loss_curve(hist, params.get("solver", "sgd"))),
-               ("fig_ranking", ranking_curve(hist, k, best))]
-    if show_rmse:
-        figures.append(("fig_rmse", rmse_curve(hist, best)))
-    for col, (key, fig) in zip(st.columns(len(figures)), figures):
-        col.plotly_chart(fig, key=key, width="stretch")
-    share = ranking_share(hist)
-    st.caption(LOSS_TEXT[params.get("solver", "sgd")] + f" Ranking: precision@{k}, recall@{k} "
-               f"and NDCG@{k} (held-out definition) over a fixed seeded sample of validation "
-               "users" + (f", measured in {share:.0%} of an epoch's time."
-                          if share is not None else "."))
-
-
-LOSS_TEXT = {
-    "sgd": "Loss per epoch = Σ e² + λ(‖p_u‖² + ‖q_i‖² + b_u² + b_i²) over the training rows "
-           "(and sampled negatives), with e = r − r̂(u,i); RMSE = √(mean e²).",
-    "als": "Loss per iteration = Σ over all user–song pairs of c·(p − x_u·y_i)² + λ(Σ‖x_u‖² + "
-           "Σ‖y_i‖²), with p = 1, c = 1 + α·g(value) for a pair played, p = 0, c = 1 otherwise.",
-}
-
-
-def status_message(snap: JobSnapshot) -> None:
-    model = snap.result
-    n = len(snap.history)
-    if snap.status == "running":
-        return
-    if snap.info.get("run_id"):
-        st.caption(f":material/history: Recorded as run #{snap.info['run_id']} in the run "
-                   "history (see the Runs page).")
-    elif snap.info.get("history_error"):
-        st.caption(f":material/warning: Not recorded in the run history: "
-                   f"{snap.info['history_error']}")
-    if snap.status == "failed":
-        st.error(f"Training failed: {snap.error}", icon=":material/error:")
-    elif snap.status == "diverged":
-        at = getattr(model, "diverged_at_", None)
-        where = f" in epoch {at[0]}" if at else ""
-        lr = float((model.params if model is not None else ss.hp).get("lr", 0.01))
-        st.error(f"Training diverged{where}: the loss became infinite or NaN. The learning rate "
-                 f"γ = {lr:g} is too large for this data; try a smaller one such as "
-                 f"{lr / 4:g}. The model from before was kept.", icon=":material/warning:")
-        st.button(f"Retry with γ = {lr / 4:g}", on_click=retry_smaller_lr, args=(lr / 4,),
-                  key="btn_retry", icon=":material/replay:")
-    elif snap.status == "cancelled":
-        if n:
-            st.warning(f"Cancelled after {n} epoch{'s' if n != 1 else ''}; the model of the "
-                       "last finished epoch is now the current model.", icon=":material/stop:")
-        else:
-            st.warning("Cancelled before the first epoch finished; the previous model was kept.",
-                       icon=":material/stop:")
-    else:
-        extra = ""
-        if model is not None and model.status_ == "early_stopped":
-            watched = MONITORS.get(model.params.get("monitor"), "the watched figure")
-            extra = (f" Early stopping: {watched} stopped improving; the best epoch "
-                     f"({model.best_epoch_}) was kept.")
-        st.success(f"Finished {n} epochs.{extra} This model is now used by Recommend and "
-                   "Evaluate.", icon=":material/check_circle:")
-        c1, c2 = st.columns(2)
-        c1.page_link("pages/recommend_page.py", label="See recommendations",
-                     icon=":material/queue_music:")
-        c2.page_link("pages/evaluate_page.py", label="Evaluate the model",
-                     icon=":material/analytics:")
+    render_run(snap, retry_smaller_lr)
 
 
 def page() -> None:

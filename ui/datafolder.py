@@ -134,6 +134,7 @@ class LoadOptions:
     user_col: str | None = None
     item_col: str | None = None
     value_col: str | None = None
+    time_col: str | None = None
     table: str | None = None
     max_decompressed_bytes: int = field(default_factory=max_decompressed_bytes)
     timeout_s: float = field(default_factory=query_timeout_s)

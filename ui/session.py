@@ -22,7 +22,7 @@ import streamlit as st
 from mfcore.interactions import Interactions
 from mfcore.prepare import Prepared, prepare
 
-from .hparams import HP_DEFAULTS, align_hp_with_data
+from .hparams import HP_DEFAULTS, align_hp_with_data, hp_defaults, set_hp
 from .jobs import REGISTRY, Job, JobSnapshot
 
 log = logging.getLogger("mfx.ui")
@@ -71,13 +71,11 @@ def setup_session() -> None:
         if _JOB.match(qp_job):
             ss.job_id = qp_job
             ss.reattach_dataset = True  # a reload: bring back the data the job trains on
-    ss.setdefault("hp", dict(HP_DEFAULTS))
     ss.setdefault("job_id", None)
     ss.setdefault("notices", [])
     REGISTRY.touch(ss.sid)
     if "prepared" not in ss:
         load_builtin_default()
-    align_hp_with_data(ss.prepared.train.kind)
     sync_job()
     ss.pop("reattach_dataset", None)
     sync_url()
@@ -146,6 +144,10 @@ def _builtin_prepared() -> tuple[Interactions, Prepared]:
 
 def load_builtin_default() -> None:
     raw, prepared = _builtin_prepared()
+    ss = st.session_state
+    if "hp" not in ss:  # a first visit: the form starts at this data's defaults, unannounced
+        ss.hp = hp_defaults(prepared.train.kind)
+        ss.hp_kind = prepared.train.kind
     set_dataset(raw, prepared, label=builtin_label(BUILTIN))
 
 
@@ -155,14 +157,18 @@ def builtin_label(params: dict) -> str:
 
 
 def set_dataset(raw: Interactions, prepared: Prepared, *, label: str) -> None:
-    """Make ``raw`` (with its preparation) the session's dataset; the model stays as it is."""
+    """Make ``raw`` (with its preparation) the session's dataset; the model stays as it is.
+
+    The Train page's settings follow the kind of data, and a notice says which moved.
+    """
     ss = st.session_state
     ss.raw = raw
     ss.prepared = prepared
     ss.dataset_label = label
     ss.pop("eval_results", None)
-    if ss.hp.get("neg_ratio") is None:  # 'auto' follows the data (3 for implicit, else 0)
-        ss.pop("w_hp_neg_ratio", None)
+    moved = align_hp_with_data(prepared.train.kind)
+    if moved:
+        notice(moved)
 
 
 # ---- the training job ------------------------------------------------------------------------------
@@ -186,6 +192,10 @@ def sync_job() -> JobSnapshot | None:
         return None
     snap = job.snapshot()
     if ss.get("reattach_dataset") and snap.info.get("context") is not None:
+        # A reload: the form shows the running job's settings, without a notice.
+        ss.hp_kind = snap.info["context"].train.kind
+        set_hp({k: v for k, v in (snap.info.get("params") or {}).items()
+                if v is not None and k in HP_DEFAULTS})
         set_dataset(snap.info.get("raw") or snap.info["context"].display, snap.info["context"],
                     label=snap.info.get("dataset_label") or snap.label)
     if snap.status != "running" and ss.get("adopted_job") != snap.id:

@@ -68,7 +68,70 @@ def failure_text(exc: BaseException, doing: str) -> str:
     return error_text(exc) if isinstance(exc, MFError) else f"{doing}: {error_text(exc)}"
 
 
+def plural(n: int, one: str, many: str | None = None) -> str:
+    """"1 user", "2 users", "1,000 users" (``many`` when the plural is not ``one`` + s)."""
+    return f"{n:,} {one if n == 1 else (many or one + 's')}"
+
+
+#: What a dataset's values, rows and items are called, by kind of data
+#: (:attr:`mfcore.interactions.Interactions.kind`).
+NOUNS = {
+    "ratings": dict(values="ratings", value="rating", fans="raters", fan="rater",
+                    items="items", item="item"),
+    "counts": dict(values="plays", value="play count", fans="listeners", fan="listener",
+                   items="songs", item="song"),
+    "binary": dict(values="playlist entries", value="value", fans="playlists", fan="playlist",
+                   items="tracks", item="track"),
+}
+
+
+def nouns(kind: str) -> dict:
+    """The words for this kind of data (see :data:`NOUNS`; play counts when unknown)."""
+    return NOUNS.get(kind, NOUNS["counts"])
+
+
 def epoch_progress(snap) -> str:
     """"epoch N of M" for a training job's snapshot (the sidebar and the Home page say it
     alike)."""
     return f"epoch {len(snap.history)} of {snap.info.get('total_epochs', 0)}"
+
+
+def rmse_applies(params: dict, implicit: bool) -> bool:
+    """Whether RMSE says anything about a model: SGD on explicit values (ratings, counts).
+
+    ALS predicts preferences, not values; on presence-only targets (playlists, or any data made
+    binary by the transform) every held-out value is 1, so RMSE only measures that constant.
+    """
+    return params.get("solver") != "als" and not implicit
+
+
+def kept_epoch(history: list, status: str | None, best_epoch: int | None):
+    """The statistics of the epoch whose weights a model holds: the best one after early
+    stopping (it was restored), else the last; None without epochs."""
+    if not history:
+        return None
+    if status == "early_stopped" and best_epoch:
+        return next((h for h in history if h.epoch == best_epoch), history[-1])
+    return history[-1]
+
+
+def headline(params: dict, implicit: bool, stats) -> tuple[str, float | None]:
+    """The one validation figure that sums a model up: validation RMSE where RMSE applies
+    (:func:`rmse_applies`), else NDCG@k of the ranking measured while training."""
+    if rmse_applies(params, implicit):
+        return "validation RMSE", getattr(stats, "val_rmse", None)
+    return f"validation NDCG@{params.get('eval_k') or 10}", getattr(stats, "ndcg", None)
+
+
+def ranking_advice(params: dict) -> str:
+    """What to try when a model ranks below popularity, for the way it was trained (never
+    what it already did)."""
+    if params.get("solver") == "als":
+        return ("Try more factors or iterations, or another λ or α (the Tune page searches "
+                "them).")
+    if not params.get("neg_ratio"):
+        return ("It was fitted on observed values only, so it never learnt *which* songs get "
+                "played: train with the ALS solver, or SGD with implicit negatives (ρ > 0).")
+    return (f"It already sampled ρ = {params['neg_ratio']:g} negatives per pair: try more "
+            "epochs or another γ or λ, or the ALS solver, the default for play counts and "
+            "playlists.")

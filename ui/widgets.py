@@ -10,7 +10,7 @@ from mfcore.values import fmt
 
 from .jobs import Job, JobSnapshot
 from .session import Bundle, current_job
-from .text import epoch_progress
+from .text import epoch_progress, headline, kept_epoch, nouns, plural
 
 #: Seconds between two polls of a running job (the Train and Tune panels and the sidebar share
 #: it, so the sidebar never lags behind a page's live panel).
@@ -65,6 +65,8 @@ def live_job_panel(job: Callable[[], Job | None], render: Callable[[JobSnapshot 
     """
     first = job()
     running = first is not None and first.status == "running"
+    if first is not None:
+        st.session_state.live_panel_job = first.id  # the sidebar leaves its progress to us
     if running:
         cancel_slot.button("Cancel", on_click=first.cancel, icon=":material/stop:",
                            key=cancel_key, width="stretch", help=cancel_help)
@@ -85,37 +87,45 @@ def live_job_panel(job: Callable[[], Job | None], render: Callable[[JobSnapshot 
 def sidebar_status() -> None:
     """A compact status of the session in the sidebar, live while a job runs.
 
-    A fragment polling at :data:`POLL_S`, the Train page's rate, so it keeps pace with the page's
-    live panel; it reruns the whole app once the job has ended.
+    A fragment polling at :data:`POLL_S` on pages without the job's live panel; on the page
+    that shows the panel (Train) the sidebar only says so, because two timers polling the same
+    job show different epochs half the time. It reruns the whole app once the job has ended.
     """
+    ss = st.session_state
     job = current_job()
     running = job is not None and job.status == "running"
+    panel_job = ss.pop("live_panel_job", None)  # set by this run's page, if it has a panel
+    on_page = job is not None and panel_job == job.id
 
-    @st.fragment(run_every=POLL_S if running else None)
+    @st.fragment(run_every=POLL_S if running and not on_page else None)
     def status() -> None:
-        ss = st.session_state
         lines = []
         prepared = ss.get("prepared")
         if prepared is not None:
             d = prepared.display
-            lines.append(f":material/database: **Data** · {d.n_users:,} users · "
-                         f"{d.n_items:,} songs · {len(d):,} plays")
+            words = nouns(d.kind)
+            lines.append(f":material/database: **Data** · {plural(d.n_users, 'user')} · "
+                         f"{plural(d.n_items, words['item'])} · {len(d):,} {words['values']}")
         job = current_job()
         snap = job.snapshot() if job is not None else None
         if snap is not None and snap.running:
-            lines.append(f":material/progress_activity: **Training** · {epoch_progress(snap)}")
-        bundle: Bundle | None = ss.get("bundle")
-        if bundle is not None and bundle.history:
-            last = bundle.history[-1]
-            lines.append(f":material/model_training: **Model** · k = "
-                         f"{bundle.model.params['factors']} · validation RMSE "
-                         f"{fmt(last.val_rmse)}")
-        else:
-            lines.append(":material/model_training: **Model** · none yet")
+            lines.append(":material/progress_activity: **Training** · "
+                         + ("progress on this page" if on_page else epoch_progress(snap)))
+        lines.append(":material/model_training: **Model** · " + model_line(ss.get("bundle")))
         st.markdown("  \n".join(lines))  # one element: nothing stale can linger beside it
-        if running and (snap is None or not snap.running):
+        if running and not on_page and (snap is None or not snap.running):
             st.rerun()
 
     with st.sidebar:
         st.caption("This session")
         status()
+
+
+def model_line(bundle: Bundle | None) -> str:
+    """The session's model in a few words: its size and the figure of the epoch it holds."""
+    if bundle is None or not bundle.history:
+        return "none yet"
+    model = bundle.model
+    stats = kept_epoch(bundle.history, model.status_, model.best_epoch_)
+    name, value = headline(model.params, bundle.prepared.train.implicit, stats)
+    return f"k = {model.params['factors']} · {name} {fmt(value)}"

@@ -65,7 +65,8 @@ def add_prepare_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--min-user-count", type=positive_int, default=_PREP.min_user)
     g.add_argument("--min-item-count", type=positive_int, default=_PREP.min_item)
     g.add_argument("--split", default=_PREP.split, choices=[*SPLIT_KINDS, "none"],
-                   help="random fraction of rows; per-user hold-out; whole users (fold-in) "
+                   help="random fraction of rows; per-user hold-out; time: each user's latest "
+                        "rows to validation (needs a timestamp column); whole users (fold-in) "
                         f"(default: {_PREP.split})")
     g.add_argument("--val-frac", type=fraction, default=_PREP.val_frac,
                    help=f"(default: {_PREP.val_frac})")

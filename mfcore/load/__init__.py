@@ -41,7 +41,7 @@ def detect_format(source: Source) -> str:
     Magic bytes first (SQLite header, ``PAR1``, gzip — then the decompressed content, a tar
     header), then the name's suffix, then a sniff of the first lines: JSON -> ``mpd``; three
     tab-separated fields ending in a number -> ``triplets``; other tab-separated -> ``tsv``;
-    comma / semicolon / pipe -> ``csv``.
+    comma / semicolon / pipe, or MovieLens' ``::`` -> ``csv``.
 
     Raises
     ------
@@ -115,16 +115,17 @@ def _detect_text(content: bytes, name: str, display: str) -> str:
                 is_number(rows[0][2]) or (len(rows) > 1 and is_number(rows[1][2]))):
             return "triplets"
         return "tsv"
-    if any(d in text for d in (",", ";", "|")):
-        return "csv"
+    if any(d in text for d in (",", ";", "|", "::")):
+        return "csv"  # '::' is MovieLens' .dat layout, which the CSV reader takes too
     raise DataError("cannot tell the format from the name or the first line; expected "
-                    "user<TAB>item<TAB>count triplets, CSV/TSV, Parquet, SQLite or MPD JSON "
-                    "(pass format=...)", source=display, line=lines[0][0])
+                    "user<TAB>item<TAB>count triplets, CSV/TSV (also '::'-separated), Parquet, "
+                    "SQLite or MPD JSON; choose the format explicitly", source=display,
+                    line=lines[0][0])
 
 
 def load_dataset(source: Source, format: str | None = None, *, max_rows: int | None = None,
                  duplicates: str = "sum", user_col=None, item_col=None, value_col=None,
-                 table: str | None = None, max_playlists: int | None = None, metadata=None,
+                 time_col=None, table: str | None = None, max_playlists: int | None = None, metadata=None,
                  cache_dir=None, progress=None, use_cache: bool | str = "auto",
                  header: bool | str = "auto", delimiter: str | None = None,
                  max_decompressed_bytes: int | None = None, timeout_s: float = 30.0,
@@ -146,6 +147,9 @@ def load_dataset(source: Source, format: str | None = None, *, max_rows: int | N
         What to do with repeated (user, item) rows.
     user_col, item_col, value_col
         Column names or positions (CSV/TSV/Parquet, SQLite).
+    time_col
+        CSV/TSV: the column of each row's time, kept as ``Interactions.times`` (found by name
+        or MovieLens' layout when None; ``False``: none). See :mod:`.tabular`.
     table : str, optional
         SQLite table or view.
     max_playlists : int, optional
@@ -192,9 +196,8 @@ def load_dataset(source: Source, format: str | None = None, *, max_rows: int | N
         data.extra.setdefault("format", "synthetic")
         return _with_metadata(data, metadata, {}, confine_to)
     info = resolve(source, confine_to)
-    if format is None:
-        format = detect_format(info)
-    format = _options_fit(format, table, max_playlists, user_col, item_col, value_col)
+    format = _checked_format(info, format, (user_col, item_col, value_col), time_col, table,
+                             max_playlists)
     cap = {} if max_decompressed_bytes is None else {
         "max_decompressed_bytes": int(max_decompressed_bytes)}
     common = dict(duplicates=duplicates, progress=progress)
@@ -205,7 +208,7 @@ def load_dataset(source: Source, format: str | None = None, *, max_rows: int | N
     elif format in ("csv", "tsv", "parquet"):
         from .tabular import load_table
         data = load_table(info, format=format, user_col=user_col, item_col=item_col,
-                          value_col=value_col, header=header, delimiter=delimiter,
+                          value_col=value_col, time_col=time_col, header=header, delimiter=delimiter,
                           max_rows=max_rows, allow_negative=allow_negative, cache_dir=cache_dir,
                           use_cache=use_cache, **cap, **common)
     elif format == "sqlite":
@@ -224,16 +227,21 @@ def load_dataset(source: Source, format: str | None = None, *, max_rows: int | N
 INT64_MAX = 2**63 - 1
 
 
-def _options_fit(format: str, table, max_playlists, *cols) -> str:
-    """The format to read (triplets with named columns are a TSV), once the options fit it."""
-    cols_given = any(c is not None for c in cols)
-    if format == "triplets" and cols_given:
+def _checked_format(info, format: str | None, columns: tuple, time_col, table,
+                    max_playlists) -> str:
+    """The format to read ``info`` as, after checking the options given apply to it."""
+    if format is None:
+        format = detect_format(info)
+    cols_given = any(c is not None for c in columns)
+    if format == "triplets" and (cols_given or time_col not in (None, False)):
         format = "tsv"
+    if time_col not in (None, False) and format not in ("csv", "tsv"):
+        raise ConfigError(f"a time column is read from CSV/TSV files only, not {format}")
     if table is not None and format != "sqlite":
-        raise ConfigError(f"table={table!r} only applies to SQLite files, not {format}")
+        raise ConfigError(f"a table ({table!r}) only applies to SQLite files, not {format}")
     if format == "mpd" and cols_given:
-        raise ConfigError("MPD slices have fixed columns (pid, track_uri): user_col, item_col "
-                          "and value_col do not apply")
+        raise ConfigError("MPD slices have fixed columns (pid, track_uri): user, item and "
+                          "value columns do not apply")
     if max_playlists is not None and format not in ("mpd", "sqlite"):
         raise ConfigError(f"max_playlists only applies to MPD and SQLite data, not {format}")
     return format

@@ -44,6 +44,7 @@ class Parsed:
     item_ids: np.ndarray
     n_rows: int
     truncated: bool
+    times: np.ndarray | None = None
 
 
 class IdUnifier:
@@ -102,7 +103,7 @@ _POOL: pa.MemoryPool | None = None
 
 def _arrow_options(spec: DelimSpec) -> tuple[list[str], pcsv.ParseOptions, pcsv.ConvertOptions]:
     """Column names and pyarrow options that read the wanted columns of ``spec``."""
-    want = [spec.user, spec.item] + ([spec.value] if spec.value is not None else [])
+    want = [spec.user, spec.item] + [c for c in (spec.value, spec.time) if c is not None]
     names = [f"f{k}" for k in range(spec.n_cols)]
     parse_opts = pcsv.ParseOptions(delimiter=spec.delimiter,
                                    quote_char='"' if spec.quoting else False,
@@ -114,6 +115,8 @@ def _arrow_options(spec: DelimSpec) -> tuple[list[str], pcsv.ParseOptions, pcsv.
     types = {names[spec.user]: id_type, names[spec.item]: id_type}
     if spec.value is not None:
         types[names[spec.value]] = pa.float32()
+    if spec.time is not None:
+        types[names[spec.time]] = pa.float64()
     conv_opts = pcsv.ConvertOptions(include_columns=[names[k] for k in want], column_types=types,
                                     strings_can_be_null=False, quoted_strings_can_be_null=False)
     return names, parse_opts, conv_opts
@@ -127,6 +130,7 @@ class _Columns:
         self.users = np.empty(cap, dtype=np.int32)
         self.items = np.empty(cap, dtype=np.int32)
         self.values = np.empty(cap, dtype=np.float32) if spec.value is not None else None
+        self.times = np.empty(cap, dtype=np.float64) if spec.time is not None else None
         self.unifiers = (IdUnifier(), IdUnifier())
         self.pos = 0
 
@@ -137,11 +141,18 @@ class _Columns:
             self.users, self.items = _grow(self.users, new_cap), _grow(self.items, new_cap)
             if self.values is not None:
                 self.values = _grow(self.values, new_cap)
+            if self.times is not None:
+                self.times = _grow(self.times, new_cap)
         if self.values is not None:
             v = _concat_numpy(table.column(2), np.float32)
             if not np.isfinite(v).all() or (not self.spec.allow_negative and n and v.min() < 0):
                 raise _BadValues()
             self.values[pos:pos + n] = v
+        if self.times is not None:  # the last column read (see _arrow_options)
+            t = _concat_numpy(table.column(table.num_columns - 1), np.float64)
+            if not np.isfinite(t).all():
+                raise _BadValues()
+            self.times[pos:pos + n] = t
         for k, (out, unifier) in enumerate(zip((self.users, self.items), self.unifiers)):
             at = pos
             for chunk in table.column(k).chunks:
@@ -178,11 +189,12 @@ class _Columns:
         n = self.pos
         users, items = _shrink(self.users, n), _shrink(self.items, n)
         values = _shrink(self.values, n) if self.values is not None else None
+        times = _shrink(self.times, n) if self.times is not None else None
         user_ids, _ = finalize_ids(uu.dictionary, sort=False)
         item_ids, rank = finalize_ids(iu.dictionary, sort=True)
         if rank is not None:
             remap_inplace(items, rank)
-        return Parsed(users, items, values, user_ids, item_ids, n, truncated)
+        return Parsed(users, items, values, user_ids, item_ids, n, truncated, times)
 
 
 def read_delimited(info: SourceInfo, spec: DelimSpec, *, max_rows: int | None = None,

@@ -35,12 +35,25 @@ class DelimSpec:
     value_what: str = "value"               # "play count", "rating", ...
     allow_negative: bool = False
     header: tuple[str, ...] = ()            # the fields of the header line skipped, if any
+    time: int | None = None                 # the column of each row's time (numbers)
+    # The separator is the delimiter twice (MovieLens' '::'): read as ':' with an empty field
+    # between two columns, so column k is field 2k.
+    double: bool = False
 
     def sep_name(self) -> str:
+        if self.double:
+            return repr(self.delimiter * 2)
         return SEP_NAMES.get(self.delimiter, repr(self.delimiter))
 
     def col_name(self, k: int) -> str:
-        return self.names[k] if k < len(self.names) and self.names[k] else f"column {k + 1}"
+        if k < len(self.names) and self.names[k]:
+            return self.names[k]
+        return f"column {k // 2 + 1 if self.double else k + 1}"
+
+    @property
+    def n_logical(self) -> int:
+        """The number of columns as the file's author sees them."""
+        return (self.n_cols + 1) // 2 if self.double else self.n_cols
 
 
 def prefix_bytes(info: SourceInfo, spec: DelimSpec, max_rows: int,
@@ -99,16 +112,24 @@ def check_row(text: str, spec: DelimSpec, name: str, lineno: int) -> DataError |
         fields = split_row(text, spec, name, lineno)
     except DataError as exc:
         return exc
+    if spec.double and len(fields) == spec.n_cols and any(fields[1::2]):
+        return DataError(f"expected {spec.n_logical} {spec.sep_name()}-separated fields; the "
+                         f"line has a single {spec.delimiter!r} inside a field",
+                         source=name, line=lineno)
     if len(fields) != spec.n_cols:
         hint = ""
         others = [d for d in ("\t", ",", ";", "|") if d != spec.delimiter and d in text]
-        if len(fields) == 1 and others:
+        found = (len(fields) + 1) // 2 if spec.double else len(fields)
+        if "::" in text and not spec.double:
+            hint = (" (the fields are separated by '::' as in MovieLens .dat files: detect the "
+                    "format or choose CSV, which reads '::' too)")
+        elif len(fields) == 1 and others:
             hint = (f" (the line contains {SEP_NAMES[others[0]]}s: is the file "
                     f"{SEP_NAMES[others[0]]}-separated? pick the matching format or delimiter)")
         elif spec.quoting and text.count('"') % 2:
             hint = " (the line has an unbalanced quote)"
-        return DataError(f"expected {spec.n_cols} {spec.sep_name()}-separated fields, found "
-                         f"{len(fields)}{hint}", source=name, line=lineno)
+        return DataError(f"expected {spec.n_logical} {spec.sep_name()}-separated fields, found "
+                         f"{found}{hint}", source=name, line=lineno)
     if spec.header and tuple(fields) == spec.header:
         return DataError(f"the header line ({spec.delimiter.join(fields)[:80]!r}) is repeated "
                          "here; expected a data row (were files with headers joined?)",
@@ -122,7 +143,26 @@ def check_row(text: str, spec: DelimSpec, name: str, lineno: int) -> DataError |
                              f"{MAX_ID_CHARS:,}", source=name, line=lineno,
                              field=spec.col_name(k))
     if spec.value is not None:
-        return check_value(fields[spec.value], spec, name, lineno)
+        err = check_value(fields[spec.value], spec, name, lineno)
+        if err is not None:
+            return err
+    if spec.time is not None:
+        return check_time(fields[spec.time], spec, name, lineno)
+    return None
+
+
+def check_time(s: str, spec: DelimSpec, name: str, lineno: int) -> DataError | None:
+    """A row's time must be a finite number (Unix seconds, or any increasing clock)."""
+    try:
+        v = float(s.strip())
+    except ValueError:
+        shown = s if len(s) <= 40 else s[:40] + "…"
+        return DataError(f"time {shown!r} is not a number; expected a timestamp such as "
+                         "Unix seconds", source=name, line=lineno,
+                         field=spec.col_name(spec.time))
+    if not math.isfinite(v):
+        return DataError(f"time {s.strip()!r} is not finite", source=name, line=lineno,
+                         field=spec.col_name(spec.time))
     return None
 
 

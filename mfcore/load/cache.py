@@ -1,11 +1,12 @@
 """On-disk cache of parsed datasets, so reopening a big file takes seconds.
 
-An entry is one ``.npz`` (written with ``allow_pickle=False``) holding the row arrays, the raw ids
-(strings as one UTF-8 blob plus int64 offsets, never pickled objects), the item metadata and a
-JSON header. Its name is a hash of the source's resolved path, size and modification time, the
-loader and its options, and :data:`CACHE_VERSION`: change any of them and the entry is simply not
-found. Entries are written to a temporary file and renamed into place (atomic); an entry that
-cannot be read back or fails its checks is deleted and rebuilt.
+An entry is one ``.npz`` (written with ``allow_pickle=False``) holding the row arrays (with the
+rows' times when the data have them), the raw ids (strings as one UTF-8 blob plus int64
+offsets, never pickled objects), the item and user metadata and a JSON header. Its name is a
+hash of the source's resolved path, size and modification time, the loader and its options,
+and :data:`CACHE_VERSION`: change any of them and the entry is simply not found. Entries are
+written to a temporary file and renamed into place (atomic); an entry that cannot be read back
+or fails its checks is deleted and rebuilt.
 
 The cache folder is ``cache_dir`` when given, else ``$MFCORE_CACHE_DIR``, else
 ``~/.cache/mfcore``. ``use_cache='auto'`` (the default) caches sources of at least
@@ -31,7 +32,7 @@ from ..idcodec import pack_ids, pack_strings, unpack_ids, unpack_strings
 from ..interactions import Interactions
 from ._io import SourceInfo
 
-CACHE_VERSION = 1
+CACHE_VERSION = 3
 AUTO_MIN_BYTES = 16 << 20
 ENV_VAR = "MFCORE_CACHE_DIR"
 
@@ -114,28 +115,46 @@ def write_entry(path: Path, data: Interactions) -> None:
     """Write ``data`` to ``path`` atomically (temporary file in the same folder, then rename)."""
     arrays: dict[str, np.ndarray] = {"users": data.users, "items": data.items,
                                      "values": data.values}
+    if data.times is not None:
+        arrays["times"] = data.times
     header = {"v": CACHE_VERSION, "source": data.source, "implicit": bool(data.implicit),
               "n_duplicates_merged": int(data.n_duplicates_merged),
               "extra": {k: v for k, v in data.extra.items()
                         if k not in ("from_cache", "cache_path") and _jsonable(v)}}
     header["user_ids"] = pack_ids(np.asarray(data.user_ids), "user_ids", arrays)
     header["item_ids"] = pack_ids(np.asarray(data.item_ids), "item_ids", arrays)
-    if data.item_meta is not None:
-        meta = data.item_meta
-        header["meta_index"] = pack_ids(np.asarray(meta.index), "meta_index", arrays)
-        cols = []
-        for k, col in enumerate(meta.columns):
-            s = meta[col]
-            if s.dtype.kind in "iufb":
-                arrays[f"meta{k}"] = s.to_numpy()
-                cols.append([str(col), "num"])
-            else:
-                pack_strings(s.astype(object).where(s.notna(), None).to_numpy(), f"meta{k}",
-                              arrays)
-                cols.append([str(col), "str"])
-        header["meta_columns"] = cols
+    for prefix, meta in (("meta", data.item_meta), ("umeta", data.user_meta)):
+        if meta is not None:
+            _pack_meta(meta, prefix, header, arrays)
     arrays["header"] = np.array(json.dumps(header))
     atomic_savez(path, arrays)
+
+
+def _pack_meta(meta: pd.DataFrame, prefix: str, header: dict, arrays: dict) -> None:
+    """Store a metadata frame (index and columns, strings never pickled) under ``prefix``."""
+    header[f"{prefix}_index"] = pack_ids(np.asarray(meta.index), f"{prefix}_index", arrays)
+    cols = []
+    for k, col in enumerate(meta.columns):
+        s = meta[col]
+        if s.dtype.kind in "iufb":
+            arrays[f"{prefix}{k}"] = s.to_numpy()
+            cols.append([str(col), "num"])
+        else:
+            pack_strings(s.astype(object).where(s.notna(), None).to_numpy(), f"{prefix}{k}",
+                         arrays)
+            cols.append([str(col), "str"])
+    header[f"{prefix}_columns"] = cols
+
+
+def _unpack_meta(z, header: dict, prefix: str, index_name: str) -> pd.DataFrame | None:
+    """The frame :func:`_pack_meta` stored under ``prefix`` (None when there is none)."""
+    if f"{prefix}_columns" not in header:
+        return None
+    idx = unpack_ids(z, header[f"{prefix}_index"], f"{prefix}_index")
+    cols = {name: z[f"{prefix}{k}"] if how == "num" else unpack_strings(z, f"{prefix}{k}",
+                                                                         max_chars=None)
+            for k, (name, how) in enumerate(header[f"{prefix}_columns"])}
+    return pd.DataFrame(cols, index=pd.Index(idx, name=index_name))
 
 
 def read_entry(path: Path, expect_source: str | None = None) -> Interactions | None:
@@ -146,6 +165,9 @@ def read_entry(path: Path, expect_source: str | None = None) -> Interactions | N
             if header.get("v") != CACHE_VERSION:
                 raise ValueError("version")
             users, items, values = z["users"], z["items"], z["values"]
+            times = z["times"] if "times" in z.files else None
+            if times is not None and (times.dtype != np.float64 or len(times) != len(users)):
+                raise ValueError("times")
             if (users.dtype != np.int32 or items.dtype != np.int32 or values.dtype != np.float32
                     or not (len(users) == len(items) == len(values))):
                 raise ValueError("row arrays")
@@ -155,14 +177,8 @@ def read_entry(path: Path, expect_source: str | None = None) -> Interactions | N
                                or items.max() >= len(item_ids)
                                or not np.isfinite(values).all()):
                 raise ValueError("codes out of range")
-            item_meta = None
-            if "meta_columns" in header:
-                idx = unpack_ids(z, header["meta_index"], "meta_index")
-                cols = {}
-                for k, (name, how) in enumerate(header["meta_columns"]):
-                    cols[name] = z[f"meta{k}"] if how == "num" else unpack_strings(
-                        z, f"meta{k}", max_chars=None)
-                item_meta = pd.DataFrame(cols, index=pd.Index(idx, name="item_id"))
+            item_meta = _unpack_meta(z, header, "meta", "item_id")
+            user_meta = _unpack_meta(z, header, "umeta", "user_id")
     except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile,
             json.JSONDecodeError, pa.ArrowException):
         try:
@@ -173,7 +189,8 @@ def read_entry(path: Path, expect_source: str | None = None) -> Interactions | N
     data = Interactions(np.ascontiguousarray(users), np.ascontiguousarray(items),
                         np.ascontiguousarray(values), user_ids, item_ids, item_meta=item_meta,
                         implicit=header["implicit"], source=header["source"],
-                        n_duplicates_merged=header["n_duplicates_merged"])
+                        n_duplicates_merged=header["n_duplicates_merged"], user_meta=user_meta,
+                        times=None if times is None else np.ascontiguousarray(times))
     data.extra.update(header.get("extra", {}))
     if expect_source is not None and expect_source != data.source:
         data = replace(data, source=expect_source, extra=dict(data.extra))

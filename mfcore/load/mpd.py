@@ -9,7 +9,7 @@ Each playlist is a user (its ``pid``) and each track an item (its ``track_uri``)
 the data are implicit. A track repeated within a playlist is a duplicate row, merged per the
 ``duplicates`` policy (``'sum'``: value 2; ``'max'``: stays 1; counted in
 ``n_duplicates_merged``). ``track_name`` and ``artist_name`` become ``item_meta`` columns
-``title`` and ``artist`` (first seen wins).
+``title`` and ``artist`` (first seen wins); a playlist's ``name`` becomes ``user_meta['name']``.
 
 Limits: ``max_playlists`` stops after that many playlists; ``max_decompressed_bytes`` caps the
 bytes a compressed archive may expand to (checked while decompressing); ``max_slice_bytes``
@@ -242,6 +242,7 @@ class _Accumulator:
         self.pid_index: dict = {}           # pid -> user code
         self.pid_where: list = []           # user code -> (slice, playlist number)
         self.pids: list = []
+        self.names: list = []
         self.track_index: dict[str, int] = {}
         self.titles: list = []
         self.artists: list = []
@@ -289,6 +290,7 @@ class _Accumulator:
         u = self.pid_index[str(pid)] = len(self.pids)
         self.pids.append(pid)
         self.pid_where.append((where, k))
+        self.names.append(_text(pl.get("name")))
         track_index = self.track_index
         for j, tr in enumerate(tracks, 1):
             uri = tr.get("track_uri") if isinstance(tr, dict) else None
@@ -330,9 +332,13 @@ class _Accumulator:
         meta = pd.DataFrame({"title": np.asarray(self.titles, dtype=object)[order],
                              "artist": np.asarray(self.artists, dtype=object)[order]},
                             index=pd.Index(item_ids, name="item_id"))
+        names = None
+        if any(self.names):
+            names = pd.DataFrame({"name": np.asarray(self.names, dtype=object)},
+                                 index=pd.Index(user_ids, name="user_id"))
         data = Interactions.from_codes(users, items, np.ones(n_rows, dtype=np.float32),
                                        user_ids, item_ids, duplicates=duplicates, source=name,
-                                       implicit=True, item_meta=meta)
+                                       implicit=True, item_meta=meta, user_meta=names)
         data.extra.update(format="mpd", n_slices=self.n_slices, n_playlists=self.n_playlists,
                           n_rows=n_rows, truncated=self.truncated)
         return data

@@ -41,6 +41,20 @@ def _curve(fig, history: Sequence, name: str, label: str, color: str) -> None:
                     marker=dict(size=4))
 
 
+def _readable_y(fig) -> None:
+    """A y axis that reads well when every point has (nearly) one value, e.g. a single epoch:
+    plotly would zoom into the rounding noise and label ticks "10.835546M, 10.8355455M"; the
+    axis then spans ±5% around the value instead."""
+    ys = [y for trace in fig.data for y in (trace.y or ()) if y is not None]
+    if not ys:
+        return
+    lo, hi = min(ys), max(ys)
+    mid = (lo + hi) / 2
+    if hi - lo <= 1e-6 * max(abs(mid), 1e-12):
+        half = 0.05 * abs(mid) or 1.0
+        fig.update_yaxes(range=[mid - half, mid + half])
+
+
 LOSS_AXIS = {"sgd": "Σ e² + λ(‖p‖² + ‖q‖² + b²)", "als": "Σ c(p − x·y)² + λ(‖x‖² + ‖y‖²)"}
 
 
@@ -49,6 +63,7 @@ def loss_curve(history: Sequence, solver: str = "sgd"):
     fig = new_figure("Regularised training loss")
     _curve(fig, history, "loss", "loss", ACCENT)
     fig.update_yaxes(title=LOSS_AXIS.get(solver, LOSS_AXIS["sgd"]))
+    _readable_y(fig)
     _epochs_axis(fig, [int(field(h, "epoch")) for h in history])
     return fig
 
@@ -61,6 +76,7 @@ def rmse_curve(history: Sequence, best_epoch: int | None = None):
         _curve(fig, history, "val_rmse", "validation", SECOND)
     _best_line(fig, best_epoch)
     fig.update_yaxes(title="RMSE = √mean e²")
+    _readable_y(fig)
     _epochs_axis(fig, [int(field(h, "epoch")) for h in history])
     return fig
 
@@ -94,11 +110,34 @@ def runs_overlay_figure(histories, labels: Mapping[int, str] | None = None, *,
     return fig
 
 
-def value_distribution(values: np.ndarray, implicit: bool):
-    """Histogram of play counts, log-scaled counts axis (integer bins up to a cap)."""
+#: Title, x-axis and y-axis of the value distribution, by kind of data.
+_VALUE_AXES = {
+    "ratings": ("Rating distribution", "rating", "ratings"),
+    "counts": ("Play-count distribution", "plays of one song by one user", "user–song pairs"),
+    "binary": ("Value distribution", "times a track is listed by one user or playlist",
+               "user–track pairs"),
+}
+
+
+def value_distribution(values: np.ndarray, kind: str = "counts"):
+    """Histogram of the values as loaded, for the kind of data (see
+    :attr:`mfcore.interactions.Interactions.kind`): one bar per rating on a linear axis for
+    ratings; integer bins up to a cap on a log axis for play counts and presence-only data."""
     v = np.asarray(values, dtype=np.float64)
-    fig = new_figure("Play-count distribution" if not implicit else "Value distribution")
+    name, x_title, y_title = _VALUE_AXES.get(kind, _VALUE_AXES["counts"])
+    fig = new_figure(name)
+    fig.update_xaxes(title=x_title)
     if len(v) == 0:
+        return fig
+    if kind == "ratings":
+        levels, counts = np.unique(v, return_counts=True)
+        if len(levels) <= 21:  # a scale (1–5, 0.5–5 in halves, 1–10): one bar per rating
+            fig.add_bar(x=levels.tolist(), y=counts.tolist(), marker_color=ACCENT, name="ratings",
+                        hovertemplate="rating %{x}: %{y:,} ratings<extra></extra>")
+            fig.update_xaxes(tickmode="array", tickvals=levels.tolist())
+        else:
+            fig.add_histogram(x=v, nbinsx=40, marker_color=ACCENT, name="ratings")
+        fig.update_yaxes(title=y_title, rangemode="tozero")
         return fig
     integral = np.all(np.mod(v, 1) == 0)
     if integral and v.min() >= 0:
@@ -114,15 +153,14 @@ def value_distribution(values: np.ndarray, implicit: bool):
                                text=f"> {cap}", showarrow=True, arrowhead=2, ax=0, ay=-30)
     else:
         fig.add_histogram(x=v, nbinsx=60, marker_color=ACCENT, name="pairs")
-    fig.update_xaxes(title="value (plays of one song by one user)")
-    fig.update_yaxes(title="user–song pairs", type="log")
+    fig.update_yaxes(title=y_title, type="log")
     return fig
 
 
-def long_tail(item_counts: np.ndarray):
-    """Songs ranked by popularity (listeners), log scale: the long tail."""
+def long_tail(item_counts: np.ndarray, *, item: str = "song", fans: str = "listeners"):
+    """Items ranked by popularity (``fans`` each), log scale: the long tail."""
     c = np.sort(np.asarray(item_counts))[::-1]
-    fig = new_figure("Long tail: songs by popularity")
+    fig = new_figure(f"Long tail: {item}s by popularity")
     if len(c) == 0:
         return fig
     ranks = np.arange(1, len(c) + 1)
@@ -130,9 +168,9 @@ def long_tail(item_counts: np.ndarray):
         pick = np.unique(np.geomspace(1, len(c), 5000).astype(np.int64)) - 1
         ranks, c = ranks[pick], c[pick]
     fig.add_scatter(x=ranks, y=c, mode="lines", line=dict(color=ACCENT), fill="tozeroy",
-                    name="listeners", hovertemplate="rank %{x:,}: %{y:,} listeners<extra></extra>")
-    fig.update_xaxes(title="song rank (most popular first)", type="log")
-    fig.update_yaxes(title="listeners (users with ≥ 1 play)", type="log")
+                    name=fans, hovertemplate=f"rank %{{x:,}}: %{{y:,}} {fans}<extra></extra>")
+    fig.update_xaxes(title=f"{item} rank (most popular first)", type="log")
+    fig.update_yaxes(title=fans, type="log")
     return fig
 
 

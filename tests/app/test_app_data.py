@@ -83,7 +83,7 @@ def test_good_upload_replaces_dataset():
     click(at, "Load upload")
     assert not at.error, [e.value for e in at.error]
     m = metrics(at)
-    assert m["Users"] == "30" and m["Songs"] == "40"
+    assert m["Users"] == "30" and m["Items"] == "40"  # values 1–5: read as ratings
     other.run()
     assert metrics(other)["Users"] == "3,000"  # another session keeps its own data
 

@@ -206,6 +206,7 @@ def test_a_notebook_recipe_is_one_click_away():
     assert prepared.opts.transform == "standardize" and prepared.split.kind == "random"
     hp = at.session_state["hp"]
     assert (hp["solver"], hp["biased"], hp["monitor"]) == ("sgd", True, "val_rmse")
-    assert any("MSD notebook" in i.value for i in at.info)  # shown by the frame, app.py
+    assert any("Play-count regression study" in i.value for i in at.info)  # by app.py
+    assert "Million Song Dataset" in at.button(key="btn_recipe_msd-notebook").help
     train(at, epochs=2, factors=4)
     assert len(at.get("plotly_chart")) == 3  # loss, ranking and RMSE curves

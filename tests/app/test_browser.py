@@ -1,8 +1,9 @@
 """The app in a real browser: Playwright driving Debian's /usr/bin/chromium (never a download).
 
 Starts ``streamlit run app.py`` on a free port, opens every page (no exception box anywhere),
-trains on the built-in data and sees the live curve change, opens recommendations and an
-evaluation. Screenshots go to the test's tmp_path and, when set, to ``$MFX_SCREENSHOT_DIR``.
+restores the default settings and sees the field show them, trains on the built-in data and
+sees the live curve change beside the run's settings card, finds the least popular song with
+the server-side search, opens recommendations and an evaluation. Screenshots go to the test's tmp_path and, when set, to ``$MFX_SCREENSHOT_DIR``.
 """
 from __future__ import annotations
 
@@ -71,6 +72,18 @@ def server(tmp_path_factory):
         assert "Traceback" not in tail, tail[-4000:]
 
 
+def least_popular_song() -> tuple[str, str, str]:
+    """The built-in data's least popular song: its name, id and option label (the data are
+    seeded)."""
+    from mfcore.prepare import prepare
+    from ui.pickers import option_label
+    from ui.session import builtin_dataset
+    prepared = prepare(builtin_dataset())
+    i = int(prepared.items_by_popularity[-1])
+    return (str(prepared.item_names[i]), str(prepared.display.item_ids[i]),
+            option_label(prepared, i))
+
+
 @pytest.fixture(scope="module")
 def browser():
     with sync_playwright() as p:
@@ -89,6 +102,7 @@ def test_pages_training_and_recommendations(server, browser, tmp_path):
         shots.append(extra)
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.set_default_timeout(30_000)
+    expect.set_options(timeout=20_000)  # a shared machine: waits, never timings
     main = page.locator('[data-testid="stMain"]')
 
     def settle() -> None:
@@ -113,7 +127,7 @@ def test_pages_training_and_recommendations(server, browser, tmp_path):
     def go(title: str) -> None:
         page.locator('[data-testid="stSidebarNav"]').get_by_role(
             "link", name=title, exact=True).click()
-        expect(main.get_by_role("heading", name=title, exact=True)).to_be_visible()
+        expect(main.get_by_role("heading", name=title, exact=True)).to_be_visible(timeout=30_000)
 
     # A fresh server whose first visitor opens a page directly: app.py (the frame) runs first
     # and routes to the page (Streamlit's legacy pages/ mode never matches a URL), so the
@@ -137,14 +151,28 @@ def test_pages_training_and_recommendations(server, browser, tmp_path):
     expect(main.locator('[data-testid="stPlotlyChart"]')).to_have_count(2)
     snap("1_data")
 
-    # Train: a long run so the live curve can be seen moving, then cancel
+    # Train: "Restore defaults" reaches the field the browser shows (its identity is its key,
+    # so the browser keeps its own value unless the page sends the new one), and stays there.
     go("Train")
     epochs = main.get_by_role("spinbutton", name="Iterations", exact=True)  # ALS: play counts
-    epochs.fill("3000")
-    epochs.press("Enter")
-    page.wait_for_timeout(500)  # the rerun that stores the value
+
+    def set_epochs(value: str) -> None:
+        epochs.fill(value)
+        epochs.press("Enter")
+        page.wait_for_timeout(500)  # the rerun that stores the value
+        settle()
+        expect(epochs).to_have_value(value)
+
+    set_epochs("400")
+    main.get_by_role("button", name="Restore defaults").click()
     settle()
-    expect(epochs).to_have_value("3000")
+    expect(epochs).to_have_value("15")
+    go("Data")
+    go("Train")
+    expect(epochs).to_have_value("15")
+
+    # A long run so the live curve can be seen moving, then cancel
+    set_epochs("3000")
     status = main.locator(".st-key-live_status")
     t0 = time.perf_counter()
     main.get_by_role("button", name="Start training").click()
@@ -156,7 +184,12 @@ def test_pages_training_and_recommendations(server, browser, tmp_path):
     expect(status).not_to_have_text(before, timeout=10_000)  # epochs keep coming in
     expect(status).to_contain_text("ETA")
     assert page.locator('[data-testid="stException"]').count() == 0
+    card = main.locator(".st-key-run_card")  # the run's own settings, beside its curves
+    expect(card).to_contain_text("Settings of this run")
+    expect(card).to_contain_text("3,000 iterations")
     shoot("2_train_running")
+    for folder in shots:
+        card.screenshot(path=str(folder / "2b_run_card.png"))
     main.get_by_role("button", name="Cancel").click()
     expect(main.get_by_text("Cancelled after")).to_be_visible(timeout=10_000)
     snap("3_train_cancelled")
@@ -165,6 +198,19 @@ def test_pages_training_and_recommendations(server, browser, tmp_path):
     expect(main.get_by_text("Top 10 recommendations")).to_be_visible()
     expect(main.get_by_text("What they played")).to_be_visible()
     snap("4_recommend")
+    # The song picker searches the whole catalogue on the server: the least popular song is
+    # found by a word of its title and its id.
+    name, song_id, label = least_popular_song()
+    main.get_by_role("tab", name="For a song").click()
+    search = main.get_by_role("searchbox", name="Search songs", exact=True)
+    search.fill(f"{name.split()[-1]} {song_id}")
+    search.press("Enter")
+    settle()
+    expect(main.get_by_text("1 song matches")).to_be_visible()
+    picked = main.get_by_role("combobox", name="Song", exact=True)
+    expect(picked).to_have_value(label)
+    expect(main.get_by_text("Most similar songs")).to_be_visible()
+    snap("4b_song_search")
     main.get_by_role("tab", name="Song map").click()
     expect(main.locator('[data-testid="stPlotlyChart"]').last).to_be_visible()
     snap("5_song_map")

@@ -184,3 +184,22 @@ def test_real_932_slice_tar(shared_data):
     assert (d.n_users, d.n_items) == (7_071, 201_730)
     assert d.extra["n_rows"] == 696_957 and len(d) == 686_995 and d.n_duplicates_merged == 9_962
     assert d.item_meta["title"].notna().all()
+
+
+def test_playlist_names_follow_the_playlists(tmp_path):
+    """A playlist's name is kept as user metadata: shown beside its pid, kept by filters and
+    by the parse cache."""
+    from mfcore.prepare import PrepOptions, prepare
+    doc = {"playlists": [
+        {"pid": 7, "name": "Road trip", "tracks": [{"track_uri": "t:a"}, {"track_uri": "t:b"}]},
+        {"pid": 8, "name": "Sleep", "tracks": [{"track_uri": "t:a"}]},
+        {"pid": 9, "tracks": [{"track_uri": "t:a"}, {"track_uri": "t:b"}]}]}
+    path = tmp_path / "mpd.slice.0-999.json"
+    path.write_text(json.dumps(doc))
+    d = load_dataset(path, use_cache=False)
+    assert d.user_labels([0, 1, 2]) == ["Road trip · 7", "Sleep · 8", "9"]
+    kept = prepare(d, PrepOptions(min_user=2, split="none"))
+    assert list(kept.user_names) == ["Road trip · 7", "9"]
+    first = load_dataset(path, cache_dir=tmp_path / "c", use_cache=True)
+    again = load_dataset(path, cache_dir=tmp_path / "c", use_cache=True)
+    assert again.extra["from_cache"] and again.user_labels([0, 1]) == first.user_labels([0, 1])

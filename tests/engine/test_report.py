@@ -96,3 +96,28 @@ def test_song_map_axes_are_the_principal_components():
     w = np.arange(200, dtype=float)
     idx, coords, _ = item_map_2d(Q, max_points=10, weights=w)
     assert idx.tolist() == list(range(190, 200)) and coords.shape == (10, 2)
+
+
+def test_one_epoch_curves_read_plainly():
+    """A single point (or a flat curve) gets a ±5% axis, not ticks in its rounding noise
+    ("10.835546M / 10.8355455M")."""
+    from mfcore.model import EpochStats
+    from mfcore.report import loss_curve, rmse_curve
+    one = [EpochStats(1, 10_835_546.0, 0.9, 0.95, 1.0, 1e6)]
+    lo, hi = loss_curve(one).layout.yaxis.range
+    assert lo < 10_835_546.0 < hi and (hi - lo) / 10_835_546.0 >= 0.09
+    same = [EpochStats(1, 1.0, 0.9, 0.9, 1.0, 1e6)]
+    assert rmse_curve(same).layout.yaxis.range is not None
+    two = one + [EpochStats(2, 5_000_000.0, 0.8, 0.9, 1.0, 1e6)]
+    assert loss_curve(two).layout.yaxis.range is None  # a real curve keeps plotly's own range
+
+
+def test_parallel_coordinates_label_log_axes_with_values():
+    import pandas as pd
+    from mfcore.report import parallel_figure
+    trials = pd.DataFrame({"factors": [8, 16, 8, 16], "lr": [0.02, 0.02, 0.005, 0.005],
+                           "reg": [0.1, 0.01, 0.1, 0.01], "epochs": [10] * 4,
+                           "val_rmse": [0.9, 0.95, 0.92, 0.97], "status": ["fitted"] * 4})
+    dims = {d.label: d for d in parallel_figure(trials).data[0].dimensions}
+    assert list(dims["lr (log scale)"].ticktext) == ["0.005", "0.02"]
+    assert "-1.69897" not in str(dims["lr (log scale)"].ticktext)
