@@ -275,7 +275,7 @@ def _values(col, row0: int, name: str, field: str, allow_negative: bool) -> np.n
         bad |= out < 0
     if bad.any():
         k = int(np.flatnonzero(bad)[0])
-        raise DataError(f"row {row0 + k + 1}: value {out[k]!r} is not a finite number"
+        raise DataError(f"row {row0 + k + 1}: value {float(out[k])!r} is not a finite number"
                         f"{'' if allow_negative else ' >= 0'} within float32", source=name,
                         field=field)
     return out.astype(np.float32)
