@@ -31,7 +31,13 @@ _SID = re.compile(r"^[0-9a-f]{32}$")
 _JOB = re.compile(r"^[0-9a-f]{16}$")
 
 #: The built-in dataset: big enough to look like listening data, small enough to train in seconds.
-BUILTIN = dict(n_users=3000, n_items=1500, n_interactions=100_000, shape="msd", seed=0)
+#: Its listeners keep 1 in 30 of the songs popularity offers them, by taste, under a Zipf(0.3)
+#: popularity: a long tail in which taste, not popularity alone, decides what gets played, so
+#: a newcomer's first default model ranks at 2.2x popularity (P@10 0.073 against 0.034). With
+#: the generator's defaults (1 in 3, Zipf 0.8) no model reached popularity's P@10 (seed 2 gives
+#: exactly 3,000 users and 1,500 songs).
+BUILTIN = dict(n_users=3000, n_items=1500, n_interactions=100_000, shape="msd", seed=2,
+               popularity_exponent=0.3, selectivity=30)
 
 
 @dataclass

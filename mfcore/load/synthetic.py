@@ -40,6 +40,7 @@ MAX_FACTOR_CELLS = 1 << 30
 
 def generate(n_users: int = 2000, n_items: int = 1000, n_interactions: int = 60_000, *,
              rank: int = 8, shape: str = "msd", noise: float = 0.2, popularity_exponent: float = 0.8,
+             selectivity: int = 3,
              seed: int = 0, return_truth: bool = False):
     """Generate a dataset with planted low-rank structure and power-law popularity.
 
@@ -58,6 +59,10 @@ def generate(n_users: int = 2000, n_items: int = 1000, n_interactions: int = 60_
         Standard deviation of the noise added to the planted score.
     popularity_exponent : float
         Zipf exponent of item popularity.
+    selectivity : int
+        Candidates drawn by popularity per row kept: each user keeps the ``1/selectivity``
+        share of its candidates it has the most affinity for, so larger values make taste
+        (the planted factors) count for more against popularity.
     seed : int
         Everything is determined by it.
     return_truth : bool
@@ -95,7 +100,7 @@ def generate(n_users: int = 2000, n_items: int = 1000, n_interactions: int = 60_
     per_user = np.minimum(per_user, n_items // 2)
 
     # Candidates by popularity, kept by planted affinity (Gumbel top-k): taste shapes what is played.
-    n_cand = 3 * per_user
+    n_cand = int(selectivity) * per_user
     cand_user = np.repeat(np.arange(n_users, dtype=np.int64), n_cand)
     cand_item = rng.choice(n_items, size=len(cand_user), p=pop)
     affinity = np.einsum("ij,ij->i", U[cand_user], V[cand_item]) + bi[cand_item]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 
 from mfcore.model import EpochStats
-from mfcore.train.presets import ALS, SGD_EXPLICIT
+from mfcore.train.presets import ALS_VALUES as ALS, SGD_EXPLICIT
 from ui.jobs import REGISTRY
 from ui.testing import assert_clean, job_status, open_app, page_file, poll_until, set_number
 

@@ -465,3 +465,14 @@ def test_cancel_while_drawing_large_initial_factors_is_prompt():
 def test_memory_refusal_states_small_sizes_in_mib():
     with pytest.raises(ResourceError, match=r"MiB.*only 10.0 MiB"):
         check_memory(100_000, 10_000, 1_000_000, 64, available=10 * 2**20)
+
+
+def test_the_builtin_data_ranks_at_twice_popularity_with_defaults():
+    """A newcomer's first model on the built-in data beats popularity (issue: ranking-first)."""
+    from mfcore.prepare import prepare
+    from ui.session import builtin_dataset
+    p = prepare(builtin_dataset())
+    model = MFModel(eval_sample=0).fit(p.train, p.val)
+    ours = evaluate_ranking(model, p.train, p.val, k=10).precision
+    pop = evaluate_ranking(popularity_model(p.train), p.train, p.val, k=10).precision
+    assert model.params["solver"] == "als" and ours >= 2 * pop, (ours, pop)
