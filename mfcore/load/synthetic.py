@@ -60,9 +60,8 @@ def generate(n_users: int = 2000, n_items: int = 1000, n_interactions: int = 60_
     popularity_exponent : float
         Zipf exponent of item popularity.
     selectivity : int
-        Candidates drawn by popularity per row kept: each user keeps the ``1/selectivity``
-        share of its candidates it has the most affinity for, so larger values make taste
-        (the planted factors) count for more against popularity.
+        Each user keeps the 1 in ``selectivity`` of its popularity-drawn candidates it likes
+        best: larger values make taste count for more against popularity.
     seed : int
         Everything is determined by it.
     return_truth : bool
@@ -99,21 +98,7 @@ def generate(n_users: int = 2000, n_items: int = 1000, n_interactions: int = 60_
     per_user = np.maximum(1, np.round(activity / activity.sum() * n_interactions)).astype(np.int64)
     per_user = np.minimum(per_user, n_items // 2)
 
-    # Candidates by popularity, kept by planted affinity (Gumbel top-k): taste shapes what is played.
-    n_cand = int(selectivity) * per_user
-    cand_user = np.repeat(np.arange(n_users, dtype=np.int64), n_cand)
-    cand_item = rng.choice(n_items, size=len(cand_user), p=pop)
-    affinity = np.einsum("ij,ij->i", U[cand_user], V[cand_item]) + bi[cand_item]
-    score = 2.0 * affinity + rng.gumbel(size=len(cand_user))
-    order = np.lexsort((-score, cand_user))
-    cand_user, cand_item = cand_user[order], cand_item[order]
-    key = cand_user * n_items + cand_item
-    _, first = np.unique(key, return_index=True)
-    first.sort()
-    cand_user, cand_item = cand_user[first], cand_item[first]
-    rank_in_user = np.arange(len(cand_user)) - np.searchsorted(cand_user, cand_user)
-    keep = rank_in_user < per_user[cand_user]
-    users, items = cand_user[keep], cand_item[keep]
+    users, items = _plays(rng, U, V, bi, pop, per_user, int(selectivity))
 
     s = mu + bu[users] + bi[items] + np.einsum("ij,ij->i", U[users], V[items])
     s = s + rng.normal(0, noise, len(s))
@@ -170,3 +155,25 @@ def _drop_unused(data: Interactions) -> Interactions:
     meta = data.item_meta.loc[item_ids] if data.item_meta is not None else None
     return Interactions(umap[data.users], imap[data.items], data.values, data.user_ids[used_u],
                         item_ids, item_meta=meta, implicit=data.implicit, source=data.source)
+
+
+def _plays(rng, U, V, bi, pop, per_user, selectivity):
+    """Who played what: candidates drawn by popularity, each user keeping the ``per_user`` it
+    likes best (planted affinity plus Gumbel noise: a Gumbel top-k), so taste shapes what is
+    played."""
+    n_users, n_items = len(U), len(V)
+    n_cand = selectivity * per_user
+    cand_user = np.repeat(np.arange(n_users, dtype=np.int64), n_cand)
+    cand_item = rng.choice(n_items, size=len(cand_user), p=pop)
+    affinity = np.einsum("ij,ij->i", U[cand_user], V[cand_item]) + bi[cand_item]
+    score = 2.0 * affinity + rng.gumbel(size=len(cand_user))
+    order = np.lexsort((-score, cand_user))
+    cand_user, cand_item = cand_user[order], cand_item[order]
+    key = cand_user * n_items + cand_item
+    _, first = np.unique(key, return_index=True)
+    first.sort()
+    cand_user, cand_item = cand_user[first], cand_item[first]
+    rank_in_user = np.arange(len(cand_user)) - np.searchsorted(cand_user, cand_user)
+    keep = rank_in_user < per_user[cand_user]
+    users, items = cand_user[keep], cand_item[keep]
+    return users, items

@@ -84,11 +84,14 @@ def test_cancel_stops_the_study(history_db):
     assert any("Cancelled after 0 of 2 trials" in w.value for w in at.warning)
 
 
-def test_ratings_default_to_sgd_on_validation_rmse(history_db, planted):
-    from mfcore.prepare import prepare
-
-    at = open_app()
-    at.session_state["prepared"] = prepare(planted[0])
+def test_ratings_default_to_sgd_on_validation_rmse(history_db):
+    at = open_app("data")
+    at.number_input(key="w_builtin_n_users").set_value(300)
+    at.number_input(key="w_builtin_n_items").set_value(200)
+    at.number_input(key="w_builtin_n_interactions").set_value(5000)
+    at.selectbox(key="w_builtin_shape").set_value("ratings")
+    at.button(key="btn_builtin").click().run()
+    assert at.session_state["prepared"].train.kind == "ratings"
     at.switch_page("pages/tune_page.py").run()
     assert_clean(at)
     assert at.selectbox(key="w_tune_solver").value == "sgd"
