@@ -214,7 +214,23 @@ class DaskChannel:
 
 
 # ---- backends ---------------------------------------------------------------------------------
-class ThreadBackend:
+class FutureHandles:
+    """What both backends do with a trial's handle, a ``concurrent.futures`` or Dask future."""
+
+    @staticmethod
+    def done(handle) -> bool:
+        return handle.done()
+
+    @staticmethod
+    def outcome(handle) -> TrialOutcome:
+        return handle.result()
+
+    @staticmethod
+    def cancel(handle) -> None:
+        handle.cancel()
+
+
+class ThreadBackend(FutureHandles):
     """Trials in ``jobs`` threads of this process (numba kernels release the GIL)."""
 
     def __init__(self, jobs: int = 1) -> None:
@@ -234,23 +250,11 @@ class ThreadBackend:
     def submit(self, data, number: int, params: dict):
         return self._pool.submit(run_trial, data, number, params, self.channel)
 
-    @staticmethod
-    def done(handle) -> bool:
-        return handle.done()
-
-    @staticmethod
-    def outcome(handle) -> TrialOutcome:
-        return handle.result()
-
-    @staticmethod
-    def cancel(handle) -> None:
-        handle.cancel()
-
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
-class DaskBackend:
+class DaskBackend(FutureHandles):
     """Trials on a Dask cluster: ``tcp://host:8786``, or ``local:N`` for N local worker
     processes on 127.0.0.1 (one thread each)."""
 
@@ -304,18 +308,6 @@ class DaskBackend:
     def submit(self, data, number: int, params: dict):
         return self.client.submit(run_trial, data, number, params, self.channel, pure=False,
                                   key=f"{self.channel.name}-trial-{number}")
-
-    @staticmethod
-    def done(handle) -> bool:
-        return handle.done()
-
-    @staticmethod
-    def outcome(handle) -> TrialOutcome:
-        return handle.result()
-
-    @staticmethod
-    def cancel(handle) -> None:
-        handle.cancel()
 
     def close(self) -> None:
         client = getattr(self, "client", None)
