@@ -119,12 +119,15 @@ def ranking_section(b: Bundle) -> None:
     st.button("Run evaluation", type="primary", icon=":material/play_arrow:", key="btn_eval",
               on_click=lambda: ss.update(eval_request=key))
     if ss.get("eval_request") == key and key not in store:
-        ss.eval_request = None
+        # The request is cleared only once answered: a run interrupted by a rerun (a click, a
+        # page switch) starts the evaluation again instead of dropping it silently.
         try:
             store[key] = run_evaluation(b, opts)
         except Exception as exc:  # noqa: BLE001
+            ss.eval_request = None
             st.error(f"Evaluation failed: {error_text(exc)}", icon=":material/error:")
             return
+        ss.eval_request = None
     results = store.get(key)
     if results is None:
         st.caption("Press **Run evaluation** (a sample of 1,000 users takes about a second).")

@@ -344,7 +344,8 @@ def page() -> None:
     running = job is not None and job.status == "running"
     hyperparameters(disabled=running)
     cancel_slot = controls(running)
-    live_job_panel(current_job, show_run, cancel_slot=cancel_slot, cancel_key="btn_cancel")
+    live_job_panel(current_job, show_run, cancel_slot=cancel_slot, cancel_key="btn_cancel",
+                   drawn_running=running)
 
 
 page()

@@ -375,7 +375,7 @@ def page() -> None:
         st.warning(ss.tune_error, icon=":material/block:")
     live_job_panel(sweep_job_handle, show_sweep, cancel_slot=c2, cancel_key="btn_tune_cancel",
                    cancel_help="Stops the running trial; the finished trials are kept.",
-                   on_final=keep_result)
+                   on_final=keep_result, drawn_running=running)
     st.divider()
     past_sweeps()
 

@@ -44,7 +44,8 @@ def persisted(store: str, name: str, default: Any = None, options: list | None =
 
 def live_job_panel(job: Callable[[], Job | None], render: Callable[[JobSnapshot | None], None],
                    *, cancel_slot, cancel_key: str, cancel_help: str | None = None,
-                   on_final: Callable[[JobSnapshot], None] | None = None) -> None:
+                   on_final: Callable[[JobSnapshot], None] | None = None,
+                   drawn_running: bool | None = None) -> None:
     """A background job's view, polled every :data:`POLL_S` s while it runs (Train and Tune).
 
     Parameters
@@ -59,15 +60,22 @@ def live_job_panel(job: Callable[[], Job | None], render: Callable[[JobSnapshot 
         The Cancel button's key and tooltip.
     on_final : callable, optional
         Called with the snapshot of a job that has ended, on every run that shows it.
+    drawn_running : bool, optional
+        Whether the page above was drawn for a running job (its disabled buttons). A job that
+        ended between that moment and this call would otherwise leave the page disabled with
+        no timer to rerun it: the panel reruns the app at once instead.
 
     When the job ends (or vanishes) the whole app reruns once, so the page's buttons, the
     sidebar and the app's session setup see the new state, and the timer stops.
     """
     first = job()
-    running = first is not None and first.status == "running"
-    if running:
+    first_running = first is not None and first.status == "running"
+    if first_running:
         cancel_slot.button("Cancel", on_click=first.cancel, icon=":material/stop:",
                            key=cancel_key, width="stretch", help=cancel_help)
+    # The page above shows a running job that has ended since: the panel's first call sees
+    # it ended and reruns the app.
+    running = bool(drawn_running) or first_running
 
     @st.fragment(run_every=POLL_S if running else None)
     def panel() -> None:
