@@ -20,7 +20,7 @@ from mfcore.tune import (RANDOM_DEFAULTS, SWEPT, SweepResult, default_text, grid
 from mfcore.values import fmt
 from ui.hparams import HP_DEFAULTS, model_kwargs
 from ui.jobs import REGISTRY, Job, JobSnapshot
-from ui.session import owner
+from ui.session import owner, run_history
 from ui.text import error_text, failure_text
 from ui.widgets import live_job_panel, persisted
 
@@ -81,7 +81,7 @@ def start_sweep() -> None:
         space = ({p: t.get(p, GRID_DEFAULTS[p]) for p in SWEPT} if t.get("mode", "grid") == "grid"
                  else {p: f"{t.get(f'{p}_lo', RANDOM_DEFAULTS[p][0])}:"
                           f"{t.get(f'{p}_hi', RANDOM_DEFAULTS[p][1])}" for p in SWEPT})
-        hist = RunHistory()
+        hist = run_history()
         hist.ensure()
         fn = sweep_job(prepared, trials, base_params=base_params(), metric=metric, k=k,
                        history=hist, kind=t.get("mode", "grid"), space=space,

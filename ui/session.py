@@ -9,6 +9,7 @@ app.py calls :func:`setup_session` once at the start of every run, before the pa
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import threading
@@ -74,7 +75,7 @@ def setup_session() -> None:
     ss.setdefault("hp", dict(HP_DEFAULTS))
     ss.setdefault("job_id", None)
     ss.setdefault("notices", [])
-    REGISTRY.touch(ss.sid)
+    REGISTRY.touch(ss.sid, client=_client_id())
     if "prepared" not in ss:
         load_builtin_default()
     align_hp_with_data(ss.prepared.train.kind)
@@ -110,6 +111,38 @@ def _warm_up_kernels() -> None:
 
 def owner() -> str:
     return st.session_state.sid
+
+
+def run_owner(sid: str | None = None) -> str:
+    """Who this session is in the run history: a hash of its token (the token itself would let
+    anyone who reads the runs table act as this session)."""
+    sid = sid or st.session_state.sid
+    return "session:" + hashlib.sha256(sid.encode()).hexdigest()[:16]
+
+
+def run_history():
+    """The run history, recording runs as made by this session (:func:`run_owner`)."""
+    from mfcore.runstore import RunHistory
+    return RunHistory(owner=run_owner())
+
+
+def _client_id() -> str | None:
+    """This browser connection's id (Streamlit's session id), None outside a script run."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+    ctx = get_script_run_ctx()
+    return ctx.session_id if ctx is not None else None
+
+
+def _client_connected(client_id: str) -> bool | None:
+    """Whether that browser connection is still open; None when the server cannot tell."""
+    from streamlit import runtime
+    if not runtime.exists():
+        return None
+    state = runtime.get_instance().is_active_session(client_id)
+    return state if isinstance(state, bool) else None  # AppTest's runtime is a mock
+
+
+REGISTRY.presence.connected = _client_connected
 
 
 def sync_url() -> None:
@@ -180,10 +213,16 @@ def sync_job() -> JobSnapshot | None:
     if job is None:
         ss.job_id = None
         if ss.get("last_run") is None or ss.last_run.id != job_id:
-            notice("The training run this page was following is gone (the server restarted or "
-                   "it was idle too long). Start a new one on the Train page.")
+            notice("The training run this page was following is gone (the server restarted, or "
+                   "its tab was closed too long ago). A run that finished an epoch is in the run "
+                   "history: open it on the Runs page, or start a new one on the Train page.")
         return None
     snap = job.snapshot()
+    if snap.info.get("took_slot") and ss.get("took_slot_noticed") != snap.id:
+        ss.took_slot_noticed = snap.id
+        notice("Every training slot was taken, one by a run whose browser tab had been closed: "
+               "that run was stopped (its finished epochs are kept in the run history) and "
+               "yours took its slot.")
     if ss.get("reattach_dataset") and snap.info.get("context") is not None:
         set_dataset(snap.info.get("raw") or snap.info["context"].display, snap.info["context"],
                     label=snap.info.get("dataset_label") or snap.label)
@@ -197,6 +236,9 @@ def adopt(snap: JobSnapshot) -> None:
     ss = st.session_state
     ss.adopted_job = snap.id
     ss.last_run = snap
+    if snap.info.get("cancel_reason"):
+        notice(f"Your training run was stopped after {len(snap.history)} epochs: "
+               f"{snap.info['cancel_reason']}. Its finished epochs are kept (run history).")
     model = snap.result
     context: Prepared | None = snap.info.get("context")
     if snap.status in ("done", "cancelled") and model is not None and model.history_ \

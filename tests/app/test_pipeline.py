@@ -70,7 +70,7 @@ def _dashboard_run(path) -> dict:
 
 def _comparable(run: dict) -> dict:
     out = {k: v for k, v in run.items()
-           if k not in {"id", "created", "source", "model_path", "metrics", "history"}
+           if k not in {"id", "created", "source", "owner", "model_path", "metrics", "history"}
            and k not in TIMINGS}
     out["metrics"] = {k: v for k, v in run["metrics"].items() if k not in TIMINGS}
     out["history"] = [{k: h[k] for k in ("epoch", "loss", "train_rmse", "val_rmse", "precision",
@@ -82,6 +82,7 @@ def test_cli_and_dashboard_give_the_same_run_record(plays, capsys):
     cli = _cli_run(plays, capsys)
     app = _dashboard_run(plays)
     assert cli["source"] == "cli" and app["source"] == "app"
+    assert cli["owner"].startswith("user:") and app["owner"].startswith("session:")
     # same defaults: play counts are log1p-transformed, a random 20 % validation split, seed 0
     assert app["data"]["prepare"] == cli["data"]["prepare"] == asdict(
         PrepOptions(transform="log1p"))

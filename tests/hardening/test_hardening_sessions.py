@@ -118,6 +118,35 @@ def test_server_stays_responsive_and_limits_jobs(monkeypatch):
             assert job.wait(5)
 
 
+def test_a_closed_tab_gives_its_slot_to_a_waiting_user(monkeypatch):
+    monkeypatch.setattr(REGISTRY, "max_jobs", 1)
+    monkeypatch.setattr(REGISTRY, "takeover_after", 3.0)
+    closed = open_app("train")
+    job_id = start(closed, epochs=5000)
+    sid = closed.session_state["sid"]
+    waiting = open_app("train")
+    job = REGISTRY.get(job_id, sid)
+    assert poll_until(closed, lambda x: len(job.snapshot().history) >= 1, 30)
+    waiting.button(key="btn_start").click().run()  # the other tab polled a moment ago
+    assert "already running on this server" in " ".join(w.value for w in waiting.warning)
+    time.sleep(3.5)  # the tab is closed: it stops polling
+    waiting.button(key="btn_start").click().run()
+    assert_clean(waiting)
+    try:
+        assert job_status(waiting) == "running", [w.value for w in waiting.warning]
+        assert any("yours took its slot" in i.value for i in waiting.info)
+        assert job.wait(30) and job.snapshot().status == "cancelled"
+        run_id = job.snapshot().info["run_id"]
+        closed.run()  # its owner comes back (the same URL)
+        assert any("Your training run was stopped after" in i.value for i in closed.info)
+        assert closed.session_state["bundle"].job_id == job_id  # its finished epochs
+        from mfcore.runstore import RunHistory
+        run = RunHistory().get_run(run_id)
+        assert run["status"] == "cancelled" and run["note"].startswith("Stopped: its browser")
+    finally:
+        REGISTRY.get(waiting.session_state["job_id"], waiting.session_state["sid"]).cancel()
+
+
 CONCURRENT = r"""
 import json, math, threading
 from mfcore.evaluate.ranking import evaluate_ranking
