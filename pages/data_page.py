@@ -1,8 +1,6 @@
 """Data: load a dataset (upload, server file, built-in), look at it, prepare and split it."""
 from __future__ import annotations
 
-import logging
-
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -12,11 +10,11 @@ from mfcore.report import long_tail, value_distribution
 from mfcore.train import memory_estimate
 from ui.datafolder import (LoadOptions, data_dir, list_data_files, load_path, load_upload,
                            resolve_in_data_dir)
-from ui.session import BUILTIN, builtin_dataset, builtin_label, set_dataset
+from ui.loading import start_load
+from ui.session import BUILTIN, builtin_dataset, builtin_label, notice, set_dataset
 from ui.text import error_text, human_bytes
 from ui.widgets import persisted
 
-log = logging.getLogger("mfx.ui.data")
 ss = st.session_state
 DUPLICATES = ["sum", "max", "last", "first", "error"]
 SHAPES = ["msd", "ratings", "playlist"]
@@ -43,54 +41,53 @@ TRANSFORM_LABELS = {
 }
 
 
-# ---- requests (set by button callbacks, carried out in the page body with a progress bar) ------
+# ---- loads (started by button callbacks, run in the background: ui.loading) --------------------
 def request(kind: str) -> None:
-    ss.load_request = kind
-
-
-def run_load_request() -> None:
-    kind = ss.pop("load_request", None)
-    if kind is None:
-        return
-    bar = st.progress(0.0, text="Loading…")
-
-    def progress(fraction: float, message: str = "") -> None:
-        bar.progress(min(max(float(fraction), 0.0), 1.0), text=message or "Loading…")
-
-    opts = load_options()
-    name = ""
+    """Start loading in the background; everything the load needs is taken from the session
+    now, so a page switch a moment later cannot drop it."""
     try:
-        if kind == "builtin":
-            b = ss.get("builtin", {})
-            params = {**BUILTIN, **b}
-            name = builtin_label(params)
-            progress(0.2, "Generating the synthetic dataset…")
-            raw = builtin_dataset(**b)
-        elif kind == "upload":
-            up = ss.get("w_upload")
-            if up is None:
-                raise ValueError("choose a file to upload first")
-            name = up.name
-            meta = ss.get("w_upload_meta")
-            meta = (meta.name, meta.getvalue()) if meta is not None else None
-            raw = load_upload(up.name, up.getvalue(), opts, meta, progress)
-        else:
-            name = ss.get("w_server_path", "") or ss.get("w_server_pick", "")
-            path = resolve_in_data_dir(name)
-            meta_path = (ss.get("w_server_meta") or "").strip()
-            meta = str(resolve_in_data_dir(meta_path)) if meta_path else None
-            raw = load_path(path, opts, meta, progress)
-        progress(0.95, "Preparing and splitting…")
-        prepared = prepare(raw, prep_options())
+        name, read, label = load_source(kind, load_options())
     except Exception as exc:  # noqa: BLE001 - every failure is shown; the old dataset stays
-        log.info("load failed (%s): %s", name, exc, exc_info=not isinstance(exc, ValueError))
-        bar.empty()
-        ss.data_error = f"Could not load {name or 'the data'}: {error_text(exc)}"
+        notice(f"Could not load {source_name(kind) or 'the data'}: {error_text(exc)}",
+               kind="error")
         return
-    bar.empty()
-    ss.data_error = None
-    set_dataset(raw, prepared, label=name if kind == "builtin" else f"{name} ({raw.source})")
-    st.toast(f"Loaded {len(raw):,} interactions", icon=":material/check_circle:")
+    refused = start_load(name, read, prep_options(), label=label)
+    if refused:
+        notice(refused, kind="error")
+
+
+def source_name(kind: str) -> str:
+    if kind == "upload":
+        return getattr(ss.get("w_upload"), "name", "")
+    if kind == "server":
+        return ss.get("w_server_path", "") or ss.get("w_server_pick", "")
+    return "the built-in dataset"
+
+
+def load_source(kind: str, opts: LoadOptions):
+    """(name, read(progress) -> Interactions, label(raw) -> str) of the chosen source."""
+    if kind == "builtin":
+        chosen = dict(ss.get("builtin", {}))
+        name = builtin_label({**BUILTIN, **chosen})
+
+        def generate_it(progress):
+            progress(0.2, "Generating the synthetic dataset…")
+            return builtin_dataset(**chosen)
+        return name, generate_it, lambda raw: name
+    if kind == "upload":
+        up = ss.get("w_upload")
+        if up is None:
+            raise ValueError("choose a file to upload first")
+        payload, meta = up.getvalue(), ss.get("w_upload_meta")
+        meta = (meta.name, meta.getvalue()) if meta is not None else None
+        return (up.name, lambda progress: load_upload(up.name, payload, opts, meta, progress),
+                lambda raw: f"{up.name} ({raw.source})")
+    name = source_name("server")
+    path = resolve_in_data_dir(name)
+    meta_path = (ss.get("w_server_meta") or "").strip()
+    meta = str(resolve_in_data_dir(meta_path)) if meta_path else None
+    return (name, lambda progress: load_path(path, opts, meta, progress),
+            lambda raw: f"{name} ({raw.source})")
 
 
 def apply_preparation() -> None:
@@ -309,10 +306,8 @@ def looks() -> None:
 def page() -> None:
     st.title("Data")
     st.caption("Three ways in: the built-in synthetic dataset (loaded), an upload, or a file in "
-               "the server's data folder. A failed load keeps the dataset you had.")
-    run_load_request()
-    if ss.get("data_error"):
-        st.error(ss.data_error, icon=":material/error:")
+               "the server's data folder. A load runs in the background (you may switch "
+               "pages); a failed load keeps the dataset you had.")
     summary()
     sources()
     preparation()

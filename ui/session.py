@@ -25,6 +25,7 @@ from mfcore.prepare import Prepared, prepare
 
 from .hparams import HP_DEFAULTS, align_hp_with_data
 from .jobs import REGISTRY, Job, JobSnapshot
+from .loading import LoadJob, finished_load, load_banner
 
 log = logging.getLogger("mfx.ui")
 
@@ -76,6 +77,9 @@ def setup_session() -> None:
     ss.setdefault("job_id", None)
     ss.setdefault("notices", [])
     REGISTRY.touch(ss.sid, client=_client_id())
+    load = finished_load()
+    if load is not None:
+        adopt_load(load)
     if "prepared" not in ss:
         load_builtin_default()
     align_hp_with_data(ss.prepared.train.kind)
@@ -197,6 +201,19 @@ def set_dataset(raw: Interactions, prepared: Prepared, *, label: str) -> None:
         ss.pop("w_hp_neg_ratio", None)
 
 
+def adopt_load(job: LoadJob) -> None:
+    """Make a finished background load the session's dataset, or say why it failed."""
+    if job.error is not None or job.result is None:
+        notice(f"Could not load {job.name}: {job.error or 'nothing was read'}. The dataset you "
+               "had is still loaded.", kind="error")
+        return
+    raw, prepared = job.result
+    set_dataset(raw, prepared, label=job.label(raw))
+    d = prepared.display
+    notice(f"Loaded {job.name}: {d.n_users:,} users, {d.n_items:,} songs, {len(d):,} rows "
+           f"(in {time.time() - job.started:.1f} s). Every page now uses it.")
+
+
 # ---- the training job ------------------------------------------------------------------------------
 def current_job() -> Job | None:
     ss = st.session_state
@@ -250,12 +267,20 @@ def adopt(snap: JobSnapshot) -> None:
 
 
 # ---- notices ----------------------------------------------------------------------------------------
-def notice(message: str) -> None:
-    """A message for the top of the next page shown (e.g. after a callback)."""
-    st.session_state.setdefault("notices", []).append(message)
+def notice(message: str, *, kind: str = "info") -> None:
+    """A message for the top of the next page shown (e.g. after a callback); ``kind`` 'error'
+    shows it as an error."""
+    st.session_state.setdefault("notices", []).append(
+        message if kind == "info" else (kind, message))
 
 
 def show_notices() -> None:
-    for msg in st.session_state.get("notices", []):
-        st.info(msg, icon=":material/info:")
+    """The queued notices, then a running background load's progress (:mod:`ui.loading`)."""
+    for item in st.session_state.get("notices", []):
+        kind, msg = item if isinstance(item, tuple) else ("info", item)
+        if kind == "error":
+            st.error(msg, icon=":material/error:")
+        else:
+            st.info(msg, icon=":material/info:")
     st.session_state.notices = []
+    load_banner()

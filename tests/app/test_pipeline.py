@@ -16,7 +16,7 @@ from mfcore.cli import build_parser, main
 from mfcore.cli.args import prep_options
 from mfcore.prepare import PrepOptions
 from mfcore.runstore import RunHistory
-from ui.testing import assert_clean, open_app, poll_until, set_number
+from ui.testing import assert_clean, open_app, poll_until, set_number, wait_for_load
 
 SETTINGS = {"factors": 6, "epochs": 3, "reg": 0.05, "alpha": 5.0}
 #: Wall-clock figures: the only things allowed to differ between the two records.
@@ -54,6 +54,7 @@ def _dashboard_run(path) -> dict:
     at = open_app("data")
     at.text_input(key="w_server_path").set_value(path.name).run()
     at.button(key="btn_server").click().run()
+    wait_for_load(at)
     assert_clean(at)
     assert at.session_state["prepared"].display.source == at.session_state["raw"].source
     at.switch_page("pages/train_page.py")
