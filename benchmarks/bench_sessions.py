@@ -101,9 +101,20 @@ def log(msg: str) -> None:
 
 
 async def session(browser, url: str, n: int, rounds: int, out: dict, epochs: int | None) -> None:
-    from playwright.async_api import expect
     ctx = await browser.new_context(viewport={"width": 1300, "height": 900})
     page = await ctx.new_page()
+    try:
+        await rounds_of(page, url, n, rounds, out, epochs)
+    except BaseException:
+        shot = Path(tempfile.gettempdir()) / f"mfx-session-{n}-failed.png"
+        await page.screenshot(path=str(shot), full_page=True)
+        log(f"session {n} failed at {page.url}; screenshot {shot}")
+        raise
+    await ctx.close()
+
+
+async def rounds_of(page, url: str, n: int, rounds: int, out: dict, epochs: int | None) -> None:
+    from playwright.async_api import expect
     page.set_default_timeout(120_000)
     main = page.locator('[data-testid="stMain"]')
     nav = page.locator('[data-testid="stSidebarNav"]')
@@ -166,7 +177,6 @@ async def session(browser, url: str, n: int, rounds: int, out: dict, epochs: int
         await expect(main.get_by_role("heading", name="Train", exact=True)).to_be_visible()
         log(f"session {n} round {r}: finished {shown:.1f} s, "
             f"evaluated {waited:.1f} s, refused {refused}")
-    await ctx.close()
 
 
 def job_in(url: str) -> str | None:
