@@ -139,7 +139,8 @@ def filters(frame: pd.DataFrame) -> pd.DataFrame:
 
 def runs_table(frame: pd.DataFrame) -> None:
     shown = frame.assign(by=[owner_label(o, run_owner()) for o in frame["owner"]],
-                         fingerprint=frame["fingerprint"].str[:8])
+                         fingerprint=frame["fingerprint"].str[:8],
+                         tags=frame["tags"].fillna(""), note=frame["note"].fillna(""))
     shown = shown[[c for c in SHOWN if c in shown]]
     ids = [int(i) for i in shown["id"]]
     config = {c: st.column_config.Column(label) for c, label in LABELS.items()}

@@ -90,6 +90,7 @@ def test_sessions_train_at_once_isolated_and_deterministic():
 
 def test_server_stays_responsive_and_limits_jobs(monkeypatch):
     monkeypatch.setattr(REGISTRY, "max_jobs", 2)
+    monkeypatch.setattr(REGISTRY, "takeover_after", 3600.0)  # b stops polling: not gone yet
     a, b, c = open_app("train"), open_app("train"), open_app("train")
     jobs = [start(a, epochs=5000), start(b, epochs=5000)]
     try:
