@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 
 LAUNCHER = r"""
-import collections, gc, json, os, signal, sys
+import collections, gc, json, os, signal, sys, threading
 
 def census(*_):
     gc.collect()
@@ -50,8 +50,17 @@ def census(*_):
             if isinstance(v, np.ndarray) and id(v) not in seen:
                 seen.add(id(v))
                 nbytes[name] += v.nbytes
+    types = collections.Counter(type(o).__name__ for o in gc.get_objects())
+    import ctypes
+    def rss():
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    before = rss()
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
     with open(os.environ["MFX_CENSUS_FILE"], "w") as f:
-        json.dump({"counts": counts, "mib": {k: round(v / 2**20, 1) for k, v in nbytes.items()}},
+        json.dump({"counts": counts, "mib": {k: round(v / 2**20, 1) for k, v in nbytes.items()},
+                   "types": dict(types.most_common(400)), "blocks": sys.getallocatedblocks(),
+                   "trim": [round(before), round(rss())], "threads": threading.active_count()},
                   f)
 
 signal.signal(signal.SIGUSR1, census)
@@ -100,9 +109,18 @@ def measure(proc: subprocess.Popen, tmp: Path, what: str) -> dict:
     time.sleep(0.2)
     census = json.loads(path.read_text())
     rss = psutil.Process(proc.pid).memory_info().rss / 2**20
-    print(f"{what}: RSS {rss:.0f} MiB; alive {dict(sorted(census['counts'].items()))}; "
-          f"numpy MiB held {census['mib']}", flush=True)
+    print(f"{what}: RSS {rss:.0f} MiB ({census['trim'][0]} -> {census['trim'][1]} MiB after "
+          f"malloc_trim); {census['blocks']:,} Python blocks, {census['threads']} threads; "
+          f"alive {dict(sorted(census['counts'].items()))}; numpy MiB held {census['mib']}",
+          flush=True)
     return {"rss": rss, **census}
+
+
+def grown(before: dict, after: dict, n: int = 12) -> str:
+    """The object types whose count grew most between two censuses."""
+    diff = {t: c - before["types"].get(t, 0) for t, c in after["types"].items()}
+    top = sorted(diff.items(), key=lambda kv: -kv[1])[:n]
+    return ", ".join(f"{t} +{d:,}" for t, d in top if d > 0)
 
 
 async def one_session(browser, url: str) -> None:
@@ -155,14 +173,16 @@ def main() -> None:
     try:
         asyncio.run(sessions(url, 1))  # the first visit loads the kernels and the built-in data
         time.sleep(2)
-        measure(proc, tmp, "after 1 session (baseline)")
+        base = measure(proc, tmp, "after 1 session (baseline)")
         asyncio.run(sessions(url, args.sessions))
         time.sleep(2)
-        measure(proc, tmp, f"after {args.sessions} more sessions, closed")
+        mid = measure(proc, tmp, f"after {args.sessions} more sessions, closed")
+        print(f"  grown: {grown(base, mid)}")
         time.sleep(args.wait)
         asyncio.run(sessions(url, 1))
         time.sleep(2)
-        measure(proc, tmp, f"{args.wait:.0f} s later, after one more session")
+        end = measure(proc, tmp, f"{args.wait:.0f} s later, after one more session")
+        print(f"  grown since the baseline: {grown(base, end)}")
     finally:
         proc.terminate()
         proc.wait(10)

@@ -2,13 +2,22 @@
 
 Run from the repo root (needs /usr/bin/chromium and the playwright package)::
 
-    python benchmarks/bench_sessions.py                  # 6 sessions x 3 rounds
-    python benchmarks/bench_sessions.py --sessions 6 --rounds 4
+    python benchmarks/bench_sessions.py --epochs 3              # 6 sessions x 3 short runs
+    python benchmarks/bench_sessions.py --rounds 2 --epochs 3 --reference  # first with
+                                                                # Streamlit's file watcher on
+    python benchmarks/bench_sessions.py --spy                   # py-spy dumps every 2 s
 
-Each session opens /train, starts a run with the page's defaults on the built-in data (retrying
-while both slots are taken), waits for "Finished", opens Evaluate and runs an evaluation, and
-goes back to Train. Printed: every wait (Start -> "Finished", "Run evaluation" -> result), the
-server's health-probe latency (its event loop) and its CPU, as medians and maxima.
+Each session opens /train, starts a run (the page's settings, or ``--epochs`` iterations) on the
+built-in data, retrying while both slots are taken, waits for "Finished" and for its Start
+button to come back, opens Evaluate and runs an evaluation, and goes back to Train. Printed:
+every wait (Start -> "Finished", "Run evaluation" -> result), pages left with Start disabled
+("stuck"), the server's health-probe latency, CPU share and RSS, and its CPU time with the
+share of the event-loop thread (the one that serves every session).
+
+Reference run (2 shared cores, other jobs running; 6 sessions x 2 rounds, --epochs 3):
+before the fixes, Start -> Finished median 7.1 s (max 15.4), evaluation median 2.9 s (max
+11.5), event loop 7.0 s of 23.0 s CPU; after, median 2.7-4.4 s (max 6.5-10.5), evaluation
+median 2.2 s (max 4.5), event loop 3.1-3.2 s of 18.7-25.4 s CPU.
 """
 from __future__ import annotations
 
@@ -101,9 +110,20 @@ def log(msg: str) -> None:
 
 
 async def session(browser, url: str, n: int, rounds: int, out: dict, epochs: int | None) -> None:
-    from playwright.async_api import expect
     ctx = await browser.new_context(viewport={"width": 1300, "height": 900})
     page = await ctx.new_page()
+    try:
+        await rounds_of(page, url, n, rounds, out, epochs)
+    except BaseException:
+        shot = Path(tempfile.gettempdir()) / f"mfx-session-{n}-failed.png"
+        await page.screenshot(path=str(shot), full_page=True)
+        log(f"session {n} failed at {page.url}; screenshot {shot}")
+        raise
+    await ctx.close()
+
+
+async def rounds_of(page, url: str, n: int, rounds: int, out: dict, epochs: int | None) -> None:
+    from playwright.async_api import expect
     page.set_default_timeout(120_000)
     main = page.locator('[data-testid="stMain"]')
     nav = page.locator('[data-testid="stSidebarNav"]')
@@ -166,7 +186,6 @@ async def session(browser, url: str, n: int, rounds: int, out: dict, epochs: int
         await expect(main.get_by_role("heading", name="Train", exact=True)).to_be_visible()
         log(f"session {n} round {r}: finished {shown:.1f} s, "
             f"evaluated {waited:.1f} s, refused {refused}")
-    await ctx.close()
 
 
 def job_in(url: str) -> str | None:
@@ -205,20 +224,12 @@ def summary(name: str, xs: list[float], unit: str = "s") -> str:
             f"(n={len(xs)})")
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sessions", type=int, default=6)
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--epochs", type=int, default=None, help="iterations per run (default: "
-                    "the page's)")
-    ap.add_argument("--server-arg", action="append", default=[],
-                    help="passed to streamlit run (e.g. --server-arg=--server.fileWatcherType=none)")
-    ap.add_argument("--spy", action="store_true", help="py-spy dumps of the server every 2 s")
-    args = ap.parse_args()
+def measure(args, server_args: list[str], title: str) -> None:
+    """One server, the scenario against it, and the figures printed under ``title``."""
     tmp = Path(tempfile.mkdtemp(prefix="mfx-sessions-"))
     proc, url = start_server({"MFX_HISTORY_DB": str(tmp / "runs.sqlite"),
                               "MFX_DATA_DIR": str(tmp), "MFX_MAX_JOBS": "2"},
-                             tmp / "server.log", args.server_arg)
+                             tmp / "server.log", server_args)
     probe = Probe(url, proc.pid)
     probe.start()
     if args.spy:
@@ -234,7 +245,7 @@ def main() -> None:
         probe.join()
         proc.terminate()
         proc.wait(10)
-    print(f"{args.sessions} sessions x {args.rounds} rounds in {wall:.1f} s")
+    print(f"== {title}: {args.sessions} sessions x {args.rounds} rounds in {wall:.1f} s")
     print(summary("Start -> Finished", out.get("finished", [])))
     print(summary("Run evaluation -> result", out.get("evaluated", [])))
     print(f"refused starts: {sum(out.get('refused', []))}; stuck pages: {out.get('stuck', [])}")
@@ -242,10 +253,29 @@ def main() -> None:
     print(summary("server CPU", probe.cpu, "%"))
     print(summary("server RSS", probe.rss, "MiB"))
     print(f"server CPU time: {probe.total_cpu:.1f} s, of which the event loop thread "
-          f"{probe.main_cpu:.1f} s")
+          f"{probe.main_cpu:.1f} s", flush=True)
     log = (tmp / "server.log").read_text(errors="replace")
     if "Traceback" in log:
         print("server log has a traceback:\n" + log[-3000:])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sessions", type=int, default=6)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--epochs", type=int, default=None, help="iterations per run (default: "
+                    "the page's)")
+    ap.add_argument("--server-arg", action="append", default=[],
+                    help="passed to streamlit run (e.g. --server-arg=--server.fileWatcherType=auto)")
+    ap.add_argument("--reference", action="store_true",
+                    help="first run the scenario with Streamlit's file watcher on (its default), "
+                         "as the reference")
+    ap.add_argument("--spy", action="store_true", help="py-spy dumps of the server every 2 s")
+    args = ap.parse_args()
+    if args.reference:
+        measure(args, [*args.server_arg, "--server.fileWatcherType=auto"],
+                "reference: file watcher on")
+    measure(args, args.server_arg, "the app's configuration")
 
 
 if __name__ == "__main__":

@@ -1,15 +1,21 @@
 """The run store: every training run (CLI, dashboard, sweep) in a local SQLite database.
 
 One row per run in ``runs`` (hyperparameters, dataset fingerprint and sizes, final metrics,
-status, duration, source, sweep id, model file path) and one row per finished epoch in
-``epochs``; sweeps have a row in ``sweeps``. A run is recorded from its
-:class:`~mfcore.runs.RunRecord` (:meth:`RunHistory.record`); a recorded sweep comes back as a
-:class:`~mfcore.tune.SweepResult` (:func:`sweep_from_history`). The file itself (schema, location
-— ``$MFX_HISTORY_DB`` —, concurrency, damaged files) is :mod:`mfcore.runstore_db`.
+status, duration, source, sweep id, model file path, who made it, a note and tags) and one row
+per finished epoch in ``epochs``; sweeps have a row in ``sweeps``
+(:mod:`mfcore.runstore_studies`). Who made a run is the history's :attr:`RunHistory.owner`:
+the login name on the command line, the browser session in the dashboard, which lets a session
+change or delete only its own runs (:meth:`RunHistory.annotate` and
+:meth:`RunHistory.delete_runs` with ``only_owner``) while the command line keeps full control.
+A run is recorded from its :class:`~mfcore.runs.RunRecord` (:meth:`RunHistory.record`); a
+recorded sweep comes back as a :class:`~mfcore.tune.SweepResult` (:func:`sweep_from_history`).
+The file itself (schema, location — ``$MFX_HISTORY_DB`` —, concurrency, damaged files) is
+:mod:`mfcore.runstore_db`.
 """
 from __future__ import annotations
 
 import contextlib
+import getpass
 import io
 import json
 import math
@@ -20,22 +26,28 @@ from typing import Any, Iterable
 
 import pandas as pd
 
+from .errors import ConfigError
 from .runs import RunRecord
-from .runstore_db import (APPLICATION_ID, SCHEMA_VERSION, HistoryError, RunDatabase,
-                          default_history_path)
-from .values import finite, jsonable
+from .runstore_db import APPLICATION_ID, SCHEMA_VERSION, HistoryError, default_history_path
+from .runstore_studies import SweepRecords
+from .runtable import (MAX_NOTE, PARAM_COLUMNS, PREP_COLUMNS, expand_settings, normalize_tags,
+                       runs_to_csv_frame)
+from .values import finite
 
 __all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "SOURCES", "LIST_COLUMNS", "HistoryError",
-           "RunHistory", "default_history_path", "runs_to_csv_frame"]
+           "RunHistory", "cli_owner", "default_history_path", "runs_to_csv_frame"]
 
 #: Where a run came from.
 SOURCES = ("cli", "app", "sweep")
-#: Columns of :meth:`RunHistory.list_runs`, in order.
-LIST_COLUMNS = ["id", "created", "source", "sweep_id", "status", "dataset", "fingerprint",
-                "n_users", "n_items", "n_interactions", "n_train", "n_val", "split", "factors",
-                "epochs", "lr", "reg", "epochs_run", "best_epoch", "train_rmse", "val_rmse",
-                "val_mae", "k", "precision_at_k", "recall_at_k", "ndcg_at_k", "fit_seconds",
-                "model_path", "note"]
+#: Stored columns :meth:`RunHistory.list_runs` reads, in order.
+_STORED = ["id", "created", "source", "owner", "sweep_id", "status", "dataset", "fingerprint",
+           "n_users", "n_items", "n_interactions", "n_train", "n_val", "split", "factors",
+           "epochs", "lr", "reg", "epochs_run", "best_epoch", "train_rmse", "val_rmse",
+           "val_mae", "k", "precision_at_k", "recall_at_k", "ndcg_at_k", "fit_seconds",
+           "model_path", "note", "tags"]
+#: Columns of :meth:`RunHistory.list_runs`, in order: the stored ones, every hyperparameter and
+#: preparation option (:mod:`mfcore.runtable`) and ``data``, the dataset in words.
+LIST_COLUMNS = [*_STORED, *PARAM_COLUMNS, *PREP_COLUMNS, "data"]
 _EPOCH_FIELDS = ("epoch", "loss", "train_rmse", "val_rmse", "seconds", "ratings_per_s",
                  "precision", "recall", "ndcg", "eval_seconds")
 _FLOAT_COLUMNS = ("lr", "reg", "train_rmse", "val_rmse", "val_mae", "precision_at_k",
@@ -46,9 +58,30 @@ _INT_COLUMNS = ("id", "n_users", "n_items", "n_interactions", "n_train", "n_val"
 _OWN_JSON = ("params", "data", "history", "status")
 
 
-class RunHistory(RunDatabase):
+def cli_owner() -> str:
+    """The owner of runs recorded outside the dashboard: ``'user:<login name>'``."""
+    try:
+        name = getpass.getuser()
+    except (KeyError, OSError):  # no login name (some containers)
+        name = "unknown"
+    return f"user:{name}"
+
+
+class RunHistory(SweepRecords):
     """The run history stored in one SQLite file (see :class:`~mfcore.runstore_db.RunDatabase`
-    for ``path``, creation and concurrency)."""
+    for ``path``, creation and concurrency).
+
+    Parameters
+    ----------
+    path : str or Path, optional
+    owner : str, optional
+        Recorded as the maker of every run this object records; default :func:`cli_owner`.
+        The dashboard passes its browser session's (``'session:<hash>'``).
+    """
+
+    def __init__(self, path=None, *, owner: str | None = None) -> None:
+        super().__init__(path)
+        self.owner = owner or cli_owner()
 
     # ---- recording -----------------------------------------------------------------------
     def record(self, run: RunRecord, *, source: str, model_path=None,
@@ -87,6 +120,7 @@ class RunHistory(RunDatabase):
                                                     "ndcg_at_k", "fit_seconds")},
             "k": finite(run.k, int),
             "model_path": str(Path(model_path).resolve()) if model_path else None,
+            "owner": self.owner,
             "params_json": json.dumps(params, allow_nan=False),
             "data_json": json.dumps(data, allow_nan=False),
             "metrics_json": json.dumps({k: v for k, v in flat.items() if k not in _OWN_JSON},
@@ -120,109 +154,26 @@ class RunHistory(RunDatabase):
         except OSError as exc:
             raise self._fail("cannot save the model file beside it", exc) from None
 
-    # ---- sweeps ----------------------------------------------------------------------------
-    def start_sweep(self, sweep_id: str, *, kind: str, metric: str, n_planned: int,
-                    config: dict) -> None:
-        """Register a sweep (status 'running') before its first trial is recorded."""
-        with self._write() as conn:
-            conn.execute(
-                "INSERT OR REPLACE INTO sweeps (id, created, status, kind, metric, n_planned, "
-                "config_json) VALUES (?, ?, 'running', ?, ?, ?, ?)",
-                (sweep_id, time.time(), kind, metric, int(n_planned),
-                 json.dumps(jsonable(config), allow_nan=False)))
-
-    def reopen_sweep(self, sweep_id: str, *, n_planned: int) -> None:
-        """Mark a recorded sweep 'running' again, to be extended to ``n_planned`` trials."""
-        with self._write() as conn:
-            found = conn.execute("UPDATE sweeps SET status = 'running', finished = NULL, "
-                                 "n_planned = ? WHERE id = ?", (int(n_planned), sweep_id))
-            if found.rowcount == 0:
-                raise HistoryError(f"run history {self.path}: no sweep {sweep_id!r}")
-
-    def finish_sweep(self, sweep_id: str, *, status: str, summary: dict) -> None:
-        """Store a sweep's final status and summary (best, importance, wall seconds)."""
-        with self._write() as conn:
-            conn.execute("UPDATE sweeps SET finished = ?, status = ?, summary_json = ? "
-                         "WHERE id = ?", (time.time(), status,
-                                          json.dumps(jsonable(summary), allow_nan=False),
-                                          sweep_id))
-
-    def list_sweeps(self) -> pd.DataFrame:
-        """Sweeps, newest first, one row each.
-
-        Columns: ``id``, ``created``, ``finished`` (pandas datetimes, UTC), ``status``, ``kind``,
-        ``metric``, ``n_planned``, ``n_runs`` (trials still in the history), ``best_val_rmse``
-        (lowest validation RMSE of its fitted or early-stopped trials, NaN when none),
-        ``best_value`` (the best trial's objective as its summary recorded it, NaN when none) and
-        ``dataset`` (the dashboard's dataset label, else the data's source; None when unknown).
-        """
-        with self._connect() as conn:
-            frame = pd.read_sql_query(
-                "SELECT s.id, s.created, s.finished, s.status, s.kind, s.metric, s.n_planned, "
-                "(SELECT COUNT(*) FROM runs r WHERE r.sweep_id = s.id) AS n_runs, "
-                "(SELECT MIN(r.val_rmse) FROM runs r WHERE r.sweep_id = s.id "
-                " AND r.status IN ('fitted', 'early_stopped')) AS best_val_rmse, "
-                "s.config_json, s.summary_json FROM sweeps s ORDER BY s.created DESC", conn)
-        for c in ("created", "finished"):
-            frame[c] = pd.to_datetime(pd.to_numeric(frame[c], errors="coerce"), unit="s")
-        frame["best_val_rmse"] = pd.to_numeric(frame["best_val_rmse"],
-                                               errors="coerce").astype("float64")
-        frame["dataset"] = [_dataset_name(c) for c in frame.pop("config_json")]
-        frame["best_value"] = pd.Series([_best_value(t) for t in frame.pop("summary_json")],
-                                        index=frame.index, dtype="float64")
-        return frame
-
-    def get_sweep(self, sweep_id: str) -> dict:
-        """A sweep's row with ``config`` and ``summary`` parsed, and its ``runs`` (DataFrame).
-
-        ``runs`` holds the sweep's runs in the order they were recorded (columns
-        :data:`LIST_COLUMNS` plus ``metrics``, each run's parsed metrics dict, where a sweep
-        trial keeps its 1-based ``trial`` number and any ``error``, and ``params``, its
-        hyperparameters).
-
-        Raises
-        ------
-        HistoryError
-            No such sweep, or its stored JSON is damaged.
-        """
-        with self._connect() as conn:
-            row = conn.execute("SELECT id, created, finished, status, kind, metric, n_planned, "
-                               "config_json, summary_json FROM sweeps WHERE id = ?",
-                               (sweep_id,)).fetchone()
-            stored = {r[0]: r[1:] for r in conn.execute(
-                "SELECT id, metrics_json, params_json FROM runs WHERE sweep_id = ?", (sweep_id,))}
-        if row is None:
-            raise HistoryError(f"run history {self.path}: no sweep {sweep_id!r}")
-        keys = ("id", "created", "finished", "status", "kind", "metric", "n_planned")
-        out = dict(zip(keys, row[:7]))
-        try:
-            out["config"] = json.loads(row[7])
-            out["summary"] = json.loads(row[8]) if row[8] else {}
-        except (TypeError, ValueError) as exc:
-            raise self._fail(f"sweep {sweep_id!r} has damaged stored settings", exc) from None
-        if not isinstance(out["config"], dict) or not isinstance(out["summary"], dict):
-            raise self._fail(f"sweep {sweep_id!r} has damaged stored settings")
-        runs = self.list_runs(sweep_id=sweep_id).sort_values("id").reset_index(drop=True)
-        runs["metrics"] = [_json_dict(stored.get(int(i), (None,))[0]) for i in runs["id"]]
-        runs["params"] = [_json_dict(stored.get(int(i), (None, None))[1]) for i in runs["id"]]
-        out["runs"] = runs
-        return out
-
     # ---- reading ---------------------------------------------------------------------------
     def list_runs(self, *, sweep_id: str | None = None, source: str | None = None,
-                  limit: int | None = None) -> pd.DataFrame:
-        """Runs, newest first, one row each (columns :data:`LIST_COLUMNS`).
+                  owner: str | None = None, limit: int | None = None) -> pd.DataFrame:
+        """Runs, newest first, one row each (columns :data:`LIST_COLUMNS`), optionally only
+        those of one sweep, source or owner.
 
-        ``created`` is a pandas datetime (UTC); missing metrics are NaN.
+        ``created`` is a pandas datetime (UTC); missing metrics are NaN; a hyperparameter or
+        preparation option a run did not record is None.
         """
         where, args = [], []
+        if owner is not None:
+            where.append("owner = ?")
+            args.append(owner)
         if sweep_id is not None:
             where.append("sweep_id = ?")
             args.append(sweep_id)
         if source is not None:
             where.append("source = ?")
             args.append(source)
-        sql = f"SELECT {', '.join(LIST_COLUMNS)} FROM runs"
+        sql = f"SELECT {', '.join(_STORED)}, params_json, data_json FROM runs"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY id DESC"
@@ -230,13 +181,13 @@ class RunHistory(RunDatabase):
             sql += f" LIMIT {int(limit)}"
         with self._connect() as conn:
             rows = conn.execute(sql, args).fetchall()
-        frame = pd.DataFrame(rows, columns=LIST_COLUMNS)
+        frame = pd.DataFrame([r[:-2] for r in rows], columns=_STORED)
         frame["created"] = pd.to_datetime(frame["created"].astype("float64"), unit="s")
         for c in _FLOAT_COLUMNS:
             frame[c] = pd.to_numeric(frame[c], errors="coerce").astype("float64")
         for c in _INT_COLUMNS:
             frame[c] = pd.to_numeric(frame[c], errors="coerce").astype("Int64")
-        return frame
+        return expand_settings(frame, [r[-2] for r in rows], [r[-1] for r in rows])
 
     def get_run(self, run_id: int) -> dict:
         """One run: every column, ``params``, ``data``, ``metrics`` (dicts) and ``history``.
@@ -286,19 +237,59 @@ class RunHistory(RunDatabase):
             return int(conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0])
 
     # ---- changing ----------------------------------------------------------------------------
-    def delete_runs(self, run_ids: Iterable[int], *, delete_model_files: bool = False) -> int:
-        """Delete runs (and their epochs); returns how many existed.
+    def annotate(self, run_id: int, *, note: str | None = None, tags=None,
+                 only_owner: str | None = None) -> None:
+        """Set a run's note and/or tags (``''`` clears one; None leaves it as it is).
 
-        Model files are kept unless ``delete_model_files`` (then missing files are ignored).
+        ``tags`` is "a, b" or a list (:func:`mfcore.runtable.normalize_tags`). With
+        ``only_owner`` the run must be that owner's.
+
+        Raises
+        ------
+        ConfigError
+            A note longer than 2,000 characters, a bad tag.
+        HistoryError
+            No such run, or (with ``only_owner``) another owner's run.
+        """
+        changes = {}
+        if note is not None:
+            note = str(note).strip()
+            if len(note) > MAX_NOTE:
+                raise ConfigError(f"the note has {len(note):,} characters; at most "
+                                  f"{MAX_NOTE:,} are kept")
+            changes["note"] = note or None
+        if tags is not None:
+            changes["tags"] = normalize_tags(tags)
+        with self._write() as conn:
+            row = conn.execute("SELECT owner FROM runs WHERE id = ?", (int(run_id),)).fetchone()
+            if row is None:
+                raise HistoryError(f"run history {self.path}: no run {run_id}")
+            if only_owner is not None and row[0] != only_owner:
+                raise HistoryError(f"run {run_id} was made by someone else: only its maker "
+                                   "(or the command line) may change it")
+            if changes:
+                conn.execute(f"UPDATE runs SET {', '.join(f'{c} = ?' for c in changes)} "
+                             "WHERE id = ?", [*changes.values(), int(run_id)])
+
+    def delete_runs(self, run_ids: Iterable[int], *, delete_model_files: bool = False,
+                    only_owner: str | None = None) -> int:
+        """Delete runs (and their epochs); returns how many were deleted.
+
+        With ``only_owner``, runs of any other owner are kept (the dashboard deletes only its
+        session's runs; the command line passes nothing). Model files are kept unless
+        ``delete_model_files`` (then missing files are ignored).
         """
         ids = [int(i) for i in run_ids]
         if not ids:
             return 0
         marks = ", ".join("?" * len(ids))
+        where, args = f"id IN ({marks})", list(ids)
+        if only_owner is not None:
+            where, args = where + " AND owner = ?", args + [only_owner]
         with self._write() as conn:
             paths = [r[0] for r in conn.execute(
-                f"SELECT model_path FROM runs WHERE id IN ({marks})", ids) if r[0]]
-            n = conn.execute(f"DELETE FROM runs WHERE id IN ({marks})", ids).rowcount
+                f"SELECT model_path FROM runs WHERE {where}", args) if r[0]]
+            n = conn.execute(f"DELETE FROM runs WHERE {where}", args).rowcount
             # Sweeps whose runs are all gone are dropped too.
             conn.execute("DELETE FROM sweeps WHERE status != 'running' AND id NOT IN "
                          "(SELECT DISTINCT sweep_id FROM runs WHERE sweep_id IS NOT NULL)")
@@ -358,14 +349,6 @@ class RunHistory(RunDatabase):
 
 
 # ---- helpers --------------------------------------------------------------------------------
-def runs_to_csv_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """The runs table ready for CSV (ISO timestamps)."""
-    out = frame.copy()
-    if "created" in out:
-        out["created"] = pd.to_datetime(out["created"]).dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return out
-
-
 def _write_csv(frame: pd.DataFrame, path) -> str:
     buf = io.StringIO()
     frame.to_csv(buf, index=False)
@@ -382,27 +365,3 @@ def _epoch_dict(h: Any) -> dict:
         v = finite(d.get(f))
         out[f] = math.nan if v is None else v
     return out
-
-
-def _json_dict(text) -> dict:
-    """A stored JSON object, or {} when it is missing or damaged."""
-    try:
-        out = json.loads(text) if text else {}
-    except (TypeError, ValueError):
-        return {}
-    return out if isinstance(out, dict) else {}
-
-
-def _best_value(summary_json) -> float | None:
-    """The best trial's objective value in a sweep's stored summary (None when absent)."""
-    best = _json_dict(summary_json).get("best")
-    return finite(best.get("value")) if isinstance(best, dict) else None
-
-
-def _dataset_name(config_json) -> str | None:
-    """A sweep's dataset as people named it: the dashboard's label, else the data's source."""
-    data = _json_dict(config_json).get("data")
-    if not isinstance(data, dict):
-        return None
-    name = data.get("label") or data.get("source")
-    return str(name) if name else None

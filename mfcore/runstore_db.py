@@ -33,8 +33,9 @@ __all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "BUSY_TIMEOUT_S", "ENV_VAR", "His
 #: ``PRAGMA application_id`` of an mfcore run history ("MFXH").
 APPLICATION_ID = 0x4D465848
 #: ``PRAGMA user_version`` of the schema this module writes (2 added the per-epoch ranking
-#: columns; a version-1 file is upgraded in place, see :data:`_MIGRATIONS`).
-SCHEMA_VERSION = 2
+#: columns, 3 who made each run and its tags; older files are upgraded in place, see
+#: :data:`_MIGRATIONS`).
+SCHEMA_VERSION = 3
 #: Seconds a connection waits for another writer's lock before giving up.
 BUSY_TIMEOUT_S = 30.0
 ENV_VAR = "MFX_HISTORY_DB"
@@ -72,7 +73,9 @@ CREATE TABLE runs (
     params_json    TEXT NOT NULL,          -- every hyperparameter
     data_json      TEXT NOT NULL,          -- dataset summary
     metrics_json   TEXT NOT NULL,          -- everything else the run reported
-    note           TEXT
+    note           TEXT,
+    owner          TEXT,                   -- 'user:<login>' (command line) | 'session:<hash>'
+    tags           TEXT                    -- comma-separated
 );
 CREATE INDEX runs_sweep ON runs(sweep_id);
 CREATE INDEX runs_created ON runs(created);
@@ -105,7 +108,8 @@ CREATE TABLE sweeps (
 _TABLES = {"runs", "epochs", "sweeps"}
 #: Statements that bring a file of version N - 1 to version N.
 _MIGRATIONS = {2: [f"ALTER TABLE epochs ADD COLUMN {c} REAL"
-                   for c in ("precision", "recall", "ndcg", "eval_seconds")]}
+                   for c in ("precision", "recall", "ndcg", "eval_seconds")],
+               3: [f"ALTER TABLE runs ADD COLUMN {c} TEXT" for c in ("owner", "tags")]}
 
 
 class HistoryError(MFError):

@@ -1,19 +1,17 @@
 """Data: load a dataset (upload, server file, built-in), look at it, prepare and split it."""
 from __future__ import annotations
 
-import logging
-
 import streamlit as st
 
 from mfcore.prepare import PrepOptions, default_transform, prepare
 from ui.dataview import looks, summary
 from ui.datafolder import (LoadOptions, data_dir, list_data_files, load_path, load_upload,
                            resolve_in_data_dir)
-from ui.session import BUILTIN, builtin_dataset, builtin_label, notice, set_dataset, show_notices
+from ui.loading import start_load
+from ui.session import BUILTIN, builtin_dataset, builtin_label, notice, set_dataset
 from ui.text import error_text, nouns
 from ui.widgets import persisted
 
-log = logging.getLogger("mfx.ui.data")
 ss = st.session_state
 DUPLICATES = ["sum", "max", "last", "first", "error"]
 SHAPES = ["msd", "ratings", "playlist"]
@@ -48,79 +46,96 @@ TRANSFORM_HELP = ("Applied before training; metrics and RMSE are on this scale. 
                   "/ std. **binary**: every observed pair counts 1 (implicit).")
 
 
-# ---- requests (set by button callbacks, carried out in the page body with a progress bar) ------
+# ---- loads (started by button callbacks, run in the background: ui.loading) --------------------
 def request(kind: str) -> None:
-    ss.load_request = kind
-
-
-def run_load_request() -> None:
-    kind = ss.pop("load_request", None)
-    if kind is None:
-        return
-    bar = st.progress(0.0, text="Loading…")
-
-    def progress(fraction: float, message: str = "") -> None:
-        bar.progress(min(max(float(fraction), 0.0), 1.0), text=message or "Loading…")
-
-    opts = load_options()
-    name = ""
+    """Start loading in the background; everything the load needs is taken from the session
+    now, so a page switch a moment later cannot drop it."""
     try:
-        if kind == "builtin":
-            b = ss.get("builtin", {})
-            params = {**BUILTIN, **b}
-            name = builtin_label(params)
-            progress(0.2, "Generating the synthetic dataset…")
-            raw = builtin_dataset(**b)
-        elif kind == "upload":
-            up = ss.get("w_upload")
-            if up is None:
-                raise ValueError("choose a file to upload first")
-            name = up.name
-            meta = ss.get("w_upload_meta")
-            meta = (meta.name, meta.getvalue()) if meta is not None else None
-            raw = load_upload(up.name, up.getvalue(), opts, meta, progress)
-        else:
-            name = ss.get("w_server_path", "") or ss.get("w_server_pick", "")
-            path = resolve_in_data_dir(name)
-            meta_path = (ss.get("w_server_meta") or "").strip()
-            meta = str(resolve_in_data_dir(meta_path)) if meta_path else None
-            raw = load_path(path, opts, meta, progress)
-        progress(0.95, "Preparing and splitting…")
-        changes = fit_preparation_to(raw)
-        prepared = prepare(raw, prep_options())
+        name, read, label = load_source(kind, load_options())
     except Exception as exc:  # noqa: BLE001 - every failure is shown; the old dataset stays
-        log.info("load failed (%s): %s", name, exc, exc_info=not isinstance(exc, ValueError))
-        bar.empty()
-        ss.data_error = f"Could not load {name or 'the data'}: {error_text(exc)}"
+        notice(f"Could not load {source_name(kind) or 'the data'}: {error_text(exc)}",
+               kind="error")
         return
-    bar.empty()
-    ss.data_error = None
-    set_dataset(raw, prepared, label=name if kind == "builtin" else f"{name} ({raw.source})")
-    for text in changes:
-        notice(text)
-    st.toast(f"Loaded {len(raw):,} interactions", icon=":material/check_circle:")
+    refused = start_load(name, read, fitted_preparation(), label=label)
+    if refused:
+        notice(refused, kind="error")
 
 
-def fit_preparation_to(raw) -> list[str]:
-    """Settings chosen for the previous data that do not carry over to ``raw``, reset and said.
+def source_name(kind: str) -> str:
+    if kind == "upload":
+        return getattr(ss.get("w_upload"), "name", "")
+    if kind == "server":
+        return ss.get("w_server_path", "") or ss.get("w_server_pick", "")
+    return "the built-in dataset"
+
+
+def load_source(kind: str, opts: LoadOptions):
+    """(name, read(progress) -> Interactions, label(raw) -> str) of the chosen source."""
+    if kind == "builtin":
+        chosen = dict(ss.get("builtin", {}))
+        name = builtin_label({**BUILTIN, **chosen})
+
+        def generate_it(progress):
+            progress(0.2, "Generating the synthetic dataset…")
+            return builtin_dataset(**chosen)
+        return name, generate_it, lambda raw: name
+    if kind == "upload":
+        up = ss.get("w_upload")
+        if up is None:
+            raise ValueError("choose a file to upload first")
+        payload, meta = up.getvalue(), ss.get("w_upload_meta")
+        meta = (meta.name, meta.getvalue()) if meta is not None else None
+        return (up.name, lambda progress: load_upload(up.name, payload, opts, meta, progress),
+                lambda raw: f"{up.name} ({raw.source})")
+    name = source_name("server")
+    path = resolve_in_data_dir(name)
+    meta_path = (ss.get("w_server_meta") or "").strip()
+    meta = str(resolve_in_data_dir(meta_path)) if meta_path else None
+    return (name, lambda progress: load_path(path, opts, meta, progress),
+            lambda raw: f"{name} ({raw.source})")
+
+
+def fitted_preparation():
+    """prepare_for(raw) -> (PrepOptions, adopt) for a background load: the form's preparation as
+    it is now, fitted to the new data in the load's thread; ``adopt()`` runs when the session
+    takes the data (before the page is drawn), puts the fitted settings into the form and says
+    what changed."""
+    chosen = dict(ss.get("prep", {}))
+    current = ss.prepared.opts if "prepared" in ss else PrepOptions()
+
+    def prepare_for(raw):
+        fitted, changes = fit_preparation(chosen, current, raw)
+
+        def adopt() -> None:
+            ss.prep = fitted
+            for key in ("transform", "split"):
+                if key in fitted:
+                    ss[f"f_{key}"] = fitted[key]
+            for text in changes:
+                notice(text)
+        return prep_options(fitted, current), adopt
+    return prepare_for
+
+
+def fit_preparation(chosen: dict, current: PrepOptions, raw) -> tuple[dict, list[str]]:
+    """The form's settings ``chosen`` for the previous data, with those that do not carry over
+    to ``raw`` reset, and what was reset in words.
 
     A transform chosen by hand goes back to automatic (log1p chosen for play counts would
-    distort ratings); the time split needs times. Runs before the form is drawn.
+    distort ratings); the time split needs times.
     """
-    p = ss.setdefault("prep", {})
-    changes = []
-    chosen = p.get("transform", "auto")
-    if chosen != "auto":
-        p["transform"] = ss["f_transform"] = "auto"
+    p, changes = dict(chosen), []
+    transform = p.get("transform", "auto")
+    if transform != "auto":
+        p["transform"] = "auto"
         changes.append(f"New data: the transform is back to **automatic**, here "
-                       f"{default_transform(raw)} (you had chosen {chosen} for the previous "
+                       f"{default_transform(raw)} (you had chosen {transform} for the previous "
                        "data).")
-    split = p.get("split", ss.prepared.opts.split if "prepared" in ss else "random")
-    if split == "time" and raw.times is None:
-        p["split"] = ss["f_split"] = "random"
+    if p.get("split", current.split) == "time" and raw.times is None:
+        p["split"] = "random"
         changes.append("New data: these rows have no times, so the split is back to "
                        "**random** (the time split needs a timestamp column).")
-    return changes
+    return p, changes
 
 
 def apply_preparation() -> None:
@@ -143,9 +158,13 @@ def load_options() -> LoadOptions:
                        table=o.get("table") or None)
 
 
-def prep_options() -> PrepOptions:
-    cur = ss.prepared.opts if "prepared" in ss else PrepOptions()
-    p = ss.get("prep", {})
+def prep_options(p: dict | None = None, cur: PrepOptions | None = None) -> PrepOptions:
+    """The preparation of the form's settings ``p`` (default: the session's) over ``cur`` (the
+    current dataset's)."""
+    if cur is None:
+        cur = ss.prepared.opts if "prepared" in ss else PrepOptions()
+    if p is None:
+        p = ss.get("prep", {})
     split = p.get("split", cur.split)
     # The transform as chosen ('auto' follows each new dataset), not as last applied; the
     # test part only with whole users (the playlist study's 70/15/15), which the form lacks.
@@ -287,11 +306,8 @@ def _submit_prep() -> None:
 def page() -> None:
     st.title("Data")
     st.caption("Three ways in: the built-in synthetic dataset (loaded), an upload, or a file in "
-               "the server's data folder. A failed load keeps the dataset you had.")
-    run_load_request()
-    show_notices()  # what a load just changed, here rather than on the next page
-    if ss.get("data_error"):
-        st.error(ss.data_error, icon=":material/error:")
+               "the server's data folder. A load runs in the background (you may switch "
+               "pages); a failed load keeps the dataset you had.")
     summary()
     sources()
     preparation()

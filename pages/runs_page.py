@@ -8,26 +8,42 @@ import pandas as pd
 import streamlit as st
 
 from mfcore.report import run_report_html, runs_overlay_figure
-from mfcore.runstore import RunHistory, runs_to_csv_frame
+from mfcore.runstore import runs_to_csv_frame
+from mfcore.runtable import (MAX_NOTE, PARAM_COLUMNS, PREP_COLUMNS, data_differences,
+                             owner_label, tag_list)
 from mfcore.values import fmt
-from ui.session import Bundle
+from ui.session import Bundle, run_history, run_owner
 from ui.text import error_text
 
 ss = st.session_state
 SOURCES = {"app": "Train page", "sweep": "Sweeps", "cli": "Command line"}
+WHOSE = {"all": "Everyone's", "mine": "Mine"}
 CURVES = {"val_rmse": "Validation RMSE", "train_rmse": "Train RMSE", "loss": "Training loss"}
-SHOWN = ["id", "created", "source", "status", "dataset", "factors", "lr", "reg", "epochs",
-         "epochs_run", "train_rmse", "val_rmse", "precision_at_k", "k", "fit_seconds",
+#: The table's columns: who and what, the data and its preparation, every hyperparameter, the
+#: results (runs.csv has all of them and the raw owner).
+SHOWN = ["id", "created", "by", "source", "status", "tags", "note", "data", "n_users",
+         "n_items", "n_interactions", "fingerprint", "split", *PREP_COLUMNS, "factors", "epochs",
+         "lr", "reg", *PARAM_COLUMNS, "epochs_run", "best_epoch", "train_rmse", "val_rmse",
+         "val_mae", "k", "precision_at_k", "recall_at_k", "ndcg_at_k", "fit_seconds",
          "sweep_id", "n_train", "n_val", "model_path"]
-
-
-def history() -> RunHistory:
-    return RunHistory()
+LABELS = {"id": "run", "by": "made by", "data": "dataset", "n_users": "users",
+          "n_items": "songs", "n_interactions": "rows", "val_frac": "validation fraction",
+          "split_seed": "split seed", "min_user": "min songs per user",
+          "min_item": "min listeners per song", "lr": "lr γ", "reg": "reg λ",
+          "neg_ratio": "negatives ρ", "alpha": "confidence α", "confidence": "g(value)",
+          "init_std": "init std", "eval_k": "ranking k", "eval_sample": "users ranked",
+          "epochs_run": "epochs run", "best_epoch": "best epoch", "train_rmse": "train RMSE",
+          "val_rmse": "val RMSE", "val_mae": "val MAE", "precision_at_k": "precision@k",
+          "recall_at_k": "recall@k", "ndcg_at_k": "NDCG@k", "fit_seconds": "seconds",
+          "model_path": "model file", "n_train": "training rows", "n_val": "validation rows"}
 
 
 def run_label(row: pd.Series) -> str:
-    return (f"#{row['id']} · {row['source']} · k={row['factors']}, lr={row['lr']:g}, "
-            f"λ={row['reg']:g} · val RMSE {fmt(row['val_rmse'])}")
+    solver = row.get("solver") or "sgd"
+    setting = (f"α={row['alpha']:g}" if solver == "als" and row.get("alpha") is not None
+               else f"lr={row['lr']:g}" if pd.notna(row["lr"]) else "")
+    return (f"#{row['id']} · {solver} k={row['factors']}, {setting}, λ={row['reg']:g} · "
+            f"val RMSE {fmt(row['val_rmse'])} · data {str(row['fingerprint'] or '?')[:8]}")
 
 
 # ---- actions (button callbacks) -----------------------------------------------------------------
@@ -36,22 +52,33 @@ def table_selection_changed(frame_ids: list[int]) -> None:
     ss.runs_pick = [frame_ids[r] for r in rows if r < len(frame_ids)]
 
 
-def delete_selected() -> None:
-    ids = list(ss.get("runs_pick", []))
+def delete_selected(mine: list[int], others: int) -> None:
     try:
-        n = history().delete_runs(ids, delete_model_files=ss.get("runs_delete_files", False))
+        n = run_history().delete_runs(mine, delete_model_files=ss.get("runs_delete_files", False),
+                                      only_owner=run_owner())
     except Exception as exc:  # noqa: BLE001 - never a traceback in the browser
         ss.runs_error = error_text(exc)
         return
     ss.runs_pick = []
-    ss.runs_confirm_delete = False
-    ss.runs_message = f"Deleted {n} run{'s' if n != 1 else ''}."
+    kept = (f" {others} made by someone else {'was' if others == 1 else 'were'} kept."
+            if others else "")
+    ss.runs_message = f"Deleted {n} run{'s' if n != 1 else ''}.{kept}"
+
+
+def save_annotation(run_id: int) -> None:
+    try:
+        run_history().annotate(run_id, note=ss.get(f"runs_note_{run_id}", ""),
+                               tags=ss.get(f"runs_tags_{run_id}", ""), only_owner=run_owner())
+    except Exception as exc:  # noqa: BLE001 - never a traceback in the browser
+        ss.runs_error = error_text(exc)
+        return
+    ss.runs_message = f"Saved the note and tags of run #{run_id}."
 
 
 def load_as_current(run_id: int) -> None:
     prepared = ss.get("prepared")
     try:
-        model, meta = history().load_model(run_id)
+        model, meta = run_history().load_model(run_id)
     except Exception as exc:  # noqa: BLE001 - never a traceback in the browser
         ss.runs_error = error_text(exc)
         return
@@ -86,34 +113,67 @@ def incompatibility(model, meta: dict, prepared) -> str | None:
 
 
 # ---- sections -------------------------------------------------------------------------------------
+def filters(frame: pd.DataFrame) -> pd.DataFrame:
+    """Source, whose, dataset and tag filters; the rows they keep."""
+    c1, c2 = st.columns([3, 2])
+    sources = c1.pills("Source", list(SOURCES), format_func=SOURCES.get, selection_mode="multi",
+                       default=list(SOURCES), key="runs_sources")
+    whose = c2.segmented_control("Made by", list(WHOSE), format_func=WHOSE.get, default="all",
+                                 key="runs_whose") or "all"
+    keep = frame["source"].isin(sources or [])
+    if whose == "mine":
+        keep &= frame["owner"] == run_owner()
+    c1, c2 = st.columns([3, 2])
+    datasets = dict(zip(frame["fingerprint"].fillna("?"), frame["data"]))
+    chosen = c1.multiselect("Dataset", list(datasets), format_func=datasets.get,
+                            key="runs_datasets", placeholder="All datasets")
+    if chosen:
+        keep &= frame["fingerprint"].fillna("?").isin(chosen)
+    tags = sorted({t for v in frame["tags"] for t in tag_list(v)})
+    wanted = c2.multiselect("Tags", tags, key="runs_tags", placeholder="Any tags",
+                            help="Runs with at least one of these tags.")
+    if wanted:
+        keep &= frame["tags"].map(lambda v: bool(set(tag_list(v)) & set(wanted)))
+    return frame[keep].reset_index(drop=True)
+
+
 def runs_table(frame: pd.DataFrame) -> None:
-    shown = frame[[c for c in SHOWN if c in frame]]
+    shown = frame.assign(by=[owner_label(o, run_owner()) for o in frame["owner"]],
+                         fingerprint=frame["fingerprint"].str[:8],
+                         tags=frame["tags"].fillna(""), note=frame["note"].fillna(""))
+    shown = shown[[c for c in SHOWN if c in shown]]
     ids = [int(i) for i in shown["id"]]
-    st.dataframe(
-        shown, key="runs_table", on_select=lambda: table_selection_changed(ids),
-        selection_mode="multi-row", hide_index=True, width="stretch", height=320,
-        column_config={
-            "id": st.column_config.NumberColumn("run", format="%d"),
-            "created": st.column_config.DatetimeColumn("recorded (UTC)",
-                                                       format="YYYY-MM-DD HH:mm:ss"),
-            "lr": st.column_config.NumberColumn("lr γ", format="%.4g"),
-            "reg": st.column_config.NumberColumn("reg λ", format="%.4g"),
-            "train_rmse": st.column_config.NumberColumn("train RMSE", format="%.4f"),
-            "val_rmse": st.column_config.NumberColumn("val RMSE", format="%.4f"),
-            "precision_at_k": st.column_config.NumberColumn("precision@k", format="%.4f"),
-            "fit_seconds": st.column_config.NumberColumn("seconds", format="%.2f"),
-            "model_path": st.column_config.TextColumn("model file"),
-        })
-    st.caption("Click a column header to sort; tick rows (or pick them below) to compare, load, "
-               "export or delete them.")
+    config = {c: st.column_config.Column(label) for c, label in LABELS.items()}
+    config.update({
+        "id": st.column_config.NumberColumn("run", format="%d"),
+        "created": st.column_config.DatetimeColumn("recorded (UTC)",
+                                                   format="YYYY-MM-DD HH:mm:ss"),
+        **{c: st.column_config.NumberColumn(LABELS[c], format="%.4f")
+           for c in ("train_rmse", "val_rmse", "val_mae", "precision_at_k", "recall_at_k",
+                     "ndcg_at_k")},
+        "lr": st.column_config.NumberColumn("lr γ", format="%.4g"),
+        "reg": st.column_config.NumberColumn("reg λ", format="%.4g"),
+        "fit_seconds": st.column_config.NumberColumn("seconds", format="%.2f"),
+    })
+    st.dataframe(shown, key="runs_table", on_select=lambda: table_selection_changed(ids),
+                 selection_mode="multi-row", hide_index=True, width="stretch", height=320,
+                 column_config=config)
+    st.caption("Every setting is a column: scroll right for the data preparation and the "
+               "hyperparameters. Click a header to sort; tick rows (or pick them below) to "
+               "compare, load, annotate, export or delete them.")
 
 
 def compare(frame: pd.DataFrame, picked: list[int]) -> None:
-    hist = history()
-    labels = {int(r["id"]): run_label(r) for _, r in frame[frame["id"].isin(picked)].iterrows()}
+    rows = frame[frame["id"].isin(picked)]
+    labels = {int(r["id"]): run_label(r) for _, r in rows.iterrows()}
+    differences = data_differences(rows)
+    if differences:
+        st.warning("These runs were not trained and validated on the same rows, so their "
+                   "curves do not compare like for like: " + "; ".join(differences) + ".",
+                   icon=":material/compare_arrows:")
     metric = st.segmented_control("Curve", list(CURVES), format_func=CURVES.get,
                                   default="val_rmse", key="runs_curve") or "val_rmse"
-    long = hist.histories(picked)
+    long = run_history().histories(picked)
     if long.empty:
         st.info("The selected runs have no recorded epochs.", icon=":material/info:")
         return
@@ -121,15 +181,16 @@ def compare(frame: pd.DataFrame, picked: list[int]) -> None:
                     width="stretch")
 
 
-def one_run_actions(run_id: int) -> None:
-    hist = history()
+def one_run(run_id: int) -> None:
+    hist = run_history()
     try:
         run = hist.get_run(run_id)
     except Exception as exc:  # noqa: BLE001 - never a traceback in the browser
         st.warning(error_text(exc), icon=":material/warning:")
         return
     with st.container(border=True):
-        st.markdown(f"**Run #{run_id}** · {run['status']} · {run['source']}"
+        st.markdown(f"**Run #{run_id}** · {run['status']} · {run['source']} · made by "
+                    f"{owner_label(run.get('owner'), run_owner())}"
                     + (f" · sweep `{run['sweep_id']}`" if run.get("sweep_id") else ""))
         c1, c2, c3 = st.columns(3)
         c1.button("Load as current model", key="btn_runs_load", icon=":material/upload:",
@@ -143,16 +204,50 @@ def one_run_actions(run_id: int) -> None:
                            file_name=f"run-{run_id}-report.html", mime="text/html",
                            key="dl_run_report", icon=":material/description:", on_click="ignore",
                            help="One self-contained file: curves, settings, dataset, metrics.")
-        p = run["params"]
-        st.caption(" · ".join(f"{k} = {v}" for k, v in p.items()))
+        st.caption(" · ".join(f"{k} = {v}" for k, v in run["params"].items()))
+        annotation(run_id, run)
+
+
+def annotation(run_id: int, run: dict) -> None:
+    """The run's note and tags: editable by the session that made it, read-only otherwise."""
+    if run.get("owner") != run_owner():
+        if run.get("note") or run.get("tags"):
+            st.markdown(f"**Note:** {run.get('note') or '—'}  \n**Tags:** "
+                        f"{run.get('tags') or '—'}")
+        st.caption("Only the session that made this run (or the command line: `python -m "
+                   "mfcore runs note/tag`) can change its note and tags.")
+        return
+    c1, c2 = st.columns([3, 2])
+    c1.text_area("Note", value=run.get("note") or "", key=f"runs_note_{run_id}",
+                 max_chars=MAX_NOTE, height=80)
+    c2.text_input("Tags (comma-separated)", value=run.get("tags") or "",
+                  key=f"runs_tags_{run_id}", placeholder="baseline, demo")
+    c2.button("Save note and tags", key="btn_runs_annotate", icon=":material/sell:",
+              on_click=save_annotation, args=(run_id,))
+
+
+def deletion(frame: pd.DataFrame, picked: list[int]) -> None:
+    owners = dict(zip(frame["id"].astype(int), frame["owner"]))
+    mine = [i for i in picked if owners.get(i) == run_owner()]
+    others = len(picked) - len(mine)
+    with st.expander(f"Delete {len(picked)} selected run{'s' if len(picked) != 1 else ''}"):
+        if others:
+            st.caption(f"{others} of them {'was' if others == 1 else 'were'} made by someone "
+                       "else (another session or the command line) and will be kept: only "
+                       "their maker, or `python -m mfcore runs delete`, can delete them.")
+        st.checkbox("Also delete their model files", key="runs_delete_files")
+        st.button(f"Delete {len(mine)} run{'s' if len(mine) != 1 else ''} of mine",
+                  key="btn_runs_delete", type="primary", icon=":material/delete:",
+                  on_click=delete_selected, args=(mine, others), disabled=not mine)
 
 
 def page() -> None:
     st.title("Runs")
-    hist = history()
+    hist = run_history()
     st.caption(f"Every training run (Train page, Tune sweeps, `python -m mfcore train/sweep "
-               f"--history-db`) recorded in the run history `{hist.path}`. It survives server "
-               "restarts; set MFX_HISTORY_DB to use another file.")
+               f"--history-db`) recorded in the run history `{hist.path}`, shared by everyone "
+               "using this server. It survives server restarts; set MFX_HISTORY_DB to use "
+               "another file.")
     for key in ("runs_error", "runs_message"):
         msg = ss.pop(key, None)
         if msg:
@@ -167,9 +262,7 @@ def page() -> None:
         st.info("No runs recorded yet. Train a model or run a sweep on the Tune page.",
                 icon=":material/info:")
         return
-    sources = st.pills("Source", list(SOURCES), format_func=SOURCES.get, selection_mode="multi",
-                       default=list(SOURCES), key="runs_sources")
-    frame = frame[frame["source"].isin(sources or [])].reset_index(drop=True)
+    frame = filters(frame)
     runs_table(frame)
     c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
     options = [int(i) for i in frame["id"]]
@@ -185,11 +278,8 @@ def page() -> None:
         return
     compare(frame, picked)
     if len(picked) == 1:
-        one_run_actions(picked[0])
-    with st.expander(f"Delete {len(picked)} selected run{'s' if len(picked) != 1 else ''}"):
-        st.checkbox("Also delete their model files", key="runs_delete_files")
-        st.button("Delete", key="btn_runs_delete", type="primary", icon=":material/delete:",
-                  on_click=delete_selected)
+        one_run(picked[0])
+    deletion(frame, picked)
 
 
 page()

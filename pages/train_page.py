@@ -6,7 +6,7 @@ import streamlit as st
 from ui.hparams import KIND_TEXT, hp_defaults, model_kwargs, set_hp, solver_changed
 from ui.jobs import REGISTRY, JobSnapshot, training_job
 from ui.runview import MONITORS, render_run, split_text
-from ui.session import current_job, notice, owner, set_dataset
+from ui.session import current_job, notice, owner, run_history, set_dataset
 from ui.text import failure_text
 from ui.widgets import live_job_panel, persisted
 
@@ -15,7 +15,6 @@ ss = st.session_state
 
 # ---- actions (button callbacks) -----------------------------------------------------------------
 def start_training() -> None:
-    from mfcore.runstore import RunHistory
     from mfcore.train import MFModel, check_memory
     prepared = ss.prepared
     train = prepared.train
@@ -25,7 +24,7 @@ def start_training() -> None:
                      kw["early_stopping"])
         model = MFModel(**kw)
         label = f"{run_label(kw)} on {ss.get('dataset_label', train.source)}"
-        job = REGISTRY.start(owner(), training_job(model, prepared, history=RunHistory()),
+        job = REGISTRY.start(owner(), training_job(model, prepared, history=run_history()),
                              label=label,
                              info={"context": prepared, "raw": ss.raw, "params": kw,
                                    "kind": train.kind,

@@ -14,7 +14,6 @@ import pandas as pd
 import streamlit as st
 
 from mfcore.errors import MFError
-from mfcore.runstore import RunHistory
 from mfcore.runstore_sweeps import sweep_from_history
 from mfcore.train.presets import SOLVER_BY_KIND
 from mfcore.tune import (PRUNERS, SEARCHED_BY, SearchSpace, SweepResult, default_cluster,
@@ -22,10 +21,10 @@ from mfcore.tune import (PRUNERS, SEARCHED_BY, SearchSpace, SweepResult, default
 from mfcore.tune.job import live_result
 from mfcore.values import fmt
 from ui.hparams import HP_DEFAULTS, model_kwargs
-from ui.jobs import REGISTRY, Job
-from ui.session import owner
+from ui.jobs import REGISTRY, Job, JobSnapshot
+from ui.session import owner, run_history
 from ui.text import error_text, failure_text
-from ui.widgets import POLL_S, persisted
+from ui.widgets import live_job_panel, persisted
 
 ss = st.session_state
 _JOB = re.compile(r"^[0-9a-f]{16}$")
@@ -93,7 +92,7 @@ def base_params() -> dict:
 def start_study(resume: SweepResult | None = None) -> None:
     t = settings()
     try:
-        hist = RunHistory()
+        hist = run_history()
         hist.ensure()
         common = dict(n_trials=int(t.get("n", 20)), history=hist,
                       cluster=(t.get("cluster") or "").strip() or "",
@@ -114,12 +113,6 @@ def start_study(resume: SweepResult | None = None) -> None:
     ss.sweep_job_id = job.id
     ss.pop("sweep_result", None)
     st.query_params["sweep"] = job.id
-
-
-def cancel_study() -> None:
-    job = sweep_job_handle()
-    if job is not None:
-        job.cancel()
 
 
 def train_with(res: SweepResult) -> None:
@@ -252,34 +245,23 @@ def figures(res: SweepResult, key: str) -> None:
         st.plotly_chart(figs["slice"], key=f"fig_{key}_slice", width="stretch")
 
 
-def live_panel(cancel_slot) -> None:
-    job = sweep_job_handle()
-    running = job is not None and job.status == "running"
-    if running:
-        cancel_slot.button("Cancel", on_click=cancel_study, icon=":material/stop:",
-                           key="btn_tune_cancel", width="stretch",
-                           help="Stops the running trials and drops them; finished ones are kept.")
+def show_study(snap: JobSnapshot | None) -> None:
+    """The study panel: the running study live, how it failed, or the last result."""
+    go_train_if_asked()
+    if snap is not None and snap.running:
+        render_live(snap)
+    elif snap is not None and snap.status == "failed":
+        st.error(f"The study failed: {snap.error}", icon=":material/error:")
+    elif ss.get("sweep_result") is not None:
+        render_result(ss.sweep_result)
+    else:
+        st.info("No study yet in this session. Choose a search space and press **Start "
+                "study**.", icon=":material/info:")
 
-    @st.fragment(run_every=POLL_S if running else None)
-    def panel() -> None:
-        go_train_if_asked()
-        job = sweep_job_handle()
-        snap = job.snapshot() if job is not None else None
-        if snap is not None and not snap.running and snap.result is not None:
-            ss.sweep_result = snap.result
-        if snap is not None and running != snap.running:
-            st.rerun()  # the whole page: buttons and the poll timer
-        if snap is not None and snap.running:
-            render_live(snap)
-        elif snap is not None and snap.status == "failed":
-            st.error(f"The study failed: {snap.error}", icon=":material/error:")
-        elif ss.get("sweep_result") is not None:
-            render_result(ss.sweep_result)
-        else:
-            st.info("No study yet in this session. Choose a search space and press **Start "
-                    "study**.", icon=":material/info:")
 
-    panel()
+def keep_result(snap: JobSnapshot) -> None:
+    if snap.result is not None:
+        ss.sweep_result = snap.result
 
 
 def render_live(snap) -> None:
@@ -361,7 +343,7 @@ def study_label(row: pd.Series) -> str:
 def past_studies(running: bool) -> None:
     """Every study in the run history, newest first; the chosen one in the results view."""
     st.subheader("Past studies")
-    hist = RunHistory()
+    hist = run_history()
     try:
         studies = hist.list_sweeps()
     except Exception as exc:  # noqa: BLE001 - never a traceback in the browser
@@ -426,7 +408,9 @@ def page() -> None:
                f"{REGISTRY.running_count()} of {REGISTRY.max_jobs} training slots in use.")
     if ss.get("tune_error"):
         st.warning(ss.tune_error, icon=":material/block:")
-    live_panel(c2)
+    live_job_panel(sweep_job_handle, show_study, cancel_slot=c2, cancel_key="btn_tune_cancel",
+                   cancel_help="Stops the running trials and drops them; finished ones are kept.",
+                   on_final=keep_result, drawn_running=running)
     st.divider()
     past_studies(running)
 

@@ -12,9 +12,14 @@ it. Every job belongs to an *owner* (a session token): :meth:`JobRegistry.get` a
   raises :class:`~mfcore.errors.ResourceError` with a clear message when the bound is reached;
 - catches every exception raised by a job's function and stores its message on the job (status
   ``'failed'``), so a failure is never silent;
-- cancels and drops the jobs of owners that stopped polling: an owner that has not called
-  :meth:`JobRegistry.touch` (or ``get``/``list``/``start``) for ``grace_seconds`` (env
-  ``MFX_JOB_GRACE_S``, default 600) is considered gone.
+- never lets the jobs of gone owners starve present ones: an owner is *gone* once it has not
+  been seen (:meth:`JobRegistry.touch`, ``get``/``list``/``start``) for ``takeover_after``
+  seconds (env ``MFX_JOB_TAKEOVER_S``, default 30) and none of its browser connections is open
+  (:mod:`ui.presence`). When every slot is taken, a new job takes the slot of a gone owner's
+  running job, which is cancelled (a training run keeps its finished epochs, recorded in the
+  run history); gone owners' finished jobs are dropped after :data:`FINISHED_KEPT_S`;
+- cancels and drops every job of an owner gone for ``grace_seconds`` (env
+  ``MFX_JOB_GRACE_S``, default 600) even when nobody needs its slot.
 """
 from __future__ import annotations
 
@@ -30,16 +35,20 @@ from typing import Any, Callable
 from mfcore.errors import ResourceError
 from mfcore.runs import fit_and_record
 
+from .presence import Presence
 from .text import error_text
 
 __all__ = ["Job", "JobRegistry", "JobSnapshot", "REGISTRY", "STATUSES", "FINAL_STATUSES",
-           "training_job"]
+           "FINISHED_KEPT_S", "training_job"]
 
 log = logging.getLogger(__name__)
 
 #: Every status a job can have; all but ``'running'`` are final.
 STATUSES = ("running", "done", "cancelled", "diverged", "failed")
 FINAL_STATUSES = frozenset(STATUSES[1:])
+#: Seconds a gone owner's finished jobs are kept: Streamlit keeps a closed tab's session 120 s
+#: for a reconnect, which then adopts the result.
+FINISHED_KEPT_S = 150.0
 
 
 @dataclass(frozen=True)
@@ -90,6 +99,8 @@ class Job:
         self._finished: float | None = None
         self._done = threading.Event()
         self.thread: threading.Thread | None = None
+        #: The job gave its slot up (:meth:`give_up_slot`) and is stopping.
+        self.preempted = False
 
     # ---- called by the job's function (worker thread) ------------------------------------
     def report_epoch(self, stats: Any) -> None:
@@ -120,6 +131,13 @@ class Job:
     def cancel(self) -> None:
         """Ask the job to stop; its function sees ``job.cancel_event`` set."""
         self.cancel_event.set()
+
+    def give_up_slot(self, reason: str) -> None:
+        """Cancel the job to free its slot for someone else; ``reason`` goes to
+        ``info['cancel_reason']`` (its function may record it)."""
+        self.update_info(cancel_reason=reason)
+        self.preempted = True
+        self.cancel()
 
     @property
     def cancelled(self) -> bool:
@@ -179,24 +197,29 @@ class JobRegistry:
     max_jobs : int
         How many jobs may run at once across all owners.
     grace_seconds : float
-        An owner not seen for this long is gone: its jobs are cancelled and dropped.
+        An owner gone this long has its jobs cancelled and dropped.
     keep_finished : int
         Finished jobs kept per owner (older ones are dropped first).
     clock : callable
         Monotonic clock, replaceable in tests.
+    takeover_after : float
+        An owner not seen this long, with no browser connection open, is gone: a new job may
+        take the slot of its running job.
     """
 
     def __init__(self, max_jobs: int = 2, grace_seconds: float = 600.0, *,
-                 keep_finished: int = 3, clock: Callable[[], float] = time.monotonic) -> None:
+                 keep_finished: int = 3, clock: Callable[[], float] = time.monotonic,
+                 takeover_after: float = 30.0) -> None:
         if max_jobs < 1:
             raise ValueError("max_jobs must be >= 1")
         self.max_jobs = int(max_jobs)
         self.grace_seconds = float(grace_seconds)
         self.keep_finished = int(keep_finished)
+        self.takeover_after = float(takeover_after)
+        self.presence = Presence(clock)
         self._clock = clock
         self._lock = threading.Lock()
         self._jobs: dict[str, Job] = {}
-        self._seen: dict[str, float] = {}
         self._reaper: threading.Thread | None = None
 
     # ---- public API ------------------------------------------------------------------------
@@ -204,26 +227,35 @@ class JobRegistry:
               info: dict | None = None) -> Job:
         """Run ``fn(job)`` in a daemon thread and return the job at once.
 
+        When every slot is taken, the running job of a gone owner (the one gone longest) is
+        cancelled (:meth:`Job.give_up_slot`) and its slot taken; the new job's
+        ``info['took_slot']`` is then True.
+
         Raises
         ------
         ResourceError
-            When ``max_jobs`` jobs are already running.
+            When ``max_jobs`` jobs of present owners are already running.
         """
         self.reap()
+        self.presence.touch(owner)
         with self._lock:
-            self._seen[owner] = self._clock()
-            running = [j for j in self._jobs.values() if j.status == "running"]
-            if len(running) >= self.max_jobs:
-                mine = sum(j.owner == owner for j in running)
-                detail = (f" ({mine} of them yours)" if mine else "")
-                raise ResourceError(
-                    f"{len(running)} training job{'s' if len(running) != 1 else ''} "
-                    f"{'are' if len(running) != 1 else 'is'} already running on this server"
-                    f"{detail}, the limit is {self.max_jobs} (MFX_MAX_JOBS). Wait for one "
-                    f"to finish or cancel it, then start again.")
+            running = [j for j in self._jobs.values()
+                       if j.status == "running" and not j.preempted]
+            victim = self._slot_to_take(running, owner) if len(running) >= self.max_jobs \
+                else None
+            if len(running) >= self.max_jobs and victim is None:
+                raise ResourceError(self._full_message(running, owner))
+            if victim is not None:
+                idle = self.presence.idle(victim.owner)
+                victim.give_up_slot(f"its browser tab was closed {idle:.0f} s before another "
+                                    "session needed the training slot")
+                info = {**(info or {}), "took_slot": True}
             job = Job(owner, label, info)
             self._jobs[job.id] = job
             self._drop_old_finished(owner)
+        if victim is not None:
+            log.info("job %s (%s) gave its slot to %s: its owner is gone", victim.id,
+                     victim.label, job.id)
         thread = threading.Thread(target=job._run, args=(fn, self._on_exit),
                                   name=f"mfx-job-{job.id}", daemon=True)
         job.thread = thread
@@ -247,10 +279,10 @@ class JobRegistry:
             return sorted((j for j in self._jobs.values() if j.owner == owner),
                           key=lambda j: j.started)
 
-    def touch(self, owner: str) -> None:
-        """Mark the owner as still present (call it on every poll)."""
-        with self._lock:
-            self._seen[owner] = self._clock()
+    def touch(self, owner: str, client: str | None = None) -> None:
+        """Mark the owner as still present (call it on every poll), through the browser
+        connection ``client`` when known (see :attr:`presence`)."""
+        self.presence.touch(owner, client)
 
     def forget(self, job_id: str, owner: str) -> bool:
         """Drop a finished job of this owner (e.g. once its result was taken)."""
@@ -262,25 +294,31 @@ class JobRegistry:
             return True
 
     def running_count(self) -> int:
+        """Jobs holding a slot (a job giving its slot up no longer counts)."""
         with self._lock:
-            return sum(j.status == "running" for j in self._jobs.values())
+            return sum(j.status == "running" and not j.preempted for j in self._jobs.values())
 
     def reap(self, now: float | None = None) -> list[str]:
-        """Cancel and drop the jobs of owners not seen for ``grace_seconds``; their ids."""
+        """Forget gone owners: cancel and drop the jobs of owners gone for ``grace_seconds``,
+        drop the finished jobs of owners gone for :data:`FINISHED_KEPT_S`; the dropped ids."""
         now = self._clock() if now is None else now
+        presence = self.presence
+        with self._lock:
+            owners = set(presence.owners()) | {j.owner for j in self._jobs.values()}
+        long_gone = {o for o in owners if presence.gone(o, self.grace_seconds, now)}
+        gone = {o for o in owners if presence.gone(o, FINISHED_KEPT_S, now)}
         dropped = []
         with self._lock:
-            gone = {o for o, t in self._seen.items() if now - t > self.grace_seconds}
             for job_id, job in list(self._jobs.items()):
-                if job.owner in gone or (job.owner not in self._seen):
+                if job.owner in long_gone or (job.owner in gone and job.status != "running"):
                     job.cancel()
                     del self._jobs[job_id]
                     dropped.append(job_id)
-            for o in gone:
-                del self._seen[o]
+            holding = {j.owner for j in self._jobs.values()}
+        for o in gone - holding:
+            presence.forget(o)
         for job_id in dropped:
-            log.info("dropped job %s: its owner has not polled for %.0f s", job_id,
-                     self.grace_seconds)
+            log.info("dropped job %s: its owner is gone", job_id)
         return dropped
 
     def shutdown(self, timeout: float = 5.0) -> None:
@@ -293,6 +331,21 @@ class JobRegistry:
             job.wait(timeout)
 
     # ---- internals ---------------------------------------------------------------------------
+    def _slot_to_take(self, running: list[Job], owner: str) -> Job | None:
+        # caller holds the lock; the job of the owner gone longest, never the caller's own
+        gone = [j for j in running if j.owner != owner
+                and self.presence.gone(j.owner, self.takeover_after)]
+        return max(gone, key=lambda j: self.presence.idle(j.owner), default=None)
+
+    def _full_message(self, running: list[Job], owner: str) -> str:
+        mine = sum(j.owner == owner for j in running)
+        n = len(running)
+        return (f"{n} training job{'s' if n != 1 else ''} {'are' if n != 1 else 'is'} already "
+                f"running on this server{f' ({mine} of them yours)' if mine else ''}, the "
+                f"limit is {self.max_jobs} (MFX_MAX_JOBS). Wait for one to finish or cancel "
+                f"it, then start again (a run whose browser tab has been closed for "
+                f"{self.takeover_after:.0f} s gives its slot to the next one who asks).")
+
     def _on_exit(self, job: Job) -> None:
         with self._lock:
             if job.id in self._jobs:
@@ -310,7 +363,7 @@ class JobRegistry:
         with self._lock:
             if self._reaper is not None and self._reaper.is_alive():
                 return
-            interval = min(max(self.grace_seconds / 4, 0.05), 30.0)
+            interval = min(max(min(self.grace_seconds, self.takeover_after) / 4, 0.05), 30.0)
             self._reaper = threading.Thread(target=self._reap_loop, args=(interval,),
                                             name="mfx-job-reaper", daemon=True)
             self._reaper.start()
@@ -334,7 +387,8 @@ def training_job(model: Any, prepared: Any, *, history: Any = None) -> Callable[
     With ``history`` (a :class:`~mfcore.runstore.RunHistory`) the run is also scored, saved and
     recorded there by :func:`mfcore.runs.fit_and_record`, exactly as ``python -m mfcore train``
     does; the run's id goes to ``job.info['run_id']``, or why it could not be recorded to
-    ``info['history_error']`` (the model is kept either way). Without it the job only trains.
+    ``info['history_error']`` (the model is kept either way); a run that gave its slot up
+    (:meth:`Job.give_up_slot`) says why in its note. Without it the job only trains.
 
     Every epoch's :class:`~mfcore.model.EpochStats` goes to ``job.report_epoch``; the job's
     cancel event stops training. The fitted model is the job's result and its status maps to
@@ -356,10 +410,20 @@ def training_job(model: Any, prepared: Any, *, history: Any = None) -> Callable[
                                  callback=on_epoch, cancel=job.cancel_event, strict=False)
             job.update_info(run_id=run.run_id,
                             history_error=error_text(run.error) if run.error else None)
+            reason = job.snapshot().info.get("cancel_reason")
+            if reason and run.run_id is not None:
+                _note(history, run.run_id, f"Stopped: {reason}.")
         status = {"diverged": "diverged", "cancelled": "cancelled"}.get(model.status_, "done")
         job.set_result(model, status=status)
         return model
     return fn
+
+
+def _note(history: Any, run_id: int, text: str) -> None:
+    try:
+        history.annotate(run_id, note=text)
+    except Exception:  # the run is recorded; only the note is missing
+        log.warning("could not add a note to run %s", run_id, exc_info=True)
 
 
 def _env_int(name: str, default: int) -> int:
@@ -378,6 +442,8 @@ def _env_float(name: str, default: float) -> float:
         return default
 
 
-#: The registry a server process shares (limits from MFX_MAX_JOBS and MFX_JOB_GRACE_S).
+#: The registry a server process shares (limits from MFX_MAX_JOBS, MFX_JOB_GRACE_S and
+#: MFX_JOB_TAKEOVER_S).
 REGISTRY = JobRegistry(max_jobs=_env_int("MFX_MAX_JOBS", 2),
-                       grace_seconds=_env_float("MFX_JOB_GRACE_S", 600.0))
+                       grace_seconds=_env_float("MFX_JOB_GRACE_S", 600.0),
+                       takeover_after=_env_float("MFX_JOB_TAKEOVER_S", 30.0))

@@ -9,6 +9,7 @@ app.py calls :func:`setup_session` once at the start of every run, before the pa
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import threading
@@ -24,6 +25,8 @@ from mfcore.prepare import Prepared, prepare
 
 from .hparams import HP_DEFAULTS, align_hp_with_data, hp_defaults, set_hp
 from .jobs import REGISTRY, Job, JobSnapshot
+from .loading import LoadJob, finished_load, load_banner
+from .text import nouns
 
 log = logging.getLogger("mfx.ui")
 
@@ -79,7 +82,10 @@ def setup_session() -> None:
             ss.reattach_dataset = True  # a reload: bring back the data the job trains on
     ss.setdefault("job_id", None)
     ss.setdefault("notices", [])
-    REGISTRY.touch(ss.sid)
+    REGISTRY.touch(ss.sid, client=_client_id())
+    load = finished_load()
+    if load is not None:
+        adopt_load(load)
     if "prepared" not in ss:
         load_builtin_default()
     sync_job()
@@ -115,6 +121,38 @@ def _warm_up_kernels() -> None:
 
 def owner() -> str:
     return st.session_state.sid
+
+
+def run_owner(sid: str | None = None) -> str:
+    """Who this session is in the run history: a hash of its token (the token itself would let
+    anyone who reads the runs table act as this session)."""
+    sid = sid or st.session_state.sid
+    return "session:" + hashlib.sha256(sid.encode()).hexdigest()[:16]
+
+
+def run_history():
+    """The run history, recording runs as made by this session (:func:`run_owner`)."""
+    from mfcore.runstore import RunHistory
+    return RunHistory(owner=run_owner())
+
+
+def _client_id() -> str | None:
+    """This browser connection's id (Streamlit's session id), None outside a script run."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+    ctx = get_script_run_ctx()
+    return ctx.session_id if ctx is not None else None
+
+
+def _client_connected(client_id: str) -> bool | None:
+    """Whether that browser connection is still open; None when the server cannot tell."""
+    from streamlit import runtime
+    if not runtime.exists():
+        return None
+    state = runtime.get_instance().is_active_session(client_id)
+    return state if isinstance(state, bool) else None  # AppTest's runtime is a mock
+
+
+REGISTRY.presence.connected = _client_connected
 
 
 def sync_url() -> None:
@@ -177,6 +215,21 @@ def set_dataset(raw: Interactions, prepared: Prepared, *, label: str) -> None:
         notice(moved)
 
 
+def adopt_load(job: LoadJob) -> None:
+    """Make a finished background load the session's dataset, or say why it failed."""
+    if job.error is not None or job.result is None:
+        notice(f"Could not load {job.name}: {job.error or 'nothing was read'}. The dataset you "
+               "had is still loaded.", kind="error")
+        return
+    raw, prepared = job.result
+    d = prepared.display
+    notice(f"Loaded {job.name}: {d.n_users:,} users, {d.n_items:,} {nouns(d.kind)['items']}, "
+           f"{len(d):,} rows (in {time.time() - job.started:.1f} s). Every page now uses it.")
+    if job.adopt is not None:
+        job.adopt()
+    set_dataset(raw, prepared, label=job.label(raw))
+
+
 # ---- the training job ------------------------------------------------------------------------------
 def current_job() -> Job | None:
     ss = st.session_state
@@ -193,10 +246,16 @@ def sync_job() -> JobSnapshot | None:
     if job is None:
         ss.job_id = None
         if ss.get("last_run") is None or ss.last_run.id != job_id:
-            notice("The training run this page was following is gone (the server restarted or "
-                   "it was idle too long). Start a new one on the Train page.")
+            notice("The training run this page was following is gone (the server restarted, or "
+                   "its tab was closed too long ago). A run that finished an epoch is in the run "
+                   "history: open it on the Runs page, or start a new one on the Train page.")
         return None
     snap = job.snapshot()
+    if snap.info.get("took_slot") and ss.get("took_slot_noticed") != snap.id:
+        ss.took_slot_noticed = snap.id
+        notice("Every training slot was taken, one by a run whose browser tab had been closed: "
+               "that run was stopped (its finished epochs are kept in the run history) and "
+               "yours took its slot.")
     if ss.get("reattach_dataset") and snap.info.get("context") is not None:
         # A reload: the form shows the running job's settings, without a notice.
         ss.hp_kind = snap.info["context"].train.kind
@@ -214,6 +273,9 @@ def adopt(snap: JobSnapshot) -> None:
     ss = st.session_state
     ss.adopted_job = snap.id
     ss.last_run = snap
+    if snap.info.get("cancel_reason"):
+        notice(f"Your training run was stopped after {len(snap.history)} epochs: "
+               f"{snap.info['cancel_reason']}. Its finished epochs are kept (run history).")
     model = snap.result
     context: Prepared | None = snap.info.get("context")
     if snap.status in ("done", "cancelled") and model is not None and model.history_ \
@@ -225,12 +287,20 @@ def adopt(snap: JobSnapshot) -> None:
 
 
 # ---- notices ----------------------------------------------------------------------------------------
-def notice(message: str) -> None:
-    """A message for the top of the next page shown (e.g. after a callback)."""
-    st.session_state.setdefault("notices", []).append(message)
+def notice(message: str, *, kind: str = "info") -> None:
+    """A message for the top of the next page shown (e.g. after a callback); ``kind`` 'error'
+    shows it as an error."""
+    st.session_state.setdefault("notices", []).append(
+        message if kind == "info" else (kind, message))
 
 
 def show_notices() -> None:
-    for msg in st.session_state.get("notices", []):
-        st.info(msg, icon=":material/info:")
+    """The queued notices, then a running background load's progress (:mod:`ui.loading`)."""
+    for item in st.session_state.get("notices", []):
+        kind, msg = item if isinstance(item, tuple) else ("info", item)
+        if kind == "error":
+            st.error(msg, icon=":material/error:")
+        else:
+            st.info(msg, icon=":material/info:")
     st.session_state.notices = []
+    load_banner()

@@ -53,6 +53,15 @@ def poll_until(at: AppTest, predicate, timeout: float = 30.0, interval: float = 
     return False
 
 
+def wait_for_load(at: AppTest, timeout: float = 60.0) -> None:
+    """Wait until the session's background load (Data page) has ended and been adopted (no
+    rerun when none was started: the last run's messages stay readable)."""
+    if "load_job" not in at.session_state:
+        return
+    assert poll_until(at, lambda a: "load_job" not in a.session_state, timeout), \
+        "the load did not finish"
+
+
 def job_status(at: AppTest) -> str | None:
     from ui.jobs import REGISTRY
     ss = at.session_state

@@ -1,4 +1,4 @@
-"""Command line: ``python -m mfcore {generate,train,evaluate,recommend,sweep}``.
+"""Command line: ``python -m mfcore {generate,train,evaluate,recommend,sweep,runs}``.
 
 One module per subcommand (``add_parser(subparsers)`` and ``run(args) -> dict``); the shared
 arguments and number parsers are :mod:`.args`. The data goes through the same
@@ -21,20 +21,20 @@ import sys
 
 from ..errors import MFError
 from ..values import jsonable
-from . import evaluate, generate, recommend, sweep, train
+from . import evaluate, generate, recommend, runs, sweep, train
 from .args import EXIT_INTERNAL, EXIT_USAGE, Parser
 from .train import EXIT_DIVERGED
 
 __all__ = ["EXIT_DIVERGED", "EXIT_INTERNAL", "EXIT_USAGE", "build_parser", "main"]
 
-_COMMANDS = (generate, train, evaluate, recommend, sweep)
+_COMMANDS = (generate, train, evaluate, recommend, sweep, runs)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``python -m mfcore`` parser with every subcommand."""
     parser = Parser(prog="python -m mfcore",
                     description="Matrix-factorization recommenders: generate, train, evaluate, "
-                                "recommend, sweep.")
+                                "recommend, sweep, and the run history (runs).")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     for command in _COMMANDS:
         command.add_parser(sub)

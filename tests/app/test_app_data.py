@@ -8,7 +8,7 @@ import pytest
 
 from mfcore.errors import DataError
 from ui.datafolder import list_data_files, resolve_in_data_dir
-from ui.testing import assert_clean, open_app
+from ui.testing import assert_clean, open_app, wait_for_load
 
 
 def metrics(at) -> dict:
@@ -17,6 +17,7 @@ def metrics(at) -> dict:
 
 def click(at, label: str) -> None:
     next(b for b in at.button if b.label == label).click().run()
+    wait_for_load(at)  # loads run in the background (a no-op for other buttons)
     assert_clean(at)
 
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from ui.testing import assert_clean, open_app, page_file, set_number, train
+from ui.testing import assert_clean, open_app, page_file, set_number, train, wait_for_load
 
 # MovieLens' u.data layout: user, item, rating 1–5, Unix time; no header.
 U_DATA = "".join(f"{u}\t{i}\t{(u * i) % 5 + 1}\t{880000000 + 1000 * u + i}\n"
@@ -34,6 +34,7 @@ def load_server(at, path: str) -> None:
     at.text_input(key="w_server_path").input(path)
     at.run()
     at.button(key="btn_server").click().run()
+    wait_for_load(at)
     assert_clean(at)
     assert not at.error, [e.value for e in at.error]
 

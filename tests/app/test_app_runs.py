@@ -1,4 +1,6 @@
-"""Runs page: the run history as a table, overlaid curves, load a model, delete, errors."""
+"""Runs page: the run history as a table with every setting, overlaid curves with a warning when
+the data differ, filters (source, mine/all, dataset, tags), notes and tags, load a model, delete
+one's own runs only, errors."""
 from __future__ import annotations
 
 import json
@@ -9,8 +11,10 @@ from mfcore.prepare import prepare
 from mfcore.runs import score_run
 from mfcore.runstore import RunHistory
 from mfcore.train import MFModel
-from ui.session import builtin_dataset
+from ui.session import builtin_dataset, run_owner
 from ui.testing import assert_clean, open_app
+
+SID = "ab" * 16  # the browser session of these tests (?sid= in its URL)
 
 
 def record(hist: RunHistory, model, prepared, *, source: str, save: bool = False) -> int:
@@ -30,17 +34,22 @@ def builtin_model():
 def history(tmp_path, monkeypatch, builtin_model):
     path = tmp_path / "runs.sqlite"
     monkeypatch.setenv("MFX_HISTORY_DB", str(path))
-    hist = RunHistory(path)
+    hist = RunHistory(path)  # the command line's
     prepared, model = builtin_model
-    with_model = record(hist, model, prepared, source="app", save=True)
+    with_model = record(RunHistory(path, owner=run_owner(SID)), model, prepared, source="app",
+                        save=True)
     other = MFModel(factors=3, epochs=3, lr=0.02).fit(prepared.train, prepared.val)
     without = record(hist, other, prepared, source="cli")
     return hist, with_model, without
 
 
+def mine() -> "AppTest":  # noqa: F821
+    return open_app("runs", query={"sid": SID})
+
+
 def test_table_compare_load_and_delete(history):
     hist, with_model, without = history
-    at = open_app("runs")
+    at = mine()
     assert [t.value for t in at.title] == ["Runs"]
     assert len(at.dataframe) == 1
     pick = at.multiselect(key="runs_pick")
@@ -67,9 +76,8 @@ def test_table_compare_load_and_delete(history):
     at.multiselect(key="runs_pick").set_value([with_model, without]).run()
     at.button(key="btn_runs_delete").click().run()
     assert_clean(at)
-    assert len(hist) == 0
-    assert any("Deleted 2 runs" in s.value for s in at.success)
-    assert any("No runs recorded yet" in i.value for i in at.info)
+    assert list(hist.list_runs()["id"]) == [without]  # the command line's run is kept
+    assert any("Deleted 1 run. 1 made by someone else was kept" in s.value for s in at.success)
 
 
 def test_source_filter(history):
@@ -101,3 +109,60 @@ def test_incompatible_model_is_refused(history, tmp_path):
     assert "bundle" not in at.session_state or \
         at.session_state["bundle"].label != f"Run #{rid} from the history"
     assert any("load the dataset it was trained on" in w.value for w in at.warning)
+
+
+def test_every_setting_is_a_column_and_who_made_it(history):
+    _, with_model, without = history
+    at = mine()
+    table = at.dataframe[0].value
+    for column in ("by", "data", "n_users", "n_items", "n_interactions", "fingerprint",
+                   "transform", "split", "val_frac", "split_seed", "solver", "factors", "lr",
+                   "reg", "biased", "neg_ratio", "alpha", "seed", "note", "tags"):
+        assert column in table.columns, column
+    by = dict(zip(table["id"], table["by"]))
+    assert by[with_model] == "you" and by[without].startswith("command line (")
+    at.segmented_control(key="runs_whose").set_value("mine").run()
+    assert_clean(at)
+    assert list(at.dataframe[0].value["id"]) == [with_model]
+
+
+def test_runs_on_other_data_are_flagged_and_can_be_filtered_out(history):
+    from mfcore.load.synthetic import generate
+
+    hist, with_model, without = history
+    small = prepare(generate(50, 40, 500, shape="msd", seed=4))
+    other = record(hist, MFModel(factors=2, epochs=2).fit(small.train, small.val), small,
+                   source="cli")
+    at = mine()
+    at.multiselect(key="runs_pick").set_value([with_model, without]).run()
+    assert not any("not trained and validated on the same rows" in w.value for w in at.warning)
+    at.multiselect(key="runs_pick").set_value([with_model, other]).run()
+    assert_clean(at)
+    (warning,) = [w.value for w in at.warning if "same rows" in w.value]
+    assert "different datasets" in warning and "50 users" in warning and "3,000 users" in warning
+    datasets = at.multiselect(key="runs_datasets")
+    assert len(datasets.options) == 2
+    small_fp = hist.get_run(other)["fingerprint"]
+    datasets.set_value([small_fp]).run()
+    assert_clean(at)
+    assert list(at.dataframe[0].value["id"]) == [other]
+
+
+def test_notes_and_tags_on_ones_own_runs_only(history):
+    _, with_model, without = history
+    at = mine()
+    at.multiselect(key="runs_pick").set_value([with_model]).run()
+    at.text_area(key=f"runs_note_{with_model}").set_value("first try on the built-in data")
+    at.text_input(key=f"runs_tags_{with_model}").set_value("demo, baseline")
+    at.button(key="btn_runs_annotate").click().run()
+    assert_clean(at)
+    run = RunHistory().get_run(with_model)
+    assert run["note"] == "first try on the built-in data" and run["tags"] == "demo, baseline"
+    at.multiselect(key="runs_tags").set_value(["baseline"]).run()
+    assert list(at.dataframe[0].value["id"]) == [with_model]
+    at.multiselect(key="runs_tags").set_value([]).run()
+    at.multiselect(key="runs_pick").set_value([without]).run()
+    assert_clean(at)
+    assert not at.text_area and not any(b.key == "btn_runs_annotate" for b in at.button)
+    assert any("Only the session that made this run" in c.value for c in at.caption)
+    assert at.button(key="btn_runs_delete").disabled  # not ours to delete

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from mfcore.catalogue import search_items, search_keys
-from ui.testing import assert_clean, open_app, page_file, train
+from ui.testing import assert_clean, open_app, page_file, train, wait_for_load
 
 N_SONGS = 6000  # beyond the 5,000 most popular songs the old pickers offered
 TARGET = f"S{N_SONGS - 1:05d}"
@@ -45,6 +45,7 @@ def test_pickers_reach_the_whole_catalogue_and_tell_twins_apart():
     at.file_uploader(key="w_upload_meta").set_value(("songs.csv", meta, "text/csv"))
     at.run()
     at.button(key="btn_upload").click().run()
+    wait_for_load(at)
     assert not at.error, [e.value for e in at.error]
     assert at.session_state["prepared"].display.n_items == N_SONGS
     train(at, epochs=2, factors=4)

@@ -8,7 +8,8 @@ import time
 
 from ui.jobs import REGISTRY
 from mfcore.train.presets import ALS_BINARY, SGD_EXPLICIT
-from ui.testing import assert_clean, job_status, open_app, poll_until, set_number, train
+from ui.testing import (assert_clean, job_status, open_app, poll_until, set_number, train,
+                        wait_for_load)
 
 
 def test_short_training_run_finishes_with_history():
@@ -169,6 +170,7 @@ def _builtin(at, shape: str) -> None:
     at.number_input(key="w_builtin_n_interactions").set_value(5000)
     at.selectbox(key="w_builtin_shape").set_value(shape)
     at.button(key="btn_builtin").click().run()
+    wait_for_load(at)
     at.switch_page("pages/train_page.py")
     at.run()
 

@@ -8,7 +8,8 @@ import threading
 from mfcore.model import EpochStats
 from mfcore.train.presets import ALS_VALUES as ALS, SGD_EXPLICIT
 from ui.jobs import REGISTRY
-from ui.testing import assert_clean, job_status, open_app, page_file, poll_until, set_number
+from ui.testing import (assert_clean, job_status, open_app, page_file, poll_until, set_number,
+                        wait_for_load)
 
 
 def told(at, key: str, value) -> None:
@@ -44,6 +45,7 @@ def ratings_data(at) -> None:
     at.number_input(key="w_builtin_n_interactions").set_value(5000)
     at.selectbox(key="w_builtin_shape").set_value("ratings")
     at.button(key="btn_builtin").click().run()
+    wait_for_load(at)
     at.switch_page(page_file("train")).run()
     assert_clean(at)
 

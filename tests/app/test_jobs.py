@@ -180,3 +180,106 @@ def test_finished_jobs_are_bounded_per_owner():
 
 def test_module_registry_reads_limits_from_env():
     assert REGISTRY.max_jobs >= 1 and REGISTRY.grace_seconds > 0
+
+
+# ---- owners that are gone: their slots and their memory --------------------------------------
+def test_a_waiting_user_takes_the_slot_of_a_closed_tab():
+    clock = FakeClock()
+    reg = JobRegistry(max_jobs=1, grace_seconds=600, takeover_after=30, clock=clock)
+    try:
+        gone = reg.start("gone", blocking_fn(threading.Event()), label="g")
+        clock.t += 20
+        with pytest.raises(ResourceError, match="tab has been closed for 30 s gives its slot"):
+            reg.start("alice", epochs_fn(1), label="a")  # not gone yet: 20 s unseen
+        clock.t += 11
+        job = reg.start("alice", epochs_fn(1), label="a")
+        assert job.snapshot().info["took_slot"] is True
+        assert gone.wait(2) and gone.snapshot().status == "cancelled"
+        assert "browser tab was closed 31 s before" in gone.snapshot().info["cancel_reason"]
+        assert job.wait(5) and job.snapshot().status == "done"
+        assert reg.running_count() == 0
+    finally:
+        reg.shutdown()
+
+
+def test_an_open_tab_keeps_its_slot_however_long_it_is_idle():
+    clock = FakeClock()
+    reg = JobRegistry(max_jobs=1, grace_seconds=600, takeover_after=30, clock=clock)
+    open_clients = {"tab-1"}
+    reg.presence.connected = lambda client: client in open_clients
+    try:
+        reg.touch("bob", client="tab-1")  # a background tab: connected, rarely polling
+        bob = reg.start("bob", blocking_fn(threading.Event()), label="b")
+        clock.t += 1000
+        with pytest.raises(ResourceError):
+            reg.start("carol", epochs_fn(1), label="c")
+        assert reg.reap() == [] and bob.status == "running"
+        open_clients.clear()  # the tab is closed
+        assert reg.start("carol", epochs_fn(1), label="c").wait(5)
+        assert bob.wait(2) and bob.snapshot().status == "cancelled"
+    finally:
+        reg.shutdown()
+
+
+def test_finished_jobs_of_gone_owners_are_dropped_and_the_owners_forgotten():
+    from ui.jobs import FINISHED_KEPT_S
+    clock = FakeClock()
+    reg = JobRegistry(max_jobs=2, grace_seconds=600, clock=clock)
+    try:
+        gone = reg.start("gone", epochs_fn(1), label="g")
+        stays = reg.start("stays", epochs_fn(1), label="s")
+        assert gone.wait(5) and stays.wait(5)
+        clock.t += FINISHED_KEPT_S - 1
+        assert reg.reap() == []  # a closed tab may still reconnect and adopt its result
+        clock.t += 2
+        reg.touch("stays")
+        assert reg.reap() == [gone.id]
+        assert reg.presence.owners() == ["stays"]
+        assert reg.get(stays.id, "stays") is stays
+    finally:
+        reg.shutdown()
+
+
+def test_presence_forgets_closed_connections():
+    from ui.presence import Presence
+    clock = FakeClock()
+    states = {"a": True, "b": False}
+    p = Presence(clock, connected=states.get)
+    p.touch("o", "a")
+    p.touch("o", "b")
+    assert p.is_connected("o") is True and p.idle("o") == 0
+    states["a"] = False
+    assert p.is_connected("o") is False
+    clock.t += 5
+    assert p.gone("o", 4) and not p.gone("o", 6)
+    assert p.idle("never seen") == float("inf")
+    assert Presence(clock).is_connected("o") is None  # nothing can tell
+
+
+def test_a_run_stopped_for_another_user_keeps_its_epochs_with_a_note(tmp_path):
+    from mfcore.load.synthetic import generate
+    from mfcore.prepare import prepare
+    from mfcore.runstore import RunHistory
+    from mfcore.train import MFModel
+    from ui.jobs import training_job
+
+    clock = FakeClock()
+    reg = JobRegistry(max_jobs=1, takeover_after=30, clock=clock)
+    prepared = prepare(generate(80, 50, 1200, shape="ratings", seed=2))
+    hist = RunHistory(tmp_path / "runs.sqlite", owner="session:gone")
+    try:
+        gone = reg.start("gone", training_job(MFModel(factors=4, epochs=100_000), prepared,
+                                              history=hist), label="long run")
+        deadline = time.monotonic() + 30
+        while len(gone.snapshot().history) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        clock.t += 31
+        reg.start("alice", epochs_fn(1), label="a")
+        assert gone.wait(30)
+        snap = gone.snapshot()
+        assert snap.status == "cancelled" and snap.info["run_id"] is not None
+        run = hist.get_run(snap.info["run_id"])
+        assert run["status"] == "cancelled" and len(run["history"]) >= 2
+        assert run["note"].startswith("Stopped: its browser tab was closed")
+    finally:
+        reg.shutdown()

@@ -16,7 +16,7 @@ from mfcore.cli import build_parser, main
 from mfcore.cli.args import prep_options
 from mfcore.prepare import PrepOptions
 from mfcore.runstore import RunHistory
-from ui.testing import assert_clean, open_app, poll_until, set_number
+from ui.testing import assert_clean, open_app, poll_until, set_number, wait_for_load
 
 SETTINGS = {"factors": 6, "epochs": 3, "reg": 0.05, "alpha": 5.0}
 #: Wall-clock figures: the only things allowed to differ between the two records.
@@ -54,6 +54,7 @@ def _dashboard_run(path) -> dict:
     at = open_app("data")
     at.text_input(key="w_server_path").set_value(path.name).run()
     at.button(key="btn_server").click().run()
+    wait_for_load(at)
     assert_clean(at)
     assert at.session_state["prepared"].display.source == at.session_state["raw"].source
     at.switch_page("pages/train_page.py")
@@ -70,7 +71,7 @@ def _dashboard_run(path) -> dict:
 
 def _comparable(run: dict) -> dict:
     out = {k: v for k, v in run.items()
-           if k not in {"id", "created", "source", "model_path", "metrics", "history"}
+           if k not in {"id", "created", "source", "owner", "model_path", "metrics", "history"}
            and k not in TIMINGS}
     out["metrics"] = {k: v for k, v in run["metrics"].items() if k not in TIMINGS}
     out["history"] = [{k: h[k] for k in ("epoch", "loss", "train_rmse", "val_rmse", "precision",
@@ -82,6 +83,7 @@ def test_cli_and_dashboard_give_the_same_run_record(plays, capsys):
     cli = _cli_run(plays, capsys)
     app = _dashboard_run(plays)
     assert cli["source"] == "cli" and app["source"] == "app"
+    assert cli["owner"].startswith("user:") and app["owner"].startswith("session:")
     # same defaults: play counts are log1p-transformed, a random 20 % validation split, seed 0
     assert app["data"]["prepare"] == cli["data"]["prepare"] == asdict(
         PrepOptions(transform="log1p"))

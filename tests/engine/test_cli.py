@@ -157,3 +157,36 @@ def test_unusable_history_file_fails_before_training(tmp_path):
     res = run_cli("train", "synthetic", "--epochs", "1", "--history-db", str(bad))
     assert res.returncode == 2 and "runs.sqlite" in res.stderr
     assert "epoch" not in res.stderr
+
+
+def test_runs_command_has_full_control_over_every_run(tmp_path, capsys):
+    from mfcore.load.synthetic import generate
+    from mfcore.prepare import prepare
+    from mfcore.runs import score_run
+    from mfcore.train import MFModel
+
+    db = tmp_path / "runs.sqlite"
+    prepared = prepare(generate(60, 40, 600, seed=1))
+    model = MFModel(factors=4, epochs=1).fit(prepared.train, prepared.val)
+    session = RunHistory(db, owner="session:abc").record(score_run(model, prepared),
+                                                         source="app")
+    mine = RunHistory(db).record(score_run(model, prepared), source="cli")
+    capsys.readouterr()
+    assert main(["runs", "--history-db", str(db), "list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["runs"]
+    assert [r["id"] for r in listed] == [mine, session]
+    assert listed[1]["owner"] == "session:abc" and listed[0]["solver"] == "als"
+    assert main(["runs", "--history-db", str(db), "list", "--mine", "--json"]) == 0
+    assert [r["id"] for r in json.loads(capsys.readouterr().out.splitlines()[-1])["runs"]] == [
+        mine]
+    # a browser session's run: the command line may annotate and delete it
+    assert main(["runs", "--history-db", str(db), "note", str(session), "kept for the demo"]) == 0
+    assert main(["runs", "--history-db", str(db), "tag", str(session), "demo, als"]) == 0
+    run = RunHistory(db).get_run(session)
+    assert (run["note"], run["tags"]) == ("kept for the demo", "demo, als")
+    assert main(["runs", "--history-db", str(db), "export", str(tmp_path / "runs.csv")]) == 0
+    assert "neg_ratio" in (tmp_path / "runs.csv").read_text().splitlines()[0]
+    assert main(["runs", "--history-db", str(db), "delete", str(session), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["deleted"] == 1
+    assert main(["runs", "--history-db", str(db), "tag", str(mine), "x" * 41]) == 2
+    assert "longer than 40 characters" in capsys.readouterr().err

@@ -142,6 +142,14 @@ def test_corrupt_file_is_a_clear_error(tmp_path):
     assert bad.read_bytes() == payload  # nothing written
 
 
+def _v2_schema() -> str:
+    """The schema before runs had an owner and tags."""
+    from mfcore.runstore_db import _SCHEMA
+    start = _SCHEMA.index("    note ")
+    end = _SCHEMA.index(");", start)
+    return _SCHEMA[:start] + "    note           TEXT\n" + _SCHEMA[end:]
+
+
 def test_foreign_and_newer_sqlite_files(tmp_path):
     foreign = tmp_path / "other.db"
     with sqlite3.connect(foreign) as conn:
@@ -156,8 +164,7 @@ def test_foreign_and_newer_sqlite_files(tmp_path):
 
     older = tmp_path / "v1.sqlite"  # a history written before the ranking columns existed
     with sqlite3.connect(older) as conn:
-        from mfcore.runstore_db import _SCHEMA
-        for stmt in _SCHEMA.replace("    precision     REAL,", "").replace(
+        for stmt in _v2_schema().replace("    precision     REAL,", "").replace(
                 "    recall        REAL,\n", "").replace("    ndcg          REAL,\n", "").replace(
                 "    eval_seconds  REAL,\n", "").split(";"):
             if stmt.strip():

@@ -30,6 +30,13 @@ def test_no_full_collection_after_every_rerun():
     assert config()["runner"]["postScriptGC"] is False
 
 
+def test_no_source_watcher_on_the_served_app():
+    """With a watcher, every new session scanned every loaded module on the server's event loop:
+    all sessions froze at once (benchmarks/bench_sessions.py: 6.0 s of event-loop CPU for six
+    sessions, 2.8 s without)."""
+    assert config()["server"]["fileWatcherType"] == "none"
+
+
 def test_every_option_is_one_streamlit_knows():
     """A misspelt option is silently ignored by Streamlit: the protection would be off."""
     from streamlit.config import _config_options_template as known

@@ -264,7 +264,7 @@ def model_fingerprint(model) -> str:
 
 def test_bad_uploads_through_the_data_page(monkeypatch):
     """≥ 10 cases through the real uploader of one session that has a dataset and a model."""
-    from ui.testing import assert_clean, open_app, train
+    from ui.testing import assert_clean, open_app, train, wait_for_load
 
     monkeypatch.setenv("MFX_MAX_DECOMPRESSED_MB", str(BIG_CAP / 2**20))
     monkeypatch.setenv("MFX_QUERY_TIMEOUT_S", "0.3")
@@ -284,6 +284,7 @@ def test_bad_uploads_through_the_data_page(monkeypatch):
             (case.filename, case.build(), "application/octet-stream"))
         at.run()
         at.button(key="btn_upload").click().run()
+        wait_for_load(at)
         assert_clean(at)
         errors = [e.value for e in at.error]
         assert len(errors) == 1, (case.name, errors)

@@ -8,7 +8,7 @@ import pytest
 
 from mfcore.errors import DataError
 from ui.datafolder import list_data_files, resolve_in_data_dir
-from ui.testing import assert_clean, open_app
+from ui.testing import assert_clean, open_app, wait_for_load
 
 TRIPLETS = "".join(f"user{u}\tSONG{(u * 7 + j) % 40:03d}\t{1 + (u + j) % 5}\n"
                    for u in range(30) for j in range(6))
@@ -90,6 +90,7 @@ def test_attempts_through_the_data_page(tree):
             assert not path.strip()
             continue
         btn.click().run()
+        wait_for_load(at)
         assert_clean(at)
         errors = [e.value for e in at.error]
         assert len(errors) == 1 and errors[0].startswith("Could not load"), (path, errors)
@@ -97,5 +98,6 @@ def test_attempts_through_the_data_page(tree):
     at.text_input(key="w_server_path").set_value("inner_dir/more.tsv")
     at.run()
     at.button(key="btn_server").click().run()
+    wait_for_load(at)
     assert not at.error and at.session_state["raw"].n_users == 30
     assert os.path.realpath(at.session_state["raw"].source).startswith(str(tree.resolve()))
