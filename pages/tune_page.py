@@ -20,7 +20,7 @@ from mfcore.tune import (PRUNERS, SEARCHED_BY, SearchSpace, SweepResult, default
                          default_text, parse_objective, sweep_job)
 from mfcore.tune.job import live_result
 from mfcore.values import fmt
-from ui.hparams import HP_DEFAULTS, model_kwargs
+from ui.hparams import HP_DEFAULTS, model_kwargs, set_hp
 from ui.jobs import REGISTRY, Job, JobSnapshot
 from ui.session import owner, run_history
 from ui.text import error_text, failure_text
@@ -117,12 +117,11 @@ def start_study(resume: SweepResult | None = None) -> None:
 
 def train_with(res: SweepResult) -> None:
     """Fill the Train page's form with the best trial's settings; the page goes there next."""
-    hp = ss.setdefault("hp", dict(HP_DEFAULTS))
     chosen = {**res.meta.get("fixed_params", {}), **res.best["params"]}
-    for name, value in chosen.items():
-        if name in HP_DEFAULTS and value is not None:
-            hp[name] = value
-            ss.pop(f"w_hp_{name}", None)  # the widget is re-created from ss.hp
+    # set_hp writes the widgets' keys too: a deleted key would leave the browser showing, and
+    # sending back, the Train form's old values.
+    set_hp({name: value for name, value in chosen.items()
+            if name in HP_DEFAULTS and value is not None})
     ss.goto_train = True
 
 

@@ -229,5 +229,8 @@ def test_pages_training_and_recommendations(server, browser, tmp_path):
     others = [t for t in titles if t and t not in known]
     for n, title in enumerate(others, start=7):
         go(title)
+        if title == "Runs":  # the cancelled run above, with every setting a column, and owners
+            expect(main.get_by_text("Every setting is a column")).to_be_visible()
+            expect(main.get_by_role("radio", name="Mine")).to_have_count(1)
         snap(f"{n}_{title.lower().replace(' ', '_')}")
     page.close()

@@ -2,6 +2,8 @@
 button inside the live panel's fragment — opens the Train page on the first click."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from test_browser import browser, server  # noqa: F401 - the server and browser fixtures
@@ -34,4 +36,10 @@ def test_study_then_train_with_these_settings_in_one_click(server, browser, tmp_
     page.screenshot(path=str(tmp_path / "tune.png"), full_page=True)
     main.get_by_role("button", name="Train with these settings").click()
     expect(main.get_by_role("heading", name="Train", exact=True)).to_be_visible(timeout=30_000)
+    # The form shows the best trial's settings (the searched k in 4..8, 2 iterations), not the
+    # defaults (k 100, 15 iterations) it had before.
+    k = main.get_by_role("spinbutton", name="Latent factors k", exact=True)
+    expect(k).to_have_value(re.compile(r"^[4-8]$"), timeout=30_000)
+    expect(main.get_by_role("spinbutton", name="Iterations", exact=True)).to_have_value("2")
+    page.screenshot(path=str(tmp_path / "train-from-tune.png"), full_page=True)
     assert page.locator('[data-testid="stException"]').count() == 0

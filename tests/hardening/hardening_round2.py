@@ -175,6 +175,9 @@ ROUND2 = [
          text(CSV + "\ufeffuser,song,plays\nu4,s4,1\n"), ("line 5", "byte-order mark"), ui=True),
     Case("triplets: byte-order mark mid-file", "plays.txt", text(ROWS + "\ufeffu9\tSO1\t1\n"),
          ("line 11", "byte-order mark")),
+    # U+FF21's UTF-8 starts with the mark's first byte (0xEF): the scan must look past it.
+    Case("triplets: byte-order mark after a fullwidth id", "plays.txt",
+         text(ROWS + "u\uff21\tSO1\t1\n\ufeffu9\tSO1\t1\n"), ("line 12", "byte-order mark")),
     Case("triplets: CR-only line ends", "plays.txt", text(ROWS.replace("\n", "\r")),
          ("line 1", "CR-only"), ui=True),
     Case("CSV: CR-only line ends", "plays.csv", text(CSV.replace("\n", "\r")),
