@@ -18,8 +18,8 @@ from .interactions import Interactions
 from .model import as_factor_model, index_array
 from .topk import top_n
 
-__all__ = ["IndexOutOfRange", "played", "recommend", "recommend_folded", "similar_items",
-           "top_fans", "top_n"]
+__all__ = ["IndexOutOfRange", "listeners", "played", "recommend", "recommend_folded",
+           "similar_items", "top_fans", "top_n"]
 
 
 def _check_index(name: str, value, n: int) -> int:
@@ -63,6 +63,17 @@ def played(data: Interactions, user: int) -> tuple[np.ndarray, np.ndarray]:
     mine, counts = items[indptr[user]:indptr[user + 1]], values[indptr[user]:indptr[user + 1]]
     order = np.lexsort((mine, -counts))
     return mine[order], counts[order]
+
+
+def listeners(data: Interactions, item: int) -> dict[int, float]:
+    """Who played ``item`` in ``data`` and how much: {user index: value}.
+
+    A scan of the item column (tens of milliseconds at 48M rows) rather than the item-side
+    rows, which would keep a sorted copy of every row for one song's listeners.
+    """
+    item = _check_index("item", item, data.n_items)
+    rows = np.flatnonzero(data.items == item)
+    return dict(zip(data.users[rows].tolist(), data.values[rows].tolist()))
 
 
 def recommend(model, user: int, n: int = 10, exclude: Interactions | None = None):

@@ -112,7 +112,7 @@ def for_listener(b: Bundle) -> None:
 
 
 def for_song(b: Bundle) -> None:
-    from mfcore.recommend import similar_items, top_fans
+    from mfcore.recommend import listeners, similar_items, top_fans
     data = b.prepared.display
     song = pick_song(b.prepared, "song_pick", "Song")
     if song is None:
@@ -120,9 +120,7 @@ def for_song(b: Bundle) -> None:
     n = st.slider("How many", 5, 50, key="song_n", value=10)
     fans, fan_scores = top_fans(b.model, song, n=n, exclude=None)
     sims, cos = similar_items(b.model, song, n=n)
-    indptr, users, values = data.csr("item")
-    lo, hi = indptr[song], indptr[song + 1]
-    plays = dict(zip(users[lo:hi].tolist(), values[lo:hi].tolist()))
+    plays = listeners(data, song)
     left, right = st.columns(2, gap="large")
     with left:
         st.markdown("**Top fans**")

@@ -58,6 +58,24 @@ def test_sizes_counts_and_compressed_rows():
     assert (s["n_interactions"], s["value_min"], s["value_max"]) == (3, 2.0, 4.0)
 
 
+def test_user_side_rows_are_views_of_sorted_rows_and_a_sorted_copy_otherwise():
+    rng = np.random.default_rng(0)
+    d = Interactions.from_codes(rng.integers(0, 50, 2000), rng.integers(0, 40, 2000),
+                                rng.random(2000).astype(np.float32) + 1, np.arange(50),
+                                np.arange(40), duplicates="max")
+    indptr, items, values = d.csr("user")
+    # Rows are kept sorted by user, so the user side costs no second copy of them.
+    assert np.shares_memory(items, d.items) and np.shares_memory(values, d.values)
+    assert indptr[-1] == len(d) and np.all(np.diff(indptr) == d.user_counts())
+    shuffled = d.subset(rng.permutation(len(d)))  # a subset in any order still groups right
+    indptr2, items2, values2 = shuffled.csr("user")
+    assert not np.shares_memory(items2, shuffled.items)
+    for u in range(d.n_users):
+        a = sorted(zip(items[indptr[u]:indptr[u + 1]], values[indptr[u]:indptr[u + 1]]))
+        b = sorted(zip(items2[indptr2[u]:indptr2[u + 1]], values2[indptr2[u]:indptr2[u + 1]]))
+        assert a == b
+
+
 def test_id_maps_labels_and_subsets():
     meta = pd.DataFrame({"title": ["Heat", None], "artist": ["Band", None]}, index=["x", "z"])
     d = build(item_meta=meta)

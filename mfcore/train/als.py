@@ -164,7 +164,7 @@ class ALSRun:
         self.reg, self.cg_steps, self.solve = float(p["reg"]), int(p["cg_steps"]), p["solve"]
         self.sides = []
         for by in ("user", "item"):
-            indptr, indices, values = train.csr(by)
+            indptr, indices, values = train.csr(by, keep=False)
             conf = confidence(values, float(p["alpha"]), p["confidence"])
             self.sides.append((indptr, indices, conf, self._chunks(indptr, k)))
         threads = p["threads"] or (min(os.cpu_count() or 1, 8)

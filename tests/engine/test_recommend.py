@@ -8,7 +8,7 @@ from factories import inter, make_model
 from mfcore.errors import ConfigError
 from mfcore.interactions import Interactions
 from mfcore.foldin import fold_in
-from mfcore.recommend import (IndexOutOfRange, played, recommend, recommend_folded,
+from mfcore.recommend import (IndexOutOfRange, listeners, played, recommend, recommend_folded,
                               similar_items, top_fans, top_n)
 
 
@@ -170,3 +170,11 @@ def test_played_lists_a_users_items_most_played_first():
     assert played(data, 2)[0].tolist() == []  # a user with no rows
     with pytest.raises(IndexOutOfRange, match="user index 3"):
         played(data, 3)
+
+
+def test_listeners_of_a_song_with_their_plays():
+    data = inter([(0, 3, 2.0), (0, 1, 5.0), (2, 1, 7.0), (1, 0, 9.0)], 3, 5)
+    assert listeners(data, 1) == {0: 5.0, 2: 7.0}
+    assert listeners(data, 4) == {}  # nobody played it
+    with pytest.raises(IndexOutOfRange, match="item index 5"):
+        listeners(data, 5)
