@@ -234,3 +234,8 @@ def test_the_keep_models_policy_is_stated_and_prunes_older_runs(monkeypatch):
     assert older["id"] == first["id"] and older["model_state"] == "pruned"
     assert not pd.io.common.file_exists(first["model_path"])
     assert isinstance(second["model_path"], str) and pd.isna(second["model_state"])
+    at.run()
+    at.button(key="btn_train_keep").click().run()  # the finished view's "Keep this model"
+    assert_clean(at)
+    assert RunHistory().get_run(int(second["id"]))["model_state"] == "pinned"
+    assert any("Its model file is pinned" in c.value for c in at.caption)
