@@ -159,6 +159,8 @@ class RecordedRun:
         Its id in the run history (None: no history given, nothing recorded, or it failed).
     model_path : str or None
         Where the fitted model was saved.
+    pruned : list of int
+        Older runs whose model files the keep-models policy deleted (``keep_models``).
     error : Exception or None
         With ``strict=False``: why the run was not scored, saved or recorded (the fitted model
         itself is fine).
@@ -167,6 +169,7 @@ class RecordedRun:
     record: RunRecord | None
     run_id: int | None = None
     model_path: str | None = None
+    pruned: list = field(default_factory=list)
     error: Exception | None = None
 
 
@@ -174,7 +177,8 @@ def fit_and_record(model, prepared: Prepared, *, history=None, source: str = "cl
                    model_path=None, save_model: bool = True, k: int | None = None,
                    definition: str = "heldout", direction: str = "users",
                    sample: int | None = None, callback=None, cancel=None,
-                   extra: dict | None = None, strict: bool = True) -> RecordedRun:
+                   extra: dict | None = None, strict: bool = True,
+                   keep_models: int | None = None) -> RecordedRun:
     """Fit ``model`` on ``prepared``'s split, score it, save it and record the run.
 
     The one training run of ``python -m mfcore train`` and of the dashboard's Train page, so
@@ -200,8 +204,12 @@ def fit_and_record(model, prepared: Prepared, *, history=None, source: str = "cl
         stops training. A run cancelled before its first epoch is neither scored nor recorded.
     extra : dict, optional
         Added to :attr:`RunRecord.extra`.
+    keep_models : int, optional
+        After recording, apply the dashboard's keep-models policy to the history owner's
+        Train-page runs: :meth:`~mfcore.runstore.RunHistory.prune_models` with this N
+        (:mod:`mfcore.modelkeep`). None (the command line) deletes nothing.
     strict : bool
-        When False, an error while scoring, saving or recording is returned in
+        When False, an error while scoring, saving, recording or pruning is returned in
         :attr:`RecordedRun.error` instead of raised (the dashboard keeps the model anyway).
         Errors of ``fit`` itself are always raised.
 
@@ -226,6 +234,8 @@ def fit_and_record(model, prepared: Prepared, *, history=None, source: str = "cl
             out.model_path = str(history.save_model(model, prepared.display))
         if history is not None:
             out.run_id = history.record(out.record, source=source, model_path=out.model_path)
+            if keep_models is not None:
+                out.pruned = history.prune_models(keep_models)
     except Exception as exc:
         if strict:
             raise

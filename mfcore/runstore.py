@@ -44,7 +44,7 @@ _STORED = ["id", "created", "source", "owner", "sweep_id", "status", "dataset", 
            "n_users", "n_items", "n_interactions", "n_train", "n_val", "split", "factors",
            "epochs", "lr", "reg", "epochs_run", "best_epoch", "train_rmse", "val_rmse",
            "val_mae", "k", "precision_at_k", "recall_at_k", "ndcg_at_k", "fit_seconds",
-           "model_path", "note", "tags"]
+           "model_path", "model_state", "note", "tags"]
 #: Columns of :meth:`RunHistory.list_runs`, in order: the stored ones, every hyperparameter and
 #: preparation option (:mod:`mfcore.runtable`) and ``data``, the dataset in words.
 LIST_COLUMNS = [*_STORED, *PARAM_COLUMNS, *PREP_COLUMNS, "data"]
@@ -299,6 +299,64 @@ class RunHistory(SweepRecords):
                     Path(p).unlink()
         return int(n)
 
+    # ---- model files (the dashboard's keep-models policy, :mod:`mfcore.modelkeep`) ------------
+    def prune_models(self, keep: int, *, owner: str | None = None) -> list[int]:
+        """Keep the model files of ``owner``'s ``keep`` newest Train-page runs; delete older ones.
+
+        Counted and deleted are only runs of source ``'app'`` made by ``owner`` (default
+        :attr:`owner`) whose file lies in :attr:`models_dir` and is not pinned
+        (:meth:`pin_models`); runs of the command line, of sweeps and of other owners are never
+        touched. A deleted file's run stays, with ``model_path`` cleared and ``model_state``
+        ``'pruned'``.
+
+        Parameters
+        ----------
+        keep : int
+            How many files to keep, ≥ 0.
+
+        Returns
+        -------
+        list of int
+            The runs whose files were deleted, newest first.
+        """
+        if isinstance(keep, bool) or not isinstance(keep, int) or keep < 0:
+            raise ConfigError(f"keep must be a whole number >= 0 (model files to keep), "
+                              f"got {keep!r}")
+        owner = self.owner if owner is None else owner
+        folder = self.models_dir.resolve()
+        with self._write() as conn:
+            rows = conn.execute(
+                "SELECT id, model_path FROM runs WHERE owner = ? AND source = 'app' AND "
+                "model_path IS NOT NULL AND model_state IS NULL ORDER BY id DESC",
+                (owner,)).fetchall()
+            doomed = [(i, p) for i, p in rows if Path(p).resolve().parent == folder][keep:]
+            conn.executemany("UPDATE runs SET model_path = NULL, model_state = 'pruned' "
+                             "WHERE id = ?", [(i,) for i, _ in doomed])
+        for _, p in doomed:  # after the commit: a run never points at a deleted file
+            with contextlib.suppress(OSError):
+                Path(p).unlink()
+        return [int(i) for i, _ in doomed]
+
+    def pin_models(self, run_ids: Iterable[int], *, pinned: bool = True,
+                   only_owner: str | None = None) -> list[int]:
+        """Pin runs' model files so :meth:`prune_models` never deletes them (``pinned=False``
+        hands them back to the policy); returns the runs changed.
+
+        Only runs that still have a model file change; with ``only_owner``, only that owner's.
+        """
+        ids = [int(i) for i in run_ids]
+        if not ids:
+            return []
+        where = f"id IN ({', '.join('?' * len(ids))}) AND model_path IS NOT NULL"
+        args: list = list(ids)
+        if only_owner is not None:
+            where, args = where + " AND owner = ?", args + [only_owner]
+        with self._write() as conn:
+            changed = [r[0] for r in conn.execute(f"SELECT id FROM runs WHERE {where}", args)]
+            conn.execute(f"UPDATE runs SET model_state = ? WHERE {where}",
+                         ["pinned" if pinned else None, *args])
+        return [int(i) for i in changed]
+
     # ---- export / models -------------------------------------------------------------------------
     def export_csv(self, path=None, *, run_ids: Iterable[int] | None = None) -> str:
         """The runs table as CSV text (all runs, or ``run_ids``); also written to ``path``."""
@@ -318,7 +376,7 @@ class RunHistory(SweepRecords):
         Raises
         ------
         HistoryError
-            The run saved no model file, or the file is gone.
+            The run saved no model file, the keep-models policy deleted it, or it is gone.
         ModelFileError
             The file is not a valid model.
         """
@@ -327,6 +385,12 @@ class RunHistory(SweepRecords):
 
         run = self.get_run(run_id)
         path = run.get("model_path")
+        if run.get("model_state") == "pruned":
+            raise HistoryError(f"run {run_id}'s model was not kept: the dashboard's keep-models "
+                               "policy deleted its file when newer runs of the same session "
+                               "were saved (its metrics and history are kept; train it again "
+                               "with its settings, and pin runs with \"Keep this model\" to "
+                               "keep their files)")
         if not path:
             raise HistoryError(f"run {run_id} saved no model file (only its metrics and "
                                f"history were recorded)")

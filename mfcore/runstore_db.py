@@ -1,7 +1,7 @@
 """The run store's SQLite file: schema, location, connections, errors (:class:`RunDatabase`).
 
 One row per run in ``runs`` (hyperparameters, dataset fingerprint and sizes, final metrics,
-status, duration, source, sweep id, model file path) and one row per finished epoch in
+status, duration, source, sweep id, model file path and what became of it) and one row per finished epoch in
 ``epochs``; sweeps have a row in ``sweeps``. The file is created on first use; the schema is
 identified by ``PRAGMA application_id`` (:data:`APPLICATION_ID`) and versioned by
 ``PRAGMA user_version`` (:data:`SCHEMA_VERSION`).
@@ -33,9 +33,9 @@ __all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "BUSY_TIMEOUT_S", "ENV_VAR", "His
 #: ``PRAGMA application_id`` of an mfcore run history ("MFXH").
 APPLICATION_ID = 0x4D465848
 #: ``PRAGMA user_version`` of the schema this module writes (2 added the per-epoch ranking
-#: columns, 3 who made each run and its tags; older files are upgraded in place, see
-#: :data:`_MIGRATIONS`).
-SCHEMA_VERSION = 3
+#: columns, 3 who made each run and its tags, 4 what became of its model file; older files are
+#: upgraded in place, see :data:`_MIGRATIONS`).
+SCHEMA_VERSION = 4
 #: Seconds a connection waits for another writer's lock before giving up.
 BUSY_TIMEOUT_S = 30.0
 ENV_VAR = "MFX_HISTORY_DB"
@@ -75,7 +75,9 @@ CREATE TABLE runs (
     metrics_json   TEXT NOT NULL,          -- everything else the run reported
     note           TEXT,
     owner          TEXT,                   -- 'user:<login>' (command line) | 'session:<hash>'
-    tags           TEXT                    -- comma-separated
+    tags           TEXT,                   -- comma-separated
+    model_state    TEXT                    -- NULL | 'pinned' (kept for good) | 'pruned' (deleted
+                                           -- by the keep-models policy, model_path cleared)
 );
 CREATE INDEX runs_sweep ON runs(sweep_id);
 CREATE INDEX runs_created ON runs(created);
@@ -109,7 +111,8 @@ _TABLES = {"runs", "epochs", "sweeps"}
 #: Statements that bring a file of version N - 1 to version N.
 _MIGRATIONS = {2: [f"ALTER TABLE epochs ADD COLUMN {c} REAL"
                    for c in ("precision", "recall", "ndcg", "eval_seconds")],
-               3: [f"ALTER TABLE runs ADD COLUMN {c} TEXT" for c in ("owner", "tags")]}
+               3: [f"ALTER TABLE runs ADD COLUMN {c} TEXT" for c in ("owner", "tags")],
+               4: ["ALTER TABLE runs ADD COLUMN model_state TEXT"]}
 
 
 class HistoryError(MFError):

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from mfcore.modelkeep import human_bytes, keep_setting, model_labels, model_sizes, policy_text
 from mfcore.report import run_report_html, runs_overlay_figure
 from mfcore.runstore import runs_to_csv_frame
 from mfcore.runtable import (MAX_NOTE, PARAM_COLUMNS, PREP_COLUMNS, data_differences,
@@ -21,12 +22,12 @@ WHOSE = {"all": "Everyone's", "mine": "Mine"}
 CURVES = {"val_rmse": "Validation RMSE", "train_rmse": "Train RMSE", "loss": "Training loss"}
 #: The table's columns: who and what, the data and its preparation, every hyperparameter, the
 #: results (runs.csv has all of them and the raw owner).
-SHOWN = ["id", "created", "by", "source", "status", "tags", "note", "data", "n_users",
+SHOWN = ["id", "created", "by", "source", "status", "model", "tags", "note", "data", "n_users",
          "n_items", "n_interactions", "fingerprint", "split", *PREP_COLUMNS, "factors", "epochs",
          "lr", "reg", *PARAM_COLUMNS, "epochs_run", "best_epoch", "train_rmse", "val_rmse",
          "val_mae", "k", "precision_at_k", "recall_at_k", "ndcg_at_k", "fit_seconds",
          "sweep_id", "n_train", "n_val", "model_path"]
-LABELS = {"id": "run", "by": "made by", "data": "dataset", "n_users": "users",
+LABELS = {"id": "run", "by": "made by", "model": "model file", "data": "dataset", "n_users": "users",
           "n_items": "songs", "n_interactions": "rows", "val_frac": "validation fraction",
           "split_seed": "split seed", "min_user": "min songs per user",
           "min_item": "min listeners per song", "lr": "lr γ", "reg": "reg λ",
@@ -35,7 +36,7 @@ LABELS = {"id": "run", "by": "made by", "data": "dataset", "n_users": "users",
           "epochs_run": "epochs run", "best_epoch": "best epoch", "train_rmse": "train RMSE",
           "val_rmse": "val RMSE", "val_mae": "val MAE", "precision_at_k": "precision@k",
           "recall_at_k": "recall@k", "ndcg_at_k": "NDCG@k", "fit_seconds": "seconds",
-          "model_path": "model file", "n_train": "training rows", "n_val": "validation rows"}
+          "model_path": "model path", "n_train": "training rows", "n_val": "validation rows"}
 
 
 def run_label(row: pd.Series) -> str:
@@ -63,6 +64,17 @@ def delete_selected(mine: list[int], others: int) -> None:
     kept = (f" {others} made by someone else {'was' if others == 1 else 'were'} kept."
             if others else "")
     ss.runs_message = f"Deleted {n} run{'s' if n != 1 else ''}.{kept}"
+
+
+def pin_selected(run_ids: list[int]) -> None:
+    try:
+        pinned = run_history().pin_models(run_ids, only_owner=run_owner())
+    except Exception as exc:  # noqa: BLE001 - never a traceback in the browser
+        ss.runs_error = error_text(exc)
+        return
+    names = ", ".join(f"#{i}" for i in sorted(pinned)) or "none"
+    ss.runs_message = (f"Pinned the model of run {names}: the keep-models policy will never "
+                       "delete it.")
 
 
 def save_annotation(run_id: int) -> None:
@@ -137,8 +149,20 @@ def filters(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[keep].reset_index(drop=True)
 
 
-def runs_table(frame: pd.DataFrame) -> None:
-    shown = frame.assign(by=[owner_label(o, run_owner()) for o in frame["owner"]],
+def disk_use(frame: pd.DataFrame, sizes: pd.Series) -> None:
+    """The disk the listed runs' model files use, and the keep-models policy in words."""
+    keep, problem = keep_setting()
+    files = int(sizes.notna().sum())
+    st.markdown(f"**Model files of the {len(frame):,} listed run{'s' if len(frame) != 1 else ''}:"
+                f" {human_bytes(float(sizes.sum()))} on disk** ({files:,} "
+                f"file{'s' if files != 1 else ''}; each run's size is in the *model file* column)")
+    st.caption(policy_text(keep))
+    if problem:
+        st.warning(problem, icon=":material/warning:")
+
+
+def runs_table(frame: pd.DataFrame, sizes: pd.Series) -> None:
+    shown = frame.assign(model=model_labels(frame, sizes), by=[owner_label(o, run_owner()) for o in frame["owner"]],
                          fingerprint=frame["fingerprint"].str[:8],
                          tags=frame["tags"].fillna(""), note=frame["note"].fillna(""))
     shown = shown[[c for c in SHOWN if c in shown]]
@@ -188,6 +212,7 @@ def one_run(run_id: int) -> None:
     except Exception as exc:  # noqa: BLE001 - never a traceback in the browser
         st.warning(error_text(exc), icon=":material/warning:")
         return
+    pruned = run.get("model_state") == "pruned"
     with st.container(border=True):
         st.markdown(f"**Run #{run_id}** · {run['status']} · {run['source']} · made by "
                     f"{owner_label(run.get('owner'), run_owner())}"
@@ -196,7 +221,8 @@ def one_run(run_id: int) -> None:
         c1.button("Load as current model", key="btn_runs_load", icon=":material/upload:",
                   on_click=load_as_current, args=(run_id,), disabled=not run.get("model_path"),
                   help="Make this run's saved model the session's model (Recommend, Evaluate)."
-                  if run.get("model_path") else "This run saved no model file.")
+                  if run.get("model_path") else "This run's model was not kept: the keep-models "
+                  "policy deleted its file." if pruned else "This run saved no model file.")
         c2.download_button("History (CSV)", data=lambda: hist.history_csv(run_id),
                            file_name=f"run-{run_id}-history.csv", mime="text/csv",
                            key="dl_run_history", icon=":material/download:", on_click="ignore")
@@ -224,6 +250,20 @@ def annotation(run_id: int, run: dict) -> None:
                   key=f"runs_tags_{run_id}", placeholder="baseline, demo")
     c2.button("Save note and tags", key="btn_runs_annotate", icon=":material/sell:",
               on_click=save_annotation, args=(run_id,))
+
+
+def keeping(frame: pd.DataFrame, picked: list[int]) -> None:
+    """"Keep this model": pin the selected own runs that still have an unpinned file."""
+    rows = frame[frame["id"].isin(picked) & (frame["owner"] == run_owner())
+                 & frame["model_path"].map(lambda p: isinstance(p, str) and bool(p))
+                 & (frame["model_state"] != "pinned")]
+    ids = [int(i) for i in rows["id"]]
+    st.button("Keep this model" if len(ids) <= 1 else f"Keep these {len(ids)} models",
+              key="btn_runs_keep", icon=":material/push_pin:", on_click=pin_selected, args=(ids,),
+              disabled=not ids,
+              help="Pin the model files of the selected runs of yours: the keep-models policy "
+              "never deletes a pinned file." if ids else "None of the selected runs is yours "
+              "with a model file that is not pinned yet.")
 
 
 def deletion(frame: pd.DataFrame, picked: list[int]) -> None:
@@ -263,7 +303,9 @@ def page() -> None:
                 icon=":material/info:")
         return
     frame = filters(frame)
-    runs_table(frame)
+    sizes = model_sizes(frame)
+    disk_use(frame, sizes)
+    runs_table(frame, sizes)
     c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
     options = [int(i) for i in frame["id"]]
     ss["runs_pick"] = [i for i in ss.get("runs_pick", []) if i in options]
@@ -279,6 +321,7 @@ def page() -> None:
     compare(frame, picked)
     if len(picked) == 1:
         one_run(picked[0])
+    keeping(frame, picked)
     deletion(frame, picked)
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from mfcore.modelkeep import keep_setting, policy_text
 from ui.hparams import KIND_TEXT, hp_defaults, model_kwargs, set_hp, solver_changed
 from ui.jobs import REGISTRY, JobSnapshot, training_job
 from ui.runview import MONITORS, render_run, split_text
@@ -219,6 +220,7 @@ def controls(running: bool):
     val_rows = len(prepared.val) if prepared.val is not None else 0
     c3.caption(f"Trains on {len(prepared.train):,} rows, validates on {val_rows:,} "
                f"({split_text(prepared.opts)}, transform {prepared.opts.transform}). {slots}.")
+    st.caption(":material/save: " + policy_text(keep_setting()[0]))
     if ss.get("train_error"):
         st.warning(ss.train_error, icon=":material/block:")
     return c2

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from mfcore.errors import ResourceError
+from mfcore.modelkeep import keep_setting
 from mfcore.runs import fit_and_record
 
 from .presence import Presence
@@ -385,15 +386,14 @@ def training_job(model: Any, prepared: Any, *, history: Any = None) -> Callable[
     """A job function that trains ``model`` on ``prepared``'s split (the Train page's).
 
     With ``history`` (a :class:`~mfcore.runstore.RunHistory`) the run is also scored, saved and
-    recorded there by :func:`mfcore.runs.fit_and_record`, exactly as ``python -m mfcore train``
-    does; the run's id goes to ``job.info['run_id']``, or why it could not be recorded to
+    recorded there by :func:`mfcore.runs.fit_and_record`, as ``python -m mfcore train`` does,
+    then the keep-models policy prunes older files (:mod:`mfcore.modelkeep`); the run's id goes to ``job.info['run_id']``, or why it could not be recorded to
     ``info['history_error']`` (the model is kept either way); a run that gave its slot up
     (:meth:`Job.give_up_slot`) says why in its note. Without it the job only trains.
 
     Every epoch's :class:`~mfcore.model.EpochStats` goes to ``job.report_epoch``; the job's
-    cancel event stops training. The fitted model is the job's result and its status maps to
-    the job's: ``diverged`` -> 'diverged', ``cancelled`` -> 'cancelled', else 'done'
-    (``early_stopped`` is a normal end).
+    cancel event stops training. The fitted model is the job's result; its status maps to the
+    job's: ``diverged``, ``cancelled`` as such, else 'done' (``early_stopped`` is a normal end).
     """
     def fn(job: Job) -> Any:
         total = int(model.params["epochs"])
@@ -407,7 +407,8 @@ def training_job(model: Any, prepared: Any, *, history: Any = None) -> Callable[
             model.fit(prepared.train, prepared.val, callback=on_epoch, cancel=job.cancel_event)
         else:
             run = fit_and_record(model, prepared, history=history, source="app",
-                                 callback=on_epoch, cancel=job.cancel_event, strict=False)
+                                 callback=on_epoch, cancel=job.cancel_event, strict=False,
+                                 keep_models=keep_setting()[0])
             job.update_info(run_id=run.run_id,
                             history_error=error_text(run.error) if run.error else None)
             reason = job.snapshot().info.get("cancel_reason")

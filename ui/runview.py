@@ -21,7 +21,8 @@ from mfcore.values import fmt
 
 from .hparams import KIND_TEXT, hp_value_text
 from .jobs import JobSnapshot
-from .text import (headline, human_rate, human_seconds, kept_epoch, nouns, plural,
+from .session import run_history, run_owner
+from .text import (error_text, headline, human_rate, human_seconds, kept_epoch, nouns, plural,
                    ranking_share, rmse_applies, training_eta)
 
 MONITORS = {"val_rmse": "validation RMSE", "precision": "precision@k", "recall": "recall@k",
@@ -190,6 +191,32 @@ def progress_text(snap: JobSnapshot, total: int) -> str:
     return f"{ended}: {n} of {plural(total, 'epoch')} in {human_seconds(snap.elapsed)}"
 
 
+def keep_model(run_id: int) -> None:
+    """What becomes of the finished run's model file, and "Keep this model" (a pin that the
+    keep-models policy of :mod:`mfcore.modelkeep` respects)."""
+    try:
+        run = run_history().get_run(run_id)
+    except Exception:  # noqa: BLE001 - the caption above already names the run
+        return
+    if run.get("model_state") == "pinned":
+        st.caption(":material/push_pin: Its model file is pinned: the keep-models policy never "
+                   "deletes it.")
+    elif run.get("model_state") == "pruned":
+        st.caption(":material/delete: Its model file was not kept (keep-models policy); the "
+                   "model stays this session's current model until you train another.")
+    elif run.get("model_path"):
+        st.button("Keep this model", key="btn_train_keep", icon=":material/push_pin:",
+                  on_click=_pin, args=(run_id,),
+                  help="Pin its model file: newer runs will not push it out of the history.")
+
+
+def _pin(run_id: int) -> None:
+    try:
+        run_history().pin_models([run_id], only_owner=run_owner())
+    except Exception as exc:  # noqa: BLE001 - never a traceback in the browser
+        st.session_state.train_error = error_text(exc)
+
+
 def status_message(snap: JobSnapshot, retry: Callable[[float], None]) -> None:
     """How the run ended, what the model now is, and where it was recorded."""
     model = snap.result
@@ -199,6 +226,7 @@ def status_message(snap: JobSnapshot, retry: Callable[[float], None]) -> None:
     if snap.info.get("run_id"):
         st.caption(f":material/history: Recorded as run #{snap.info['run_id']} in the run "
                    "history (see the Runs page).")
+        keep_model(int(snap.info["run_id"]))
     elif snap.info.get("history_error"):
         st.caption(f":material/warning: Not recorded in the run history: "
                    f"{snap.info['history_error']}")

@@ -166,3 +166,42 @@ def test_notes_and_tags_on_ones_own_runs_only(history):
     assert not at.text_area and not any(b.key == "btn_runs_annotate" for b in at.button)
     assert any("Only the session that made this run" in c.value for c in at.caption)
     assert at.button(key="btn_runs_delete").disabled  # not ours to delete
+
+
+def test_disk_used_by_model_files_the_policy_and_keep_this_model(history, builtin_model):
+    from pathlib import Path
+
+    from mfcore.modelkeep import human_bytes
+
+    hist, with_model, without = history
+    prepared, model = builtin_model
+    size = Path(hist.get_run(with_model)["model_path"]).stat().st_size
+    at = mine()
+    assert_clean(at)
+    (disk,) = [m.value for m in at.markdown if "on disk" in m.value]
+    assert f"Model files of the 2 listed runs: {human_bytes(size)} on disk** (1 file;" in disk
+    assert any("last 3 Train-page runs" in c.value and "Keep this model" in c.value
+               for c in at.caption)
+    column = dict(zip(at.dataframe[0].value["id"], at.dataframe[0].value["model"]))
+    assert column == {with_model: human_bytes(size), without: "none"}
+
+    at.multiselect(key="runs_pick").set_value([with_model, without]).run()
+    keep = at.button(key="btn_runs_keep")
+    assert keep.label == "Keep this model" and not keep.disabled  # only the own run with a file
+    keep.click().run()
+    assert_clean(at)
+    assert hist.get_run(with_model)["model_state"] == "pinned"
+    assert any(f"Pinned the model of run #{with_model}" in s.value for s in at.success)
+    assert at.button(key="btn_runs_keep").disabled  # already pinned
+
+    # A newer run of the same session with N = 0: the pinned file stays, the newer one goes.
+    session = RunHistory(hist.path, owner=run_owner(SID))
+    newer = record(session, model, prepared, source="app", save=True)
+    assert session.prune_models(0) == [newer]
+    at = mine()
+    column = dict(zip(at.dataframe[0].value["id"], at.dataframe[0].value["model"]))
+    assert column[with_model] == f"{human_bytes(size)} · pinned" and column[newer] == "not kept"
+    at.multiselect(key="runs_pick").set_value([newer]).run()
+    load = at.button(key="btn_runs_load")
+    assert load.disabled and "was not kept" in load.help
+    assert at.button(key="btn_runs_keep").disabled  # nothing left to pin

@@ -5,6 +5,8 @@ import json
 import threading
 import time
 
+import pandas as pd
+
 
 from ui.jobs import REGISTRY
 from mfcore.train.presets import ALS_BINARY, SGD_EXPLICIT
@@ -212,3 +214,28 @@ def test_a_notebook_recipe_is_one_click_away():
     assert "Million Song Dataset" in at.button(key="btn_recipe_msd-notebook").help
     train(at, epochs=2, factors=4)
     assert len(at.get("plotly_chart")) == 3  # loss, ranking and RMSE curves
+
+
+def test_the_keep_models_policy_is_stated_and_prunes_older_runs(monkeypatch):
+    from mfcore.runstore import RunHistory
+
+    monkeypatch.setenv("MFX_KEEP_MODELS", "1")
+    at = open_app("train")
+    assert any("last 1 Train-page run;" in c.value and "Keep this model" in c.value
+               for c in at.caption)
+    train(at, epochs=1, factors=4)
+    first = RunHistory().list_runs(source="app").iloc[0]
+    assert isinstance(first["model_path"], str)
+    at.button(key="btn_start").click().run()
+    assert poll_until(at, lambda a: int(RunHistory().list_runs(source="app").iloc[0]["id"])
+                      > first["id"] and job_status(a) == "done", 60)
+    second, older = (r for _, r in RunHistory().list_runs(source="app", owner=first["owner"])
+                     .iloc[:2].iterrows())
+    assert older["id"] == first["id"] and older["model_state"] == "pruned"
+    assert not pd.io.common.file_exists(first["model_path"])
+    assert isinstance(second["model_path"], str) and pd.isna(second["model_state"])
+    at.run()
+    at.button(key="btn_train_keep").click().run()  # the finished view's "Keep this model"
+    assert_clean(at)
+    assert RunHistory().get_run(int(second["id"]))["model_state"] == "pinned"
+    assert any("Its model file is pinned" in c.value for c in at.caption)

@@ -232,5 +232,6 @@ def test_pages_training_and_recommendations(server, browser, tmp_path):
         if title == "Runs":  # the cancelled run above, with every setting a column, and owners
             expect(main.get_by_text("Every setting is a column")).to_be_visible()
             expect(main.get_by_role("radio", name="Mine")).to_have_count(1)
+            expect(main.get_by_text("on disk", exact=False)).to_be_visible()  # model files
         snap(f"{n}_{title.lower().replace(' ', '_')}")
     page.close()
