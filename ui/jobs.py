@@ -387,10 +387,9 @@ def training_job(model: Any, prepared: Any, *, history: Any = None) -> Callable[
 
     With ``history`` (a :class:`~mfcore.runstore.RunHistory`) the run is also scored, saved and
     recorded there by :func:`mfcore.runs.fit_and_record`, as ``python -m mfcore train`` does,
-    then the keep-models policy prunes older files (:mod:`mfcore.modelkeep`); the run's id
-    goes to ``job.info['run_id']``, or why it could not be recorded to
-    ``info['history_error']`` (the model is kept either way); a run that gave its slot up
-    (:meth:`Job.give_up_slot`) says why in its note. Without it the job only trains.
+    then the keep-models policy prunes older files (:mod:`mfcore.modelkeep`); its id goes to
+    ``info['run_id']``, or why it was not recorded to ``info['history_error']``; a run that
+    gave its slot up (:meth:`Job.give_up_slot`) says why in its note. Else it only trains.
 
     Every epoch's :class:`~mfcore.model.EpochStats` goes to ``job.report_epoch``; the job's
     cancel event stops training. The fitted model is the job's result; its status maps to the
