@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from .idcodec import MAX_ID_CHARS, pack_ids, unpack_ids
 from .load._files import open_checked
 from .model import EpochStats, FactorModel, as_factor_model
 from .modelio_checks import check_members, check_meta, npy_header
+from .seen import write_seen
 from .values import jsonable
 
 FORMAT_MARKER = "mfcore-model"
@@ -56,7 +58,9 @@ def save_model(model: FactorModel, path, data=None) -> Path:
         Written as given (no suffix is added).
     data : Interactions, optional
         The training data: its raw ids and fingerprint are stored, so recommendations can be
-        shown by name after loading. Must have the model's numbers of users and items.
+        shown by name after loading, and each user's items go to the folder's seen file
+        (:mod:`mfcore.seen`, shared by the models of the same data), so recommendations can
+        leave them out without the data. Must have the model's numbers of users and items.
 
     Returns
     -------
@@ -103,6 +107,13 @@ def save_model(model: FactorModel, path, data=None) -> Path:
     }
     arrays["meta_json"] = np.array(json.dumps(meta, allow_nan=False))
     atomic_savez(path, arrays)
+    if data is not None:
+        try:
+            write_seen(path, data)
+        except OSError as exc:
+            warnings.warn(f"could not write the seen-items file beside {path}: {exc}; "
+                          "recommend will need --data to leave out a user's items",
+                          RuntimeWarning, stacklevel=2)
     return path
 
 

@@ -60,8 +60,9 @@ def test_round_trip(tmp_path, msd_small):
                                            m.item_factors_[[2, 3]]), rtol=1e-5)
     r = evaluate_ranking(loaded, msd_small, k=5, definition="favourites")
     assert r.n_evaluated > 0
-    # No temporary file left behind.
-    assert [p.name for p in tmp_path.iterdir()] == ["model.npz"]
+    # No temporary file left behind; the seen-items file of the data beside the model.
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "model.npz", f"seen-{msd_small.fingerprint}.npz"]
 
 
 def test_trained_model_and_its_file_predict_and_rank_alike(tmp_path, planted):
