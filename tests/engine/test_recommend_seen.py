@@ -101,3 +101,13 @@ def test_damaged_seen_file_is_an_error_naming_it(tmp_path, plays, capsys, damage
     err = capsys.readouterr().err
     assert str(side) in err and "internal error" not in err and "--data" in err
     assert rec(capsys, path, "--user", str(data.user_ids[1]), "--data", plays)["results"]
+
+
+def test_a_few_ids_are_looked_up_as_text_like_many():
+    from mfcore.cli.evaluate import lookup
+
+    for known in (np.array([10, 7, 3, 70]), np.array(["a", "b", "7", "07"], dtype=object)):
+        raw = ["7", "07", "b", "x", "70"]
+        few = [int(lookup(known, [r])[0]) for r in raw]
+        assert few == lookup(known, raw * 2).tolist()[:5]     # 10 ids: the hash-index path
+    assert lookup(np.array([10, 7, 3]), ["7", "07", "x"]).tolist() == [1, -1, -1]
