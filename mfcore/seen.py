@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import re
-import struct
 import zipfile
 from pathlib import Path
 
@@ -26,12 +25,11 @@ import numpy as np
 
 from ._atomic import atomic_savez
 from .errors import ModelFileError
-from .modelio_checks import npy_header
+from ._zipmember import map_stored
 
 MARKER = "mfcore-seen"
 VERSION = 1
 _FINGERPRINT = re.compile(r"[0-9a-f]{8,64}")
-_LOCAL_HEADER = 30
 
 
 def seen_path(model_path, fingerprint: str | None) -> Path | None:
@@ -101,8 +99,7 @@ def seen_items(model_path, fingerprint: str | None, n_users: int, n_items: int,
             info = json.loads(str(np.load(zf.open("meta.npy"), allow_pickle=False)[()]))
             indptr = _mapped(f, zf, path, "indptr", np.int64)
             items = _mapped(f, zf, path, "items", np.int32)
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, struct.error,
-            ModelFileError) as e:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
         raise ModelFileError(f"{path}: damaged seen-items file ({e}); delete it, or pass --data "
                              "to leave out the user's items") from None
     want = {"format": MARKER, "fingerprint": fingerprint, "n_users": int(n_users),
@@ -124,22 +121,10 @@ def seen_items(model_path, fingerprint: str | None, n_users: int, n_items: int,
 
 def _mapped(f, zf: zipfile.ZipFile, path: Path, name: str, dtype) -> np.ndarray:
     """Member ``name``'s 1-D array mapped read-only from the archive (stored, not deflated)."""
-    info = zf.getinfo(f"{name}.npy")
-    if info.compress_type != zipfile.ZIP_STORED:
-        raise ValueError(f"member {name!r} is compressed")
-    f.seek(info.header_offset)
-    local = f.read(_LOCAL_HEADER)
-    if local[:4] != b"PK\x03\x04":
-        raise ValueError(f"member {name!r} has no local header")
-    n_name, n_extra = struct.unpack("<HH", local[26:30])
-    start = info.header_offset + _LOCAL_HEADER + n_name + n_extra
-    f.seek(start)
-    shape, got, data_at = npy_header(f)
-    if got != np.dtype(dtype) or len(shape) != 1:
-        raise ValueError(f"member {name!r} is {got} {shape}, expected a 1-D {np.dtype(dtype)}")
-    if data_at - start + shape[0] * got.itemsize != info.file_size:
-        raise ValueError(f"member {name!r} declares {shape[0]} values but holds "
-                         f"{info.file_size} bytes")
-    if shape[0] == 0:
-        return np.zeros(0, dtype)
-    return np.memmap(path, dtype=dtype, mode="r", offset=data_at, shape=shape)
+    a = map_stored(f, zf.getinfo(f"{name}.npy"), path)
+    if a is None:
+        raise ValueError(f"member {name!r} is not a plain stored array")
+    if a.dtype != np.dtype(dtype) or a.ndim != 1:
+        raise ValueError(f"member {name!r} is {a.dtype} {a.shape}, expected a 1-D "
+                         f"{np.dtype(dtype)}")
+    return a
