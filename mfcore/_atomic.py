@@ -20,8 +20,9 @@ _OLD_TMP = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")  # before the pid was in the
 _OLD_AGE_S = 3600
 
 
-def atomic_savez(path: Path, arrays: dict) -> Path:
-    """Write ``arrays`` as an ``.npz`` at ``path`` via a temporary file and a rename."""
+def atomic_savez(path: Path, arrays: dict | bytes) -> Path:
+    """Write ``arrays`` as an ``.npz`` (or ``bytes`` as they are) at ``path`` via a temporary
+    file and a rename."""
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     folder.mkdir(parents=True, exist_ok=True)
@@ -29,7 +30,10 @@ def atomic_savez(path: Path, arrays: dict) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
+            if isinstance(arrays, bytes):
+                f.write(arrays)
+            else:
+                np.savez(f, **arrays)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -40,6 +44,11 @@ def atomic_savez(path: Path, arrays: dict) -> Path:
             pass
         raise
     return path
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` via a temporary file and a rename (as :func:`atomic_savez`)."""
+    return atomic_savez(path, data)
 
 
 def remove_leftovers(folder: Path) -> list[str]:

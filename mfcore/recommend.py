@@ -76,7 +76,7 @@ def listeners(data: Interactions, item: int) -> dict[int, float]:
     return dict(zip(data.users[rows].tolist(), data.values[rows].tolist()))
 
 
-def recommend(model, user: int, n: int = 10, exclude: Interactions | None = None):
+def recommend(model, user: int, n: int = 10, exclude=None):
     """The ``n`` best items for a trained user.
 
     Parameters
@@ -86,9 +86,10 @@ def recommend(model, user: int, n: int = 10, exclude: Interactions | None = None
         Dense user index.
     n : int
         Clamped to the candidates.
-    exclude : Interactions, optional
+    exclude : Interactions or array of int, optional
         Items this user has a row for in ``exclude`` (typically the training set) are not
-        recommended.
+        recommended; or the item indices to leave out (e.g. from
+        :func:`mfcore.seen.seen_items`).
 
     Returns
     -------
@@ -99,7 +100,14 @@ def recommend(model, user: int, n: int = 10, exclude: Interactions | None = None
     n_users, n_items = (len(a) for a in model.parts()[:2])  # ConfigError when not fitted
     user = _check_index("user", user, n_users)
     n = _check_n(n)
-    return top_n(model.scores(user), n, _rows_of(exclude, "user", user, n_users, n_items))
+    if exclude is None or isinstance(exclude, Interactions):
+        exclude = _rows_of(exclude, "user", user, n_users, n_items)
+    else:
+        exclude = np.asarray(exclude)
+        if exclude.ndim != 1 or (len(exclude) and (exclude.dtype.kind not in "iu" or
+                                                   exclude.min() < 0 or exclude.max() >= n_items)):
+            raise ConfigError(f"exclude must be an Interactions or item indices in 0..{n_items - 1}")
+    return top_n(model.scores(user), n, exclude)
 
 
 def top_fans(model, item: int, n: int = 10, exclude: Interactions | None = None):

@@ -2,12 +2,17 @@
 from __future__ import annotations
 
 from ..errors import MFError
-from .args import Parser, add_data_args, load_data, positive_int
+from .args import Parser, add_data_args, load_data, positive_int, say
 from .evaluate import lookup, model_ids, remap
 
 
 def add_parser(sub) -> None:
-    r = sub.add_parser("recommend", help="top-N songs for a user, fans or similar songs, fold-in")
+    r = sub.add_parser(
+        "recommend", help="top-N songs for a user, fans or similar songs, fold-in",
+        description="With --user, the items the user already has are left out: from --data "
+                    "when given, else from the seen-items file saved beside the model "
+                    "(seen-<fingerprint>.npz, written when the model was saved with its data), "
+                    "else none. The output says which: 'excluded' in the JSON, a line on stderr.")
     r.add_argument("model", help="model file written by train --model-out")
     who = r.add_mutually_exclusive_group(required=True)
     who.add_argument("--user", help="raw user id: top-N items")
@@ -15,7 +20,8 @@ def add_parser(sub) -> None:
     who.add_argument("--similar-to", help="raw item id: most similar items")
     who.add_argument("--items", help="comma-separated raw item ids: fold in a new user")
     r.add_argument("--n", type=positive_int, default=10)
-    r.add_argument("--data", help="training data, to leave out items the user already has")
+    r.add_argument("--data", help="training data, to leave out items the user already has "
+                                  "(default: the seen-items file beside the model, if any)")
     r.add_argument("--json", action="store_true")
     r.set_defaults(func=run)
 
@@ -33,12 +39,11 @@ def run(args) -> dict:
             raise MFError(f"unknown {what} id {raw!r}")
         return int(idx)
 
+    excluded = None
     if args.user is not None:
-        exclude = None
-        if args.data:
-            exclude = remap(load_data(_data_args(args.data)), user_ids, item_ids)
-        idx, scores = rec.recommend(model, find(user_ids, args.user, "user"), n=args.n,
-                                    exclude=exclude)
+        user = find(user_ids, args.user, "user")
+        exclude, excluded = _exclusion(args, model, user, user_ids, item_ids)
+        idx, scores = rec.recommend(model, user, n=args.n, exclude=exclude)
         ids, kind = item_ids, "items"
     elif args.fans_of is not None:
         idx, scores = rec.top_fans(model, find(item_ids, args.fans_of, "item"), n=args.n)
@@ -52,9 +57,41 @@ def run(args) -> dict:
         ids, kind = item_ids, "items"
     rows = [{"id": str(ids[i]), "index": int(i), "score": float(s)} for i, s in zip(idx, scores)]
     if not args.json:
+        if excluded is not None:
+            say(_excluded_text(excluded))
         for r_ in rows:
             print(f"{r_['id']}\t{r_['score']:.4f}")
-    return {"kind": kind, "results": rows}
+    out = {"kind": kind, "results": rows}
+    if excluded is not None:
+        out["excluded"] = excluded
+    return out
+
+
+def _excluded_text(excluded: dict) -> str:
+    if excluded["source"] == "none":
+        return ("excluded nothing: the model has no seen-items file beside it (pass --data to "
+                "leave out the items the user has)")
+    where = "--data" if excluded["source"] == "data" else "the seen-items file"
+    return f"excluded the user's {excluded['n_items']} items, from {where} {excluded['path']}"
+
+
+def _exclusion(args, model, user: int, user_ids, item_ids):
+    """What to leave out of ``user``'s recommendations, and where it came from:
+    ``{'source': 'data'|'seen-file'|'none', 'path', 'n_items'}``."""
+    import numpy as np
+
+    from ..seen import seen_items
+
+    if args.data:
+        data = remap(load_data(_data_args(args.data)), user_ids, item_ids)
+        indptr, items, _ = data.csr("user")
+        return data, {"source": "data", "path": args.data,
+                      "n_items": int(len(np.unique(items[indptr[user]:indptr[user + 1]])))}
+    found = seen_items(args.model, model.data_fingerprint_, model.n_users_, model.n_items_, user)
+    if found is None:
+        return None, {"source": "none", "path": None, "n_items": 0}
+    items, path = found
+    return items, {"source": "seen-file", "path": str(path), "n_items": int(len(items))}
 
 
 def _data_args(path: str):

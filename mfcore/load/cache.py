@@ -1,12 +1,27 @@
 """On-disk cache of parsed datasets, so reopening a big file takes seconds.
 
-An entry is one ``.npz`` (written with ``allow_pickle=False``) holding the row arrays (with the
-rows' times when the data have them), the raw ids (strings as one UTF-8 blob plus int64
-offsets, never pickled objects), the item and user metadata and a JSON header. Its name is a
-hash of the source's resolved path, size and modification time, the loader and its options,
-and :data:`CACHE_VERSION`: change any of them and the entry is simply not found. Entries are
-written to a temporary file and renamed into place (atomic); an entry that cannot be read back
-or fails its checks is deleted and rebuilt.
+Two kinds of file, both in the cache folder:
+
+- An **entry**, ``data-<content key>.npz`` (written with ``allow_pickle=False``), holds the row
+  arrays (with the rows' times when the data have them), the raw ids (strings as one UTF-8 blob
+  plus int64 offsets, never pickled objects), the item and user metadata, the dataset's
+  :attr:`~mfcore.interactions.Interactions.fingerprint` (so a dataset served from the cache is
+  never hashed again) and a JSON header. It is named by its **content**: a hash of the
+  fingerprint (all the row arrays), of every id and metadata value and of
+  :data:`CACHE_VERSION`. The same rows read from ``plays.txt``, ``plays.txt.gz`` or another
+  path share one entry.
+- A **pointer**, ``<loader>-<file name>-<hash>.json`` (a few hundred bytes), names the entry
+  for one source as it is now: its hash covers the source's resolved path, size and
+  modification time, the loader and its options, and :data:`CACHE_VERSION` (change any and
+  the pointer is simply not found). It also holds what belongs to the source rather than to
+  the rows: the source's name, the loader's ``extra`` and the duplicates merged.
+
+Looking up costs a ``stat`` and a small JSON read before the entry is read; storing hashes the
+built dataset once (the fingerprint, which the run history needs anyway, plus the ids and
+metadata). Both files are written to a temporary file and renamed into place (atomic); an entry
+that already exists is not written again. A pointer or entry that cannot be read back, or fails
+its checks, is deleted and the dataset rebuilt. Entries of version 3 (named by the source's
+path) are not found; the one of the source being rebuilt is deleted.
 
 The cache folder is ``cache_dir`` when given, else ``$MFCORE_CACHE_DIR``, else
 ``~/.cache/mfcore``. ``use_cache='auto'`` (the default) caches sources of at least
@@ -17,9 +32,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import warnings
 import zipfile
-from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -27,12 +42,12 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from .._atomic import atomic_savez
+from .._atomic import atomic_savez, atomic_write_bytes
 from ..idcodec import pack_ids, pack_strings, unpack_ids, unpack_strings
 from ..interactions import Interactions
 from ._io import SourceInfo
 
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 AUTO_MIN_BYTES = 16 << 20
 ENV_VAR = "MFCORE_CACHE_DIR"
 
@@ -66,14 +81,23 @@ def stamp_size(stamp: dict) -> int:
     return stamp["size"]
 
 
-def entry_path(stamp: dict, kind: str, options: dict, cache_dir: str | os.PathLike | None) -> Path:
-    """Where the cache entry for this source, loader and options lives."""
-    key = json.dumps({"v": CACHE_VERSION, "kind": kind, "source": stamp, "options": options},
+def pointer_path(stamp: dict, kind: str, options: dict,
+                 cache_dir: str | os.PathLike | None) -> Path:
+    """Where the pointer for this source (as it is now), loader and options lives."""
+    return _folder(cache_dir) / f"{source_key(stamp, kind, options, CACHE_VERSION)}.json"
+
+
+def source_key(stamp: dict, kind: str, options: dict, version: int = CACHE_VERSION) -> str:
+    """The name (without suffix) of a pointer: loader, file name, hash of stamp and options."""
+    key = json.dumps({"v": version, "kind": kind, "source": stamp, "options": options},
                      sort_keys=True, default=str)
     digest = hashlib.sha256(key.encode()).hexdigest()[:24]
     stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in Path(stamp["path"]).name)
-    folder = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-    return folder / f"{kind}-{stem[:60]}-{digest}.npz"
+    return f"{kind}-{stem[:60]}-{digest}"
+
+
+def _folder(cache_dir) -> Path:
+    return Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
 
 
 def cached_load(info: SourceInfo, kind: str, options: dict, build: Callable[[], Interactions], *,
@@ -81,53 +105,121 @@ def cached_load(info: SourceInfo, kind: str, options: dict, build: Callable[[], 
                 progress=None) -> Interactions:
     """Return the cached dataset for (source, kind, options), or build it and store it.
 
-    The result's ``extra`` says ``from_cache`` (True/False) and ``cache_path`` (or None).
+    The result's ``extra`` says ``from_cache`` (True/False) and ``cache_path`` (the entry, or
+    None when nothing was stored).
     """
     stamp = source_stamp(info, pattern) if use_cache is not False else None
     if stamp is None or (use_cache == "auto" and stamp_size(stamp) < AUTO_MIN_BYTES):
         data = build()
         data.extra.update(from_cache=False, cache_path=None)
         return data
-    path = entry_path(stamp, kind, options, cache_dir)
-    if path.exists():
-        if progress is not None:
-            progress(0.1, f"reading cached copy {path.name}")
-        data = read_entry(path, expect_source=info.name)
+    pointer = pointer_path(stamp, kind, options, cache_dir)
+    if pointer.exists():
+        data = _follow(pointer, info.name, progress)
         if data is not None:
-            data.extra.update(from_cache=True, cache_path=str(path))
-            if progress is not None:
-                progress(1.0, "loaded from cache")
             return data
     data = build()
     try:
-        write_entry(path, data)
-        stored = str(path)
+        entry = write_entry(pointer.parent, data)
+        _write_pointer(pointer, entry, data)
+        stored = str(entry)
     except OSError as exc:
-        warnings.warn(f"could not write the dataset cache {path}: {exc}", RuntimeWarning,
-                      stacklevel=2)
+        warnings.warn(f"could not write the dataset cache in {pointer.parent}: {exc}",
+                      RuntimeWarning, stacklevel=2)
         stored = None
+    # The version-3 entry of this very source (named by its path) will never be read again.
+    old = pointer.parent / f"{source_key(stamp, kind, options, 3)}.npz"
+    if old.exists():
+        _unlink(old)
     data.extra.update(from_cache=False, cache_path=stored)
     return data
 
 
+def _follow(pointer: Path, name: str, progress) -> Interactions | None:
+    """The dataset a pointer names, or None (a damaged pointer or entry is deleted)."""
+    try:
+        with open(pointer, "rb") as f:
+            ref = json.loads(f.read(1 << 20))
+        if ref.get("v") != CACHE_VERSION or not _ENTRY_NAME.fullmatch(str(ref.get("entry"))):
+            raise ValueError("pointer")
+        entry = pointer.parent / ref["entry"]
+        extra = dict(ref["extra"])
+        n_dups = int(ref["n_duplicates_merged"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        _unlink(pointer)
+        return None
+    if not entry.exists():
+        return None
+    if progress is not None:
+        progress(0.1, f"reading cached copy {entry.name}")
+    data = read_entry(entry, source=name, extra=extra,
+                      n_duplicates_merged=n_dups)
+    if data is None:
+        return None
+    data.extra.update(from_cache=True, cache_path=str(entry))
+    if progress is not None:
+        progress(1.0, "loaded from cache")
+    return data
+
+
+def _write_pointer(pointer: Path, entry: Path, data: Interactions) -> None:
+    ref = {"v": CACHE_VERSION, "entry": entry.name, "source": data.source,
+           "n_duplicates_merged": int(data.n_duplicates_merged),
+           "extra": {k: v for k, v in data.extra.items()
+                     if k not in ("from_cache", "cache_path") and _jsonable(v)}}
+    atomic_write_bytes(pointer, json.dumps(ref).encode())
+
+
+def _unlink(path: Path) -> None:
+    try:
+        path.unlink()
+    except OSError:
+        pass
+
+
 # ---- (de)serialisation --------------------------------------------------------------------------
-def write_entry(path: Path, data: Interactions) -> None:
-    """Write ``data`` to ``path`` atomically (temporary file in the same folder, then rename)."""
+_ENTRY_NAME = re.compile(r"data-[0-9a-f]{24}\.npz")
+
+
+def entry_arrays(data: Interactions) -> tuple[dict, str]:
+    """The arrays of ``data``'s entry (with its ``header``) and the content key naming it.
+
+    The key hashes the fingerprint (every row array) and everything else the entry holds: all
+    the ids and metadata, the header, :data:`CACHE_VERSION`.
+    """
     arrays: dict[str, np.ndarray] = {"users": data.users, "items": data.items,
                                      "values": data.values}
     if data.times is not None:
         arrays["times"] = data.times
-    header = {"v": CACHE_VERSION, "source": data.source, "implicit": bool(data.implicit),
-              "n_duplicates_merged": int(data.n_duplicates_merged),
-              "extra": {k: v for k, v in data.extra.items()
-                        if k not in ("from_cache", "cache_path") and _jsonable(v)}}
+    rows = set(arrays)
+    header = {"v": CACHE_VERSION, "implicit": bool(data.implicit),
+              "fingerprint": data.fingerprint}
     header["user_ids"] = pack_ids(np.asarray(data.user_ids), "user_ids", arrays)
     header["item_ids"] = pack_ids(np.asarray(data.item_ids), "item_ids", arrays)
     for prefix, meta in (("meta", data.item_meta), ("umeta", data.user_meta)):
         if meta is not None:
             _pack_meta(meta, prefix, header, arrays)
-    arrays["header"] = np.array(json.dumps(header))
-    atomic_savez(path, arrays)
+    text = json.dumps(header, sort_keys=True)
+    h = hashlib.blake2b(text.encode(), digest_size=12)
+    for name in sorted(set(arrays) - rows):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(f"\x1f{name}:{a.dtype.str}:{a.shape}".encode())
+        h.update(a.view(np.uint8) if a.dtype.kind != "O" else str(a.tolist()).encode())
+    arrays["header"] = np.array(text)
+    return arrays, h.hexdigest()
+
+
+def write_entry(folder: Path, data: Interactions) -> Path:
+    """Store ``data`` as the entry named by its content in ``folder``; returns its path.
+
+    Written atomically (temporary file in the same folder, then rename), and not at all when
+    that entry is already there.
+    """
+    arrays, key = entry_arrays(data)
+    path = Path(folder) / f"data-{key}.npz"
+    if not path.exists():
+        atomic_savez(path, arrays)
+    return path
 
 
 def _pack_meta(meta: pd.DataFrame, prefix: str, header: dict, arrays: dict) -> None:
@@ -157,12 +249,17 @@ def _unpack_meta(z, header: dict, prefix: str, index_name: str) -> pd.DataFrame 
     return pd.DataFrame(cols, index=pd.Index(idx, name=index_name))
 
 
-def read_entry(path: Path, expect_source: str | None = None) -> Interactions | None:
-    """The dataset stored at ``path``, or None (and the entry deleted) when it is damaged."""
+def read_entry(path: Path, *, source: str = "", extra: dict | None = None,
+               n_duplicates_merged: int = 0) -> Interactions | None:
+    """The dataset stored at ``path``, or None (and the entry deleted) when it is damaged.
+
+    ``source``, ``extra`` and ``n_duplicates_merged`` belong to the source (its pointer), not
+    to the entry, and are set on the result as given.
+    """
     try:
         with np.load(path, allow_pickle=False) as z:
             header = json.loads(str(z["header"][()]))
-            if header.get("v") != CACHE_VERSION:
+            if header.get("v") != CACHE_VERSION or not isinstance(header.get("fingerprint"), str):
                 raise ValueError("version")
             users, items, values = z["users"], z["items"], z["values"]
             times = z["times"] if "times" in z.files else None
@@ -181,19 +278,17 @@ def read_entry(path: Path, expect_source: str | None = None) -> Interactions | N
             user_meta = _unpack_meta(z, header, "umeta", "user_id")
     except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile,
             json.JSONDecodeError, pa.ArrowException):
-        try:
-            path.unlink()
-        except OSError:
-            pass
+        _unlink(Path(path))
         return None
     data = Interactions(np.ascontiguousarray(users), np.ascontiguousarray(items),
                         np.ascontiguousarray(values), user_ids, item_ids, item_meta=item_meta,
-                        implicit=header["implicit"], source=header["source"],
-                        n_duplicates_merged=header["n_duplicates_merged"], user_meta=user_meta,
-                        times=None if times is None else np.ascontiguousarray(times))
-    data.extra.update(header.get("extra", {}))
-    if expect_source is not None and expect_source != data.source:
-        data = replace(data, source=expect_source, extra=dict(data.extra))
+                        implicit=header["implicit"], source=source,
+                        n_duplicates_merged=n_duplicates_merged, user_meta=user_meta,
+                        times=None if times is None else np.ascontiguousarray(times),
+                        extra=dict(extra or {}))
+    # The fingerprint was computed when the entry was stored: a 48M-row dataset is not hashed
+    # again on every load (it is the cached_property's value, set as the property would).
+    data.__dict__["fingerprint"] = header["fingerprint"]
     return data
 
 

@@ -60,8 +60,9 @@ def test_round_trip(tmp_path, msd_small):
                                            m.item_factors_[[2, 3]]), rtol=1e-5)
     r = evaluate_ranking(loaded, msd_small, k=5, definition="favourites")
     assert r.n_evaluated > 0
-    # No temporary file left behind.
-    assert [p.name for p in tmp_path.iterdir()] == ["model.npz"]
+    # No temporary file left behind; the seen-items file of the data beside the model.
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "model.npz", f"seen-{msd_small.fingerprint}.npz"]
 
 
 def test_trained_model_and_its_file_predict_and_rank_alike(tmp_path, planted):
@@ -208,3 +209,22 @@ def test_pickle_is_refused(tmp_path, msd_small):
     p3.write_bytes(pickle.dumps({"user_factors_": 1}))
     with pytest.raises(ModelFileError):
         load_model(p3)
+
+
+def test_factors_read_straight_from_the_file_are_owned_and_crc_checked(tmp_path, msd_small):
+    rng = np.random.default_rng(0)
+    m = FactorModel(user_factors=rng.normal(size=(msd_small.n_users, 64)),
+                    item_factors=rng.normal(size=(msd_small.n_items, 64)), global_mean=1.0)
+    path = save_model(m, tmp_path / "m.npz", data=msd_small)
+    loaded, _ = load_model(path)
+    assert loaded.user_factors_.flags.writeable and loaded.user_factors_.base is None
+    np.testing.assert_array_equal(loaded.user_factors_, m.user_factors_)
+    raw = bytearray(path.read_bytes())
+    assert msd_small.n_users * 64 * 4 > 20_000
+    at = raw.index(b"user_factors.npy") + 20_000       # inside the array, past the header's
+    #                                                   read-ahead (which checks small members)
+    raw[at] ^= 0x01                                      # still a finite float32
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ModelFileError, match="damaged or truncated.*CRC") as err:
+        load_model(path)
+    assert str(path) in str(err.value)

@@ -170,7 +170,8 @@ def test_a_killed_save_leaves_a_temp_file_that_the_next_save_removes(tmp_path, m
     mine = tmp_path / f".other.npz.{os.getpid()}-abcdefgh.tmp"  # a live writer's: kept
     mine.write_bytes(b"x")
     save_model(small_model(msd_small), tmp_path / "other.npz", data=msd_small)
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["other.npz", mine.name])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["other.npz", mine.name, f"seen-{msd_small.fingerprint}.npz"])
 
 
 # ---- model files ----------------------------------------------------------------------------------
