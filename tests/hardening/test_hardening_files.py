@@ -228,7 +228,7 @@ def test_recommend_and_evaluate_explain_a_model_saved_without_data(tmp_path, pla
 def test_a_folder_whose_slice_links_outside_is_refused_by_the_data_page(tmp_path, monkeypatch):
     from hardening_cases import mpd_doc
     from ui.datafolder import list_data_files, resolve_in_data_dir
-    from ui.testing import assert_clean, open_app
+    from ui.testing import assert_clean, open_app, wait_for_load
 
     data = tmp_path / "data"
     (data / "mpd").mkdir(parents=True)
@@ -246,6 +246,7 @@ def test_a_folder_whose_slice_links_outside_is_refused_by_the_data_page(tmp_path
         at.text_input(key="w_server_path").set_value(path)
         at.run()
         at.button(key="btn_server").click().run()
+        wait_for_load(at)  # the slices are read in the background
         assert_clean(at)
         errors = [e.value for e in at.error]
         assert len(errors) == 1 and "outside the data folder" in errors[0], errors
