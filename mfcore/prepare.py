@@ -21,6 +21,7 @@ import numpy as np
 from .errors import ConfigError, DataError
 from .interactions import Interactions
 from .split import Split, make_split
+from .values import map_float32
 
 TRANSFORMS = ("none", "standardize", "log1p", "binary")
 
@@ -218,18 +219,17 @@ def transform(data: Interactions, kind: str) -> Interactions:
     if kind == "none":
         new = v
     elif kind == "standardize":
-        v64 = v.astype(np.float64)
-        mean = float(v64.mean()) if len(v64) else 0.0
-        std = float(v64.std()) if len(v64) else 1.0
+        mean = float(v.mean(dtype=np.float64)) if len(v) else 0.0
+        std = float(v.std(dtype=np.float64)) if len(v) else 1.0
         if not np.isfinite(std) or std <= 0.0:
             std = 1.0
-        new = ((v64 - mean) / std).astype(np.float32)
+        new = map_float32(lambda x: (x.astype(np.float64) - mean) / std, v)
         info.update(mean=mean, std=std)
     elif kind == "log1p":
         if len(v) and float(v.min()) <= -1.0:
             raise DataError(f"log1p needs values > -1; the smallest value is {float(v.min())}",
                             source=data.source or None)
-        new = np.log1p(v.astype(np.float64)).astype(np.float32)
+        new = map_float32(lambda x: np.log1p(x.astype(np.float64)), v)
     else:  # binary
         new = np.ones(len(v), dtype=np.float32)
         implicit = True

@@ -23,6 +23,7 @@ import numpy as np
 from ..errors import ConfigError, DataError
 from ..interactions import Interactions
 from ..model import EpochStats
+from ..values import map_float32
 from . import als_kernels
 
 #: How rows are solved: warm-started conjugate gradient, or exactly (Cholesky).
@@ -52,9 +53,12 @@ def confidence(values: np.ndarray, alpha: float, kind: str = "linear") -> np.nda
         bad = int(np.flatnonzero(~(values >= 0))[0])
         raise DataError(f"implicit ALS needs values >= 0 (play counts, ones); value {bad} is "
                         f"{values[bad]}")
-    g = np.log1p(values) if kind == "log1p" else values
+    def conf(v: np.ndarray) -> np.ndarray:
+        g = np.log1p(v) if kind == "log1p" else v
+        return 1.0 + alpha * g.astype(np.float64)
+
     with np.errstate(over="ignore"):  # reported below, with the value
-        c = (1.0 + alpha * g.astype(np.float64)).astype(np.float32)
+        c = map_float32(conf, values)
     if len(c) and not np.isfinite(c).all():
         bad = int(np.flatnonzero(~np.isfinite(c))[0])
         raise DataError(f"confidence 1 + α·g(r) overflows float32 at value {bad} "

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mfcore.values import MISSING, finite, fmt, jsonable
+from mfcore.values import MISSING, finite, fmt, jsonable, map_float32
 
 
 @pytest.mark.parametrize("x, expected", [
@@ -58,3 +58,11 @@ def test_fmt_fixed_digits_for_metrics_and_compact_for_tables():
     assert fmt(dt.datetime(2024, 1, 2)) == "2024-01-02 00:00:00"
     assert fmt([0.5, None], digits=None) == f"0.5, {MISSING}"
     assert fmt({"lr": 0.01}, digits=None) == "lr=0.01" and fmt("log1p") == "log1p"
+
+
+def test_map_float32_rounds_each_value_once_as_the_whole_column_would():
+    x = np.random.default_rng(0).lognormal(0, 3, 10_007).astype(np.float32)
+    fn = lambda v: np.log1p(v.astype(np.float64)) * 1.7 + 0.1  # noqa: E731
+    got = map_float32(fn, x, chunk=1000)  # 11 slices, the last one short
+    assert got.dtype == np.float32 and np.array_equal(got, fn(x).astype(np.float32))
+    assert map_float32(fn, x[:0]).shape == (0,)
