@@ -19,7 +19,7 @@ from functools import cached_property
 import numpy as np
 
 from .errors import ConfigError, DataError
-from .interactions import Interactions
+from .interactions import Interactions, index_counts
 from .split import Split, make_split
 from .values import map_float32
 
@@ -274,8 +274,8 @@ def filter_min_counts(data: Interactions, min_user: int = 1, min_item: int = 1) 
     rounds = 0
     while True:
         rounds += 1
-        uc = np.bincount(data.users[keep], minlength=data.n_users)
-        ic = np.bincount(data.items[keep], minlength=data.n_items)
+        uc = index_counts(data.users[keep], data.n_users)
+        ic = index_counts(data.items[keep], data.n_items)
         ok = keep & (uc[data.users] >= min_user) & (ic[data.items] >= min_item)
         if np.array_equal(ok, keep):
             break

@@ -25,6 +25,7 @@ import numpy as np
 
 from ._atomic import atomic_savez
 from .errors import ModelFileError
+from .interactions import index_counts
 from ._zipmember import map_stored
 
 MARKER = "mfcore-seen"
@@ -52,7 +53,7 @@ def write_seen(model_path, data) -> Path:
         return path
     users = data.users
     indptr = np.zeros(data.n_users + 1, dtype=np.int64)
-    np.cumsum(np.bincount(users, minlength=data.n_users), out=indptr[1:])
+    np.cumsum(index_counts(users, data.n_users), out=indptr[1:])
     # Loaded rows are sorted by user (Interactions.from_codes), and filters keep the order: then
     # the items are already grouped and no n-sized order is built.
     step, last = 1 << 22, len(users) - 1

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import ConfigError, DataError
-from .interactions import Interactions
+from .interactions import Interactions, index_counts
 
 SPLIT_KINDS = ("random", "user", "holdout", "time")
 
@@ -58,8 +58,8 @@ def _check_sum(val_frac: float, test_frac: float) -> None:
 
 
 def _cold_counts(train: Interactions, *others: Interactions | None) -> dict:
-    in_train_u = np.bincount(train.users, minlength=train.n_users) > 0
-    in_train_i = np.bincount(train.items, minlength=train.n_items) > 0
+    in_train_u = index_counts(train.users, train.n_users) > 0
+    in_train_i = index_counts(train.items, train.n_items) > 0
     out_u = np.zeros(train.n_users, dtype=bool)
     out_i = np.zeros(train.n_items, dtype=bool)
     for o in others:

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from mfcore.errors import DataError
-from mfcore.interactions import Interactions
+from mfcore.interactions import Interactions, index_counts
 
 ROWS = [("b", "y", 2.0), ("a", "x", 1.0), ("a", "z", 4.0), ("a", "x", 3.0)]
 
@@ -105,3 +105,10 @@ def test_fingerprint_follows_the_content():
     assert a.fingerprint == b.fingerprint
     assert a.with_values(a.values * 2).fingerprint != a.fingerprint
     assert build(duplicates="max").fingerprint != a.fingerprint
+
+
+def test_index_counts_is_bincount_a_slice_at_a_time():
+    idx = np.random.default_rng(1).integers(0, 37, 10_001).astype(np.int32)
+    got = index_counts(idx, 40, chunk=1000)
+    assert got.dtype == np.int64 and got.tolist() == np.bincount(idx, minlength=40).tolist()
+    assert index_counts(idx[:0], 3).tolist() == [0, 0, 0]

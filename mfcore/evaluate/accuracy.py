@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import DataError
-from ..interactions import Interactions
+from ..interactions import Interactions, index_counts
 # ModelParts / model_parts are re-exported for callers of their former home (until the merge).
 from ..model import ModelParts, as_factor_model, check_indices, known_rows, model_parts
 
@@ -105,8 +105,8 @@ def fit_baseline_biases(train: Interactions, *, reg_item: float = BASELINE_REG_I
     """
     r = train.values.astype(np.float64)
     mu = float(r.mean())
-    nu = np.bincount(train.users, minlength=train.n_users).astype(np.float64)
-    ni = np.bincount(train.items, minlength=train.n_items).astype(np.float64)
+    nu = index_counts(train.users, train.n_users).astype(np.float64)
+    ni = index_counts(train.items, train.n_items).astype(np.float64)
     bu = np.zeros(train.n_users)
     bi = np.zeros(train.n_items)
     for _ in range(int(epochs)):
@@ -151,8 +151,8 @@ def baselines(train: Interactions, test: Interactions) -> dict:
     check_indices("user", test.users.astype(np.int64), train.n_users)
     check_indices("item", test.items.astype(np.int64), train.n_items)
     mu, bu, bi = fit_baseline_biases(train)
-    ni = np.bincount(train.items, minlength=train.n_items).astype(np.float64)
-    known_u = np.bincount(train.users, minlength=train.n_users) > 0
+    ni = index_counts(train.items, train.n_items).astype(np.float64)
+    known_u = index_counts(train.users, train.n_users) > 0
     known_i = ni > 0
     cold = _cold_stats(test, known_u, known_i)
     sums = np.bincount(train.items, weights=train.values.astype(np.float64),

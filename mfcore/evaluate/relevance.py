@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConfigError
-from ..interactions import Interactions
+from ..interactions import Interactions, index_counts
 
 
 def relevance(definition, direction, train, heldout, full_data, threshold, k_fav):
@@ -68,7 +68,7 @@ def sorted_csr(rows: np.ndarray, cols: np.ndarray, n_rows: int, rank=None):
     ``rank`` (default 0) travels with its entry."""
     order = np.lexsort((cols, rows))
     indptr = np.zeros(n_rows + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
+    np.cumsum(index_counts(rows, n_rows), out=indptr[1:])
     rank = np.zeros(len(rows), np.int64) if rank is None else np.asarray(rank, np.int64)
     return (indptr, np.ascontiguousarray(cols[order], dtype=np.int32),
             np.ascontiguousarray(rank[order]))
