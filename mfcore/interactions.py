@@ -365,8 +365,8 @@ def _to_csr(rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, n_rows: int):
         # Rows are kept sorted by user (from_arrays; subsets keep the order), so the user side
         # is views of the arrays themselves: no second copy of the rows (48M rows: 0.3 GiB).
         return indptr, cols, vals
-    order = np.argsort(rows, kind="stable")
-    return indptr, cols[order], vals[order]
+    from .rowgroup import group_rows  # numba: only when a side is regrouped
+    return (indptr, *group_rows(rows, cols, vals, indptr))
 
 
 def _nondecreasing(a: np.ndarray, chunk: int = 1 << 20) -> bool:

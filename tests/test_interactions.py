@@ -112,3 +112,17 @@ def test_index_counts_is_bincount_a_slice_at_a_time():
     got = index_counts(idx, 40, chunk=1000)
     assert got.dtype == np.int64 and got.tolist() == np.bincount(idx, minlength=40).tolist()
     assert index_counts(idx[:0], 3).tolist() == [0, 0, 0]
+
+
+def test_rows_grouped_by_item_as_a_stable_argsort_and_its_python_twin():
+    from mfcore.rowgroup import _scatter, group_rows
+    rng = np.random.default_rng(2)
+    keys = rng.integers(0, 9, 500).astype(np.int32)
+    cols, vals = np.arange(500, dtype=np.int32), rng.random(500).astype(np.float32)
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(keys, minlength=9))]).astype(np.int64)
+    order = np.argsort(keys, kind="stable")
+    got_cols, got_vals = group_rows(keys, cols, vals, indptr)
+    assert np.array_equal(got_cols, cols[order]) and np.array_equal(got_vals, vals[order])
+    twin_cols, twin_vals = np.empty_like(cols), np.empty_like(vals)
+    _scatter.py_func(keys, cols, vals, indptr, twin_cols, twin_vals)
+    assert np.array_equal(twin_cols, got_cols) and np.array_equal(twin_vals, got_vals)
