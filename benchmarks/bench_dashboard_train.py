@@ -45,7 +45,9 @@ PROBE = ROOT / "tests" / "app" / "gc_probe_server.py"
 
 
 def write_data(folder: Path, n_interactions: int) -> tuple[Path, int]:
-    """The built-in generator's ratings (as the Data page makes them), as a CSV file."""
+    """The built-in generator's ratings, clipped to 1-5 (the loader takes no negative values),
+    as a CSV file."""
+    import numpy as np
     import pandas as pd
 
     from mfcore.load.synthetic import generate
@@ -53,7 +55,7 @@ def write_data(folder: Path, n_interactions: int) -> tuple[Path, int]:
     data = generate(users, items, n_interactions, shape="ratings", seed=2)
     path = folder / "ratings.csv"
     pd.DataFrame({"user": data.user_ids[data.users], "item": data.item_ids[data.items],
-                  "value": data.values}).to_csv(path, index=False)
+                  "value": np.clip(data.values, 1.0, 5.0)}).to_csv(path, index=False)
     return path, data.n_users
 
 
@@ -64,7 +66,8 @@ def summarise(record: dict, cpu: float | None, wall: float) -> dict:
     return {"n_train": record["n_train"], "epochs": epochs, "fit_s": record["fit_seconds"],
             "rate": record["n_train"] * epochs / record["fit_seconds"],
             "epoch_rate": statistics.median(h["ratings_per_s"] for h in hist),
-            "cpu_s": cpu, "wall_s": wall, "threads": record.get("threads")}
+            "cpu_s": cpu, "wall_s": wall, "threads": record.get("threads"),
+            "solver": record["params"].get("solver"), "factors": record["params"].get("factors")}
 
 
 def cli_run(path: Path, args) -> dict:
@@ -178,8 +181,9 @@ def dashboard_run(folder: Path, path: Path, n_users: int, args, gc_on: bool) -> 
             after = json.loads(probe.read_text())
             browser.close()
         run = history.get_run(int(history.list_runs()["id"].iloc[0]))
-        out = summarise({**run, "fit_seconds": run["metrics"].get("fit_seconds")
-                         or run.get("fit_seconds"), "threads": run["params"].get("threads")},
+        out = summarise({**run, "fit_seconds": run.get("fit_seconds")
+                         or run["metrics"].get("fit_seconds"),
+                         "threads": run.get("threads") or run["params"].get("threads")},
                         cpu, wall)
         out.update(runs=after["runs"] - before["runs"],
                    collections=after["post_run_collections"] - before["post_run_collections"],
@@ -198,7 +202,8 @@ def line(name: str, r: dict, ref: dict | None) -> str:
     extra = (f", {r['runs']} script runs, {r['collections']} forced collections "
              f"(postScriptGC={r['post_script_gc']}), server CPU {r['cpu_s']:.1f} s"
              if "runs" in r else f", process CPU {r['cpu_s']:.1f} s (load + fit)")
-    return (f"{name:<22} {r['rate'] / 1e6:6.2f} M ratings/s over the fit "
+    return (f"{name:<18} {r['solver']} k={r['factors']} threads={r['threads']}: "
+            f"{r['rate'] / 1e6:6.2f} M ratings/s over the fit "
             f"({r['n_train']:,} rows x {r['epochs']} epochs in {r['fit_s']:.2f} s; "
             f"median epoch {r['epoch_rate'] / 1e6:.2f} M/s){extra}; wall {r['wall_s']:.1f} s"
             f"{ratio}")
