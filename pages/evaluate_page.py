@@ -166,7 +166,7 @@ def show_estimate(b: Bundle, opts: dict, key: tuple) -> None:
                        icon=":material/warning:")
             return
     est = store[key]
-    st.info(f"Estimated time for all {est['n_subjects']:,} {what}: about "
+    st.info(f"Estimated time for all {est['n_subjects']:,} {what} with relevant items: about "
             f"{human_seconds(est['seconds'])} for both passes — an estimate from "
             f"{plural(est['n_timed'], 'sampled ' + what[:-1])} ranked by the model and the "
             f"popularity reference and scaled to all of them (the sample took "

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from ui.testing import assert_clean, open_app, page_file, train
+from ui.testing import assert_clean, open_app, page_file, poll_until, train
 
 
 class Spy:
@@ -23,9 +23,13 @@ class Spy:
 
 
 def sgd_model(app) -> None:
+    """Train an SGD model and wait until it is the current one (not the one before it)."""
+    ss = app.session_state
+    before = ss["bundle"].job_id if "bundle" in ss else None
     app.switch_page(page_file("train")).run()
     app.selectbox(key="w_hp_solver").set_value("sgd").run()
     train(app, epochs=2, factors=8)
+    assert poll_until(app, lambda a: a.session_state["bundle"].job_id != before, 60)
 
 
 def rmse_table(app):
@@ -84,7 +88,7 @@ def test_all_users_shows_the_estimated_time_before_the_run(als, monkeypatch):
     assert_clean(als)
     n_users = als.session_state["bundle"].prepared.train.n_users
     (info,) = [i.value for i in als.info if "Estimated time" in i.value]
-    assert info.startswith("Estimated time for all ") and "users: about " in info
+    assert info.startswith("Estimated time for all ") and "users with relevant items: about " in info
     assert "an estimate from 300 sampled users" in info and "the sample took" in info
     n_all = int(info.split("for all ")[1].split(" users")[0].replace(",", ""))
     assert 0 < n_all <= n_users
