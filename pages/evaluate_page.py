@@ -20,6 +20,7 @@ DIRECTIONS = {"users": "Users → songs (each user's top songs)",
               "items": "Songs → users (each song's top fans)"}
 SCOPES = {"sample": "A random sample", "all": "All", "chosen": "Chosen ones"}
 CURVE_KS = (1, 2, 3, 5, 10, 15, 20, 30, 40, 50)
+ESTIMATE_SAMPLE = 300  # subjects timed to estimate a run over all of them
 
 
 def definition_text(definition: str, direction: str, threshold: float | None) -> str:
@@ -89,12 +90,41 @@ def choose_users(p) -> list:
                           placeholder="Type to search…")
 
 
+def model_data_key(b: Bundle) -> tuple:
+    """What a cached figure was computed from: the model (its training job; a model without one
+    by the moment it became current) and the data (fingerprint and preparation)."""
+    return (b.job_id or b.finished, b.prepared.fingerprint, repr(b.prepared.opts))
+
+
+def current_store(name: str, b: Bundle) -> dict:
+    """``ss[name]``, a dict keyed by (model_data_key, ...), without the entries of another model
+    or dataset: a new model or new data drops what was computed for the old one."""
+    mine = model_data_key(b)
+    store = {k: v for k, v in ss.get(name, {}).items() if k[0] == mine}
+    ss[name] = store
+    return store
+
+
+def passes(b: Bundle, opts: dict) -> dict:
+    """The ranking passes of **Run evaluation**: name -> (model, k or list of k)."""
+    from mfcore.evaluate.ranking import popularity_model
+    ks = sorted({x for x in CURVE_KS if x <= max(opts["k"], 20)} | {opts["k"]})
+    return {"model": (b.model, ks), "popularity": (popularity_model(b.prepared.train), opts["k"])}
+
+
+def ranking_options(b: Bundle, opts: dict) -> dict:
+    """The options every pass shares (as evaluate_ranking takes them)."""
+    return dict(definition=opts["definition"], direction=opts["direction"],
+                subjects=opts["subjects"], sample=opts["sample"], seed=0,
+                threshold=opts["threshold"],
+                full_data=b.prepared.split.train if b.prepared.val is None else None)
+
+
 def run_evaluation(b: Bundle, opts: dict) -> dict:
     """The model at every k of the curve (one pass) under "model", and the popularity reference
     at the chosen k under "popularity", with one progress bar across both."""
-    from mfcore.evaluate.ranking import evaluate_ranking, popularity_model
-    ks = sorted({x for x in CURVE_KS if x <= max(opts["k"], 20)} | {opts["k"]})
-    runs = {"model": (b.model, ks), "popularity": (popularity_model(b.prepared.train), opts["k"])}
+    from mfcore.evaluate.ranking import evaluate_ranking
+    runs = passes(b, opts)
     bar = st.progress(0.0, text="Evaluating…")
     results: dict = {"seconds": {}}
     for n, (name, (model, k)) in enumerate(runs.items()):
@@ -102,14 +132,45 @@ def run_evaluation(b: Bundle, opts: dict) -> dict:
         def progress(fraction: float, message: str = "", n=n, name=name) -> None:
             done = (n + min(max(fraction, 0.0), 1.0)) / len(runs)
             bar.progress(done, text=f"Evaluating the {name} ({n + 1} of {len(runs)})…")
-        results[name] = evaluate_ranking(
-            model, b.prepared.train, b.prepared.val, k=k, definition=opts["definition"],
-            direction=opts["direction"], subjects=opts["subjects"], sample=opts["sample"],
-            seed=0, threshold=opts["threshold"], full_data=b.prepared.split.train
-            if b.prepared.val is None else None, progress=progress)
+        results[name] = evaluate_ranking(model, b.prepared.train, b.prepared.val, k=k,
+                                         progress=progress, **ranking_options(b, opts))
         results["seconds"][name] = time.perf_counter() - t0
     bar.empty()
     return results
+
+
+def estimate_run(b: Bundle, opts: dict) -> dict:
+    """How long **Run evaluation** over every subject will take: both passes timed on a seeded
+    sample of ESTIMATE_SAMPLE subjects and scaled (:func:`estimate_seconds`)."""
+    from mfcore.evaluate.estimate import estimate_seconds
+    t0 = time.perf_counter()
+    shared = {k: v for k, v in ranking_options(b, opts).items() if k != "sample"}
+    ests = [estimate_seconds(model, b.prepared.train, b.prepared.val, k=k,
+                             sample=ESTIMATE_SAMPLE, **shared)
+            for model, k in passes(b, opts).values()]
+    return {"seconds": sum(e.seconds for e in ests), "n_subjects": ests[0].n_subjects,
+            "n_timed": ests[0].n_timed, "took": time.perf_counter() - t0}
+
+
+def show_estimate(b: Bundle, opts: dict, key: tuple) -> None:
+    """Before a run over every user (or song): its estimated time, once per model, data and
+    settings."""
+    store = current_store("eval_estimates", b)
+    what = "users" if opts["direction"] == "users" else "songs"
+    if key not in store:
+        try:
+            with st.spinner(f"Timing {ESTIMATE_SAMPLE} sampled {what} to estimate the run…"):
+                store[key] = estimate_run(b, opts)
+        except Exception as exc:  # noqa: BLE001
+            st.warning(f"Could not estimate the time: {error_text(exc)}",
+                       icon=":material/warning:")
+            return
+    est = store[key]
+    st.info(f"Estimated time for all {est['n_subjects']:,} {what} with relevant items: about "
+            f"{human_seconds(est['seconds'])} for both passes — an estimate from "
+            f"{plural(est['n_timed'], 'sampled ' + what[:-1])} ranked by the model and the "
+            f"popularity reference and scaled to all of them (the sample took "
+            f"{human_seconds(est['took'])}).", icon=":material/timer:")
 
 
 def ranking_section(b: Bundle) -> None:
@@ -124,8 +185,8 @@ def ranking_section(b: Bundle) -> None:
     if opts["scope"] == "chosen" and not opts["subjects"]:
         st.caption("Choose at least one subject above.")
         return
-    key = (b.job_id, tuple(sorted((k, str(v)) for k, v in opts.items())))
-    store = ss.setdefault("eval_results", {})
+    key = (model_data_key(b), tuple(sorted((k, str(v)) for k, v in opts.items())))
+    store = current_store("eval_results", b)
     st.button("Run evaluation", type="primary", icon=":material/play_arrow:", key="btn_eval",
               on_click=lambda: ss.update(eval_request=key))
     if ss.get("eval_request") == key and key not in store:
@@ -141,6 +202,8 @@ def ranking_section(b: Bundle) -> None:
     results = store.get(key)
     if results is None:
         st.caption(before_text(b, opts))
+        if opts["scope"] == "all":
+            show_estimate(b, opts, key)
         return
     show_results(results, opts)
 
@@ -220,8 +283,19 @@ def per_subject_table(r, subject: str) -> pd.DataFrame:
     return r.per_subject[[c for c in names if c in r.per_subject]].rename(columns=names)
 
 
-def accuracy_section(b: Bundle) -> None:
+def score_accuracy(b: Bundle) -> dict:
+    """The model's and the baselines' RMSE and MAE on the validation rows, and how long that
+    took (:func:`score_predictions`, :func:`baselines`)."""
     from mfcore.evaluate.accuracy import baselines, score_predictions
+    t0 = time.perf_counter()
+    with st.spinner(f"Scoring the model and the baselines on "
+                    f"{len(b.prepared.val):,} validation rows…"):
+        model_scores = score_predictions(b.model, b.prepared.val, train=b.prepared.train)
+        base = baselines(b.prepared.train, b.prepared.val)
+    return {"model": model_scores, "baselines": base, "seconds": time.perf_counter() - t0}
+
+
+def accuracy_section(b: Bundle) -> None:
     if not rmse_applies(b.model.params, b.prepared.train.implicit):
         return  # ALS scores preferences, and presence-only targets are all 1: no RMSE to show
     st.divider()
@@ -231,17 +305,31 @@ def accuracy_section(b: Bundle) -> None:
         st.info("No validation rows: choose a split on the Data page to compare RMSE with the "
                 "baselines.", icon=":material/info:")
         return
-    store = ss.setdefault("baseline_results", {})
-    if b.job_id not in store:
+    # Scored on request only, once per model and data: on 48M rows the baselines take ~16 s,
+    # which every opening of the page used to spend before drawing anything.
+    key = (model_data_key(b),)
+    store = current_store("baseline_results", b)
+    st.button("Score the baselines", icon=":material/calculate:", key="btn_baselines",
+              on_click=lambda: ss.update(baseline_request=key))
+    if ss.get("baseline_request") == key and key not in store:
+        # Cleared only once answered, as for Run evaluation: a rerun mid-way starts it again.
         try:
-            with st.spinner("Scoring the baselines…"):
-                model_scores = score_predictions(b.model, val, train=b.prepared.train)
-                base = baselines(b.prepared.train, val)
+            store[key] = score_accuracy(b)
         except Exception as exc:  # noqa: BLE001
+            ss.baseline_request = None
             st.error(f"Could not score the baselines: {error_text(exc)}", icon=":material/error:")
             return
-        store[b.job_id] = (model_scores, base)
-    model_scores, base = store[b.job_id]
+        ss.baseline_request = None
+    if key not in store:
+        st.caption(f"Press **Score the baselines**: it predicts the {len(val):,} validation "
+                   "rows with the model and with three baselines (global mean, biases, "
+                   "popularity) and says how long that took.")
+        return
+    show_accuracy(b, store[key])
+
+
+def show_accuracy(b: Bundle, scored: dict) -> None:
+    model_scores, base, val = scored["model"], scored["baselines"], b.prepared.val
     rows = [("model (MF)", model_scores["rmse"])] + [(n, v["rmse"]) for n, v in base.items()]
     left, right = st.columns([3, 2])
     left.plotly_chart(rmse_bars(rows), key="fig_rmse_bars", width="stretch")
@@ -251,7 +339,8 @@ def accuracy_section(b: Bundle) -> None:
     right.dataframe(table, hide_index=True, width="stretch", key="tbl_rmse")
     cold = model_scores.get("n_cold_rows", 0)
     right.caption(
-        f"On {len(val):,} validation rows (transform: {b.prepared.opts.transform}). "
+        f"On {len(val):,} validation rows (transform: {b.prepared.opts.transform}), scored "
+        f"in {human_seconds(scored['seconds'])} (the model and the three baselines). "
         "RMSE = √mean (r − r̂)², MAE = mean |r − r̂|. Baselines: global mean r̂ = μ; biases "
         "r̂ = μ + b_u + b_i (regularised averages); popularity r̂ = the song's shrunken mean. "
         + (f"{cold:,} rows have a user or song unseen in training (predicted without its "

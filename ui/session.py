@@ -282,8 +282,8 @@ def adopt(snap: JobSnapshot) -> None:
             and context is not None:
         ss.bundle = Bundle(model=model, prepared=context, label=snap.label, job_id=snap.id,
                            status=model.status_, finished=snap.finished or time.time())
-        ss.pop("eval_results", None)
-        ss.pop("baseline_results", None)
+        for name in ("eval_results", "eval_estimates", "baseline_results"):
+            ss.pop(name, None)
 
 
 # ---- notices ----------------------------------------------------------------------------------------

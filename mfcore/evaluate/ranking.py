@@ -100,6 +100,9 @@ class RankingResult:
     batch_size : int
     description : str
         The definition in words, to show next to the figure.
+    info : dict
+        ``n_candidates``, ``threads``, and ``rank_seconds``: the part of ``seconds`` spent
+        ranking the subjects (the rest, building the relevant sets, does not grow with them).
     top : int32 ndarray (n_evaluated, min(k, n_candidates))
         Each evaluated subject's top-k candidates, best first, -1 where k was clamped; row j
         belongs to ``per_subject['subject'][j]``.
@@ -237,15 +240,17 @@ def evaluate_ranking(model, train: Interactions, heldout: Interactions | None = 
     b = max(1, min(batch_size or SCORE_BUDGET_BYTES // (4 * max(len(B), 1)), len(chosen)))
     if progress is not None:
         progress(0.0, f"ranking {len(chosen)} {by}s against {len(B)} {cands}")
+    t_rank = time.perf_counter()
     tops = rank_batches(A, B, cand_bias, chosen, excl, rel, np.asarray(ks, np.int64), kk, mm,
                         max(1, min(ks[-1], len(B))), b, threads, progress, cancel, f"{by}s")
+    t_rank = time.perf_counter() - t_rank
     thr = f" with value >= {threshold:g}" if threshold is not None else ""
     common = dict(
         definition=definition, direction=direction, n_skipped=int(len(population) - len(eligible)),
         seconds=time.perf_counter() - t0, n_population=len(eligible), sampled=sampled,
         cancelled=tops.cancelled, threshold=threshold, batch_size=b,
         description=DEFINITION_TEXT[definition].format(thr=thr, cands=cands),
-        info={"n_candidates": len(B), "threads": threads})
+        info={"n_candidates": len(B), "threads": threads, "rank_seconds": t_rank})
     ids = train.user_ids if direction == "users" else train.item_ids
     return _results(tops, ks, chosen, ids, n_rel_k, kk, mm, len(B), common)
 

@@ -47,6 +47,8 @@ def test_baselines_table_for_an_sgd_model():
     app.switch_page("pages/evaluate_page.py")
     app.run()
     assert_clean(app)
+    app.button(key="btn_baselines").click().run()
+    assert_clean(app)
     table = app.dataframe[0].value
     assert list(table["predictor"]) == ["model (MF)", "global mean", "biases", "popularity"]
     assert (table["RMSE"] > 0).all()

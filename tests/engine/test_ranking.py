@@ -404,4 +404,30 @@ def test_estimate_scales_a_timed_sample_to_every_subject():
     est = estimate_seconds(model, sp.train, sp.val, k=10, sample=100)
     full = evaluate_ranking(model, sp.train, sp.val, k=10)
     assert est.n_timed == 100 and est.n_subjects == full.n_evaluated
-    assert est.seconds == pytest.approx(est.timed * full.n_evaluated / 100)
+    assert 0 <= est.setup < est.timed
+    assert est.seconds == pytest.approx(est.setup + (est.timed - est.setup)
+                                        * full.n_evaluated / 100)
+
+
+def test_estimate_counts_the_setup_once_not_once_per_sampled_subject(monkeypatch):
+    # Building the relevant sets of 48M rows takes seconds whether 300 users are ranked or a
+    # million: scaled like the ranking, it made the estimate thousands of times too long.
+    import time
+
+    from mfcore.evaluate import ranking
+    from mfcore.evaluate.estimate import estimate_seconds
+    from mfcore.load.synthetic import generate
+    from mfcore.split import holdout_split
+    from mfcore.train import MFModel
+    sp = holdout_split(generate(1200, 400, 30_000, seed=2), frac=0.2, seed=0)
+    model = MFModel(factors=8, epochs=2, solver="als").fit(sp.train)
+    real = ranking.relevance
+
+    def slow_relevance(*args):
+        time.sleep(0.3)
+        return real(*args)
+
+    monkeypatch.setattr(ranking, "relevance", slow_relevance)
+    est = estimate_seconds(model, sp.train, sp.val, k=10, sample=10)
+    assert est.setup >= 0.3 and est.n_subjects > 100 * est.n_timed
+    assert est.seconds < 10 * 0.3  # scaled with the subjects it would be over 30 s
