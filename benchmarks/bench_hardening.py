@@ -92,7 +92,8 @@ def page_reruns_under_load() -> None:
 def cancel_latency(max_k: bool) -> None:
     from mfcore.prepare import prepare
     from mfcore.train import MFModel
-    from ui.jobs import JobRegistry, training_job
+    from ui.jobs import JobRegistry
+    from ui.training import training_job
     from ui.session import builtin_dataset
 
     t0 = time.perf_counter()

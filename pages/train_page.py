@@ -5,7 +5,8 @@ import streamlit as st
 
 from mfcore.modelkeep import keep_setting, policy_text
 from ui.hparams import KIND_TEXT, hp_defaults, model_kwargs, set_hp, solver_changed
-from ui.jobs import REGISTRY, JobSnapshot, training_job
+from ui.jobs import REGISTRY, JobSnapshot
+from ui.training import training_job
 from ui.runview import MONITORS, render_run, split_text
 from ui.session import current_job, notice, owner, run_history, set_dataset
 from ui.text import failure_text

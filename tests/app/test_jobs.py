@@ -261,7 +261,7 @@ def test_a_run_stopped_for_another_user_keeps_its_epochs_with_a_note(tmp_path):
     from mfcore.prepare import prepare
     from mfcore.runstore import RunHistory
     from mfcore.train import MFModel
-    from ui.jobs import training_job
+    from ui.training import training_job
 
     clock = FakeClock()
     reg = JobRegistry(max_jobs=1, takeover_after=30, clock=clock)

@@ -16,7 +16,8 @@ from mfcore.interactions import Interactions
 from mfcore.modelio import load_model, save_model
 from mfcore.prepare import PrepOptions, prepare
 from mfcore.train import MFModel
-from ui.jobs import REGISTRY, JobRegistry, training_job
+from ui.jobs import REGISTRY, JobRegistry
+from ui.training import training_job
 from ui.session import builtin_dataset
 from ui.testing import assert_clean, job_status, open_app, poll_until, set_number, train
 
