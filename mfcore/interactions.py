@@ -128,7 +128,7 @@ class Interactions:
         n_dups = 0
         # A file grouped by user is often already sorted by (user, item) without duplicates:
         # then there is nothing to sort or merge, and no n-sized int64 key to build.
-        if not _strictly_sorted(users, items, max(len(item_ids), 1)):
+        if not strictly_sorted(users, items, max(len(item_ids), 1)):
             key = users.astype(np.int64) * np.int64(max(len(item_ids), 1)) + items
             if not np.all(key[1:] >= key[:-1]):    # sorted but with duplicates: keep the order
                 order = np.argsort(key, kind="stable")
@@ -345,7 +345,7 @@ def _py(x):
     return x.item() if isinstance(x, np.generic) else x
 
 
-def _strictly_sorted(users: np.ndarray, items: np.ndarray, n_items: int,
+def strictly_sorted(users: np.ndarray, items: np.ndarray, n_items: int,
                      chunk: int = 1 << 20) -> bool:
     """True when rows strictly increase by (user, item); checked chunk by chunk, stopping at the
     first unsorted chunk, so it needs no n-sized temporary."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConfigError
-from ..interactions import Interactions, index_counts
+from ..interactions import Interactions, index_counts, strictly_sorted
 
 
 def relevance(definition, direction, train, heldout, full_data, threshold, k_fav):
@@ -66,10 +66,14 @@ def _favourites(full: Interactions, direction: str, n_subj: int, k_eff: int):
 def sorted_csr(rows: np.ndarray, cols: np.ndarray, n_rows: int, rank=None):
     """CSR (indptr int64, indices int32, rank int64) with indices sorted within each row;
     ``rank`` (default 0) travels with its entry."""
-    order = np.lexsort((cols, rows))
     indptr = np.zeros(n_rows + 1, dtype=np.int64)
     np.cumsum(index_counts(rows, n_rows), out=indptr[1:])
     rank = np.zeros(len(rows), np.int64) if rank is None else np.asarray(rank, np.int64)
+    if strictly_sorted(rows, cols, max(int(cols.max(initial=0)) + 1, 1)):
+        # Held-out rows come sorted by (user, item), as every Interactions does: no lexsort
+        # (seconds at 10M rows, for a 1,000-user sample as for everyone).
+        return indptr, np.ascontiguousarray(cols, dtype=np.int32), rank
+    order = np.lexsort((cols, rows))
     return (indptr, np.ascontiguousarray(cols[order], dtype=np.int32),
             np.ascontiguousarray(rank[order]))
 

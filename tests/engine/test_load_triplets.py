@@ -280,14 +280,14 @@ def test_from_codes_sorted_fast_path_matches_general_path():
 
 
 def test_strictly_sorted_checks_chunk_boundaries():
-    from mfcore.interactions import _strictly_sorted
+    from mfcore.interactions import strictly_sorted
     users = np.zeros(10, np.int32)
     items = np.arange(10, dtype=np.int32)
-    assert _strictly_sorted(users, items, 10, chunk=3)
+    assert strictly_sorted(users, items, 10, chunk=3)
     items[6] = 5                        # equal to the previous one, right at a chunk edge
-    assert not _strictly_sorted(users, items, 10, chunk=3)
+    assert not strictly_sorted(users, items, 10, chunk=3)
     items[6] = 4
-    assert not _strictly_sorted(users, items, 10, chunk=3)
+    assert not strictly_sorted(users, items, 10, chunk=3)
 
 
 # ---- real data -----------------------------------------------------------------------------------

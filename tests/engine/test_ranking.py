@@ -431,3 +431,15 @@ def test_estimate_counts_the_setup_once_not_once_per_sampled_subject(monkeypatch
     est = estimate_seconds(model, sp.train, sp.val, k=10, sample=10)
     assert est.setup >= 0.3 and est.n_subjects > 100 * est.n_timed
     assert est.seconds < 10 * 0.3  # scaled with the subjects it would be over 30 s
+
+
+def test_sorted_csr_takes_sorted_rows_as_they_are_and_sorts_the_others():
+
+    rng = np.random.default_rng(3)
+    key = np.unique(rng.integers(0, 40 * 30, 300))
+    rows, cols = (key // 30).astype(np.int32), (key % 30).astype(np.int32)
+    perm = rng.permutation(len(rows))
+    fast, slow = sorted_csr(rows, cols, 40), sorted_csr(rows[perm], cols[perm], 40)
+    assert all(np.array_equal(a, b) for a, b in zip(fast, slow))
+    assert np.shares_memory(fast[1], cols)  # the sorted input itself, no lexsort copy
+    assert np.array_equal(np.diff(fast[0]), np.bincount(rows, minlength=40))
