@@ -434,7 +434,6 @@ def test_estimate_counts_the_setup_once_not_once_per_sampled_subject(monkeypatch
 
 
 def test_sorted_csr_takes_sorted_rows_as_they_are_and_sorts_the_others():
-
     rng = np.random.default_rng(3)
     key = np.unique(rng.integers(0, 40 * 30, 300))
     rows, cols = (key // 30).astype(np.int32), (key % 30).astype(np.int32)
