@@ -123,7 +123,7 @@ def value_distribution(values: np.ndarray, kind: str = "counts"):
     """Histogram of the values as loaded, for the kind of data (see
     :attr:`mfcore.interactions.Interactions.kind`): one bar per rating on a linear axis for
     ratings; integer bins up to a cap on a log axis for play counts and presence-only data."""
-    v = np.asarray(values, dtype=np.float64)
+    v = np.asarray(values)
     name, x_title, y_title = _VALUE_AXES.get(kind, _VALUE_AXES["counts"])
     fig = new_figure(name)
     fig.update_xaxes(title=x_title)
@@ -139,11 +139,11 @@ def value_distribution(values: np.ndarray, kind: str = "counts"):
             fig.add_histogram(x=v, nbinsx=40, marker_color=ACCENT, name="ratings")
         fig.update_yaxes(title=y_title, rangemode="tozero")
         return fig
-    integral = np.all(np.mod(v, 1) == 0)
-    if integral and v.min() >= 0:
-        cap = int(min(np.percentile(v, 99.5), 200))
-        clipped = np.minimum(v, cap + 1).astype(np.int64)
-        counts = np.bincount(clipped)
+    if v.min() >= 0 and _whole_numbers(v):
+        counts = _capped_counts(v, 201)
+        cap = int(min(_percentile_of_counts(counts, 99.5), 200))
+        counts = np.append(counts[:cap + 1], counts[cap + 1:].sum())
+        counts = np.trim_zeros(counts, "b")
         xs = np.arange(len(counts))
         keep = counts > 0
         fig.add_bar(x=xs[keep], y=counts[keep], marker_color=ACCENT, name="pairs",
@@ -155,6 +155,29 @@ def value_distribution(values: np.ndarray, kind: str = "counts"):
         fig.add_histogram(x=v, nbinsx=60, marker_color=ACCENT, name="pairs")
     fig.update_yaxes(title=y_title, type="log")
     return fig
+
+
+def _whole_numbers(v: np.ndarray, chunk: int = 1 << 20) -> bool:
+    return all(np.all(v[a:a + chunk] == np.round(v[a:a + chunk]))
+               for a in range(0, len(v), chunk))
+
+
+def _capped_counts(v: np.ndarray, top: int, chunk: int = 1 << 20) -> np.ndarray:
+    """Rows of each whole value 0..top, values above ``top`` counted as ``top`` (a slice at a
+    time: 48M play counts need no float64 or int64 copy of the column)."""
+    out = np.zeros(top + 1, dtype=np.int64)
+    for a in range(0, len(v), chunk):
+        out += np.bincount(np.minimum(v[a:a + chunk], top).astype(np.int32), minlength=top + 1)
+    return out
+
+
+def _percentile_of_counts(counts: np.ndarray, q: float) -> float:
+    """``np.percentile`` (linear) of the values whose histogram is ``counts``."""
+    cum = np.cumsum(counts)
+    pos = (cum[-1] - 1) * q / 100.0
+    lo, hi = int(np.floor(pos)), int(np.ceil(pos))
+    v_lo, v_hi = (int(np.searchsorted(cum, j, side="right")) for j in (lo, hi))
+    return v_lo + (v_hi - v_lo) * (pos - lo)
 
 
 def long_tail(item_counts: np.ndarray, *, item: str = "song", fans: str = "listeners"):

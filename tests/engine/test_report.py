@@ -110,3 +110,22 @@ def test_one_epoch_curves_read_plainly():
     assert rmse_curve(same).layout.yaxis.range is not None
     two = one + [EpochStats(2, 5_000_000.0, 0.8, 0.9, 1.0, 1e6)]
     assert loss_curve(two).layout.yaxis.range is None  # a real curve keeps plotly's own range
+
+
+def _bars_the_first_way(values):
+    """The play-count bars as first drawn: float64 copy, np.percentile, np.bincount."""
+    v = np.asarray(values, dtype=np.float64)
+    cap = int(min(np.percentile(v, 99.5), 200))
+    counts = np.bincount(np.minimum(v, cap + 1).astype(np.int64))
+    xs = np.arange(len(counts))
+    return xs[counts > 0].tolist(), counts[counts > 0].tolist(), cap
+
+
+@pytest.mark.parametrize("scale", [3.0, 40.0, 400.0])  # cap below 200, near it, at 200
+def test_play_count_bars_are_counted_a_slice_at_a_time_as_before(scale):
+    from mfcore.report import value_distribution
+    v = np.floor(np.random.default_rng(4).pareto(1.2, 50_000) * scale + 1).astype(np.float32)
+    fig = value_distribution(v, "counts")
+    xs, ys, cap = _bars_the_first_way(v)
+    assert list(fig.data[0].x) == xs and list(fig.data[0].y) == ys
+    assert bool(fig.layout.annotations) == bool(v.max() > cap)
