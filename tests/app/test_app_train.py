@@ -148,14 +148,14 @@ def test_two_sessions_train_at_once_without_mixing():
 
 
 def test_worker_failure_is_shown(monkeypatch):
-    import ui.jobs
+    import ui.training
 
     def broken(model, prepared, history=None):
         def fn(job):
             raise RuntimeError("kernel exploded")
         return fn
 
-    monkeypatch.setattr(ui.jobs, "training_job", broken)
+    monkeypatch.setattr(ui.training, "training_job", broken)
     at = open_app("train")
     at.button(key="btn_start").click().run()
     assert poll_until(at, lambda a: job_status(a) == "failed", 10)
