@@ -175,6 +175,7 @@ def child_phases(path: str, args) -> None:
     model = MFModel(**kw).fit(prepared.train, prepared.val)
     phase(f"fit ({model.params['solver']}, {model.status_})", t0,
           {"factors": nbytes(model.user_factors_, model.item_factors_)})
+    save_figures(model, prepared)
     t0 = time.perf_counter()
     r = evaluate_ranking(model, prepared.train, prepared.val, k=list(range(1, 21)), sample=1000,
                          threads=args.threads)
@@ -194,6 +195,34 @@ def child_phases(path: str, args) -> None:
     bound = matmul_seconds(model, users)
     print(f"   the same users' score products alone: {bound:.1f} s -> evaluation "
           f"{ranked / bound:.2f}x of them (goal <= 1.2x)", flush=True)
+
+
+def save_figures(model, prepared) -> None:
+    """Seconds to save the model (and its seen-items file), and the file against its parts."""
+    import numpy as np
+
+    from mfcore.modelio import load_model, save_model
+    folder = Path(tempfile.mkdtemp(prefix="mfx-scale-model-"))
+    try:
+        t0 = time.perf_counter()
+        path = save_model(model, folder / "model.npz", data=prepared.display)
+        saved = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        load_model(path)
+        loaded = time.perf_counter() - t0
+        d = prepared.display
+        ids = sum(len(str(x).encode()) for x in d.user_ids) + \
+            sum(len(str(x).encode()) for x in d.item_ids)
+        factors = sum(a.nbytes for a in (model.user_factors_, model.item_factors_)
+                      if isinstance(a, np.ndarray))
+        size = path.stat().st_size
+        seen = sum(p.stat().st_size for p in folder.glob("seen-*.npz"))
+        print(f"{'save model (+ seen file)':30s} {saved:7.1f} s   (goal <= 2 s); load "
+              f"{loaded:.2f} s; file {size / 2**20:,.0f} MiB = factors {factors / 2**20:,.0f} MiB + "
+              f"{(size - factors) / max(ids, 1):.2f}x the raw id bytes ({ids / 2**20:,.0f} MiB; "
+              f"goal <= 1.2x); seen file {seen / 2**20:,.0f} MiB", flush=True)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def matmul_seconds(model, users) -> float:
