@@ -213,7 +213,8 @@ def save_figures(model, prepared) -> None:
         d = prepared.display
         ids = sum(len(str(x).encode()) for x in d.user_ids) + \
             sum(len(str(x).encode()) for x in d.item_ids)
-        factors = sum(a.nbytes for a in (model.user_factors_, model.item_factors_)
+        factors = sum(a.nbytes for a in (model.user_factors_, model.item_factors_,
+                                         model.user_bias_, model.item_bias_)
                       if isinstance(a, np.ndarray))
         size = path.stat().st_size
         seen = sum(p.stat().st_size for p in folder.glob("seen-*.npz"))

@@ -2,10 +2,10 @@
 
 Integer ids are one ``int64`` array under the name ``prefix``. Text ids are their UTF-8 bytes
 end to end (``prefix_data``, ``uint8``) and ``n + 1`` offsets into them (``prefix_offsets``,
-``int64``; missing values, where allowed, in a ``prefix_valid`` mask): a file costs the ids'
-own bytes, however long the longest one is (a fixed-width unicode array costs 4 bytes × the
-longest id × the number of ids: one id of 400,000 characters made a 0.4 MB dataset a 162 MB
-model).
+``int32``, or ``int64`` past 2 GiB of bytes; missing values, where allowed, in a
+``prefix_valid`` mask): a file costs the ids' own bytes, however long the longest one is (a
+fixed-width unicode array costs 4 bytes × the longest id × the number of ids: one id of 400,000
+characters made a 0.4 MB dataset a 162 MB model).
 
 Reading checks the block before building anything from it (offsets that start at 0, never
 decrease and end at the data's length, valid UTF-8) and refuses ids longer than
@@ -30,7 +30,10 @@ def pack_strings(values, prefix: str, out: dict) -> None:
     n = len(arr)
     offs = np.frombuffer(offsets, dtype=np.int64, count=n + 1, offset=arr.offset * 8).copy()
     start, stop = offs[0], offs[-1]
-    out[prefix + "_offsets"] = offs - start
+    offs -= start
+    # int32 offsets while the bytes fit (every id file in practice): 4 bytes an id less, a
+    # quarter of the MSD's id bytes. Readers take either width.
+    out[prefix + "_offsets"] = offs.astype(np.int32) if offs[-1] < 2**31 else offs
     out[prefix + "_data"] = (np.frombuffer(data, dtype=np.uint8)[start:stop].copy()
                              if data is not None else np.zeros(0, np.uint8))
     if not valid.all():
@@ -46,13 +49,14 @@ def unpack_strings(z, prefix: str, *, max_chars: int | None = MAX_ID_CHARS) -> n
         A malformed block (saying what is wrong), or a value longer than ``max_chars``.
     """
     offsets, data = z[prefix + "_offsets"], z[prefix + "_data"]
-    if offsets.dtype != np.int64 or data.dtype != np.uint8 or offsets.ndim != 1 \
-            or data.ndim != 1 or len(offsets) < 1:
+    if offsets.dtype not in (np.int32, np.int64) or data.dtype != np.uint8 \
+            or offsets.ndim != 1 or data.ndim != 1 or len(offsets) < 1:
         raise ValueError(f"'{prefix}' is not an offsets + UTF-8 block")
     if offsets[0] != 0 or offsets[-1] != len(data) or np.any(np.diff(offsets) < 0):
         raise ValueError(f"'{prefix}' has inconsistent offsets")
-    arr = pa.LargeStringArray.from_buffers(len(offsets) - 1, pa.py_buffer(offsets),
-                                           pa.py_buffer(data))
+    kind = pa.StringArray if offsets.dtype == np.int32 else pa.LargeStringArray
+    arr = kind.from_buffers(len(offsets) - 1, pa.py_buffer(np.ascontiguousarray(offsets)),
+                            pa.py_buffer(data))
     try:
         arr.validate(full=True)
     except pa.ArrowInvalid:

@@ -4,8 +4,8 @@ Two kinds of file, both in the cache folder:
 
 - An **entry**, ``data-<content key>.npz`` (written with ``allow_pickle=False``), holds the row
   arrays (with the rows' times when the data have them), the raw ids (strings as one UTF-8 blob
-  plus int64 offsets, never pickled objects), the item and user metadata, the dataset's
-  :attr:`~mfcore.interactions.Interactions.fingerprint` (so a dataset served from the cache is
+  plus int32 offsets, int64 past 2 GiB; never pickled objects), the item and user metadata,
+  the dataset's :attr:`~mfcore.interactions.Interactions.fingerprint` (so a dataset served from the cache is
   never hashed again) and a JSON header. It is named by its **content**: a hash of the
   fingerprint (all the row arrays), of every id and metadata value and of
   :data:`CACHE_VERSION`. The same rows read from ``plays.txt``, ``plays.txt.gz`` or another

@@ -51,7 +51,7 @@ def test_round_trip(tmp_path, msd_small):
     # Every array is plain (no object dtype) in the file; text ids are UTF-8 bytes + offsets.
     with np.load(path, allow_pickle=False) as z:
         assert all(z[n].dtype != object for n in z.files)
-        assert z["user_ids_data"].dtype == np.uint8 and z["user_ids_offsets"].dtype == np.int64
+        assert z["user_ids_data"].dtype == np.uint8 and z["user_ids_offsets"].dtype == np.int32
     # The loaded model works with the evaluate/recommend functions.
     assert recommend(loaded, 0, n=5)[0].tolist() == recommend(m, 0, n=5)[0].tolist()
     np.testing.assert_allclose(loaded.predict([0, 1], [2, 3]),
@@ -228,3 +228,17 @@ def test_factors_read_straight_from_the_file_are_owned_and_crc_checked(tmp_path,
     with pytest.raises(ModelFileError, match="damaged or truncated.*CRC") as err:
         load_model(path)
     assert str(path) in str(err.value)
+
+
+def test_id_offsets_of_either_width_read_back(tmp_path):
+    from mfcore.idcodec import pack_strings, unpack_strings
+    ids = ["a", "", "ünï", "x" * 300, None]
+    packed: dict = {}
+    pack_strings(ids, "u", packed)
+    assert packed["u_offsets"].dtype == np.int32  # 4 bytes an id while the text fits
+    wide = {**packed, "u_offsets": packed["u_offsets"].astype(np.int64)}  # as files used to be
+    for block in (packed, wide):
+        assert unpack_strings(block, "u").tolist() == ids
+    with pytest.raises(ValueError, match="offsets"):
+        unpack_strings({**packed, "u_offsets": packed["u_offsets"].astype(np.float64)}, "u")
+
