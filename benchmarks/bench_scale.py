@@ -219,9 +219,10 @@ def save_figures(model, prepared) -> None:
         size = path.stat().st_size
         seen = sum(p.stat().st_size for p in folder.glob("seen-*.npz"))
         print(f"{'save model (+ seen file)':30s} {saved:7.1f} s   (goal <= 2 s); load "
-              f"{loaded:.2f} s; file {size / 2**20:,.0f} MiB = factors {factors / 2**20:,.0f} MiB + "
-              f"{(size - factors) / max(ids, 1):.2f}x the raw id bytes ({ids / 2**20:,.0f} MiB; "
-              f"goal <= 1.2x); seen file {seen / 2**20:,.0f} MiB", flush=True)
+              f"{loaded:.2f} s; file {size / 2**20:,.0f} MiB = factors and biases "
+              f"{factors / 2**20:,.0f} MiB + {(size - factors) / max(ids, 1):.2f}x the raw id "
+              f"bytes ({ids / 2**20:,.0f} MiB; goal <= 1.2x); seen file {seen / 2**20:,.0f} MiB",
+              flush=True)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
