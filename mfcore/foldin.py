@@ -79,10 +79,10 @@ def fold_in_many(model, indptr: np.ndarray, items: np.ndarray, values=None,
         # Imported here: the training package imports this module (its ranking probe folds in
         # users of a split by user), so a module-level import would make a cycle.
         from .train import als_kernels
-        from .train.als import confidence
-        conf = confidence(np.ones(len(items), np.float32) if t is None else t.astype(np.float32),
-                          float(model.params.get("alpha", 1.0)),
-                          model.params.get("confidence", "linear"))
+        from .train.als import confidence_weights
+        conf = confidence_weights(
+            np.ones(len(items), np.float32) if t is None else t.astype(np.float32),
+            float(model.params.get("alpha", 1.0)), model.params.get("confidence", "linear"))
         G = als_kernels.gram(m.Q)
         bad = als_kernels.cholesky_rows(indptr, items, conf, P, m.Q, G, lam, 0, n_users)
         if bad != als_kernels.OK:

@@ -40,8 +40,11 @@ _GRAM_ROWS = 16_384
 INIT_SCALE = 0.1
 
 
-def confidence(values: np.ndarray, alpha: float, kind: str = "linear") -> np.ndarray:
-    """c = 1 + α·g(r) as float32, g the identity (``'linear'``) or ``log1p``.
+def confidence_weights(values: np.ndarray, alpha: float, kind: str = "linear"
+                       ) -> tuple[np.ndarray, float, float]:
+    """The kernels' confidences of rows with these values: ``(g, α, 1)``, c = 1 + α·g(r) as
+    float32 (:mod:`~mfcore.train.als_kernels`), g the identity (``'linear'``: the values
+    themselves, no copy) or ``log1p``.
 
     Raises
     ------
@@ -53,17 +56,26 @@ def confidence(values: np.ndarray, alpha: float, kind: str = "linear") -> np.nda
         bad = int(np.flatnonzero(~(values >= 0))[0])
         raise DataError(f"implicit ALS needs values >= 0 (play counts, ones); value {bad} is "
                         f"{values[bad]}")
-    def conf(v: np.ndarray) -> np.ndarray:
-        g = np.log1p(v) if kind == "log1p" else v
-        return 1.0 + alpha * g.astype(np.float64)
-
+    g = map_float32(np.log1p, values) if kind == "log1p" else values
     with np.errstate(over="ignore"):  # reported below, with the value
-        c = map_float32(conf, values)
-    if len(c) and not np.isfinite(c).all():
-        bad = int(np.flatnonzero(~np.isfinite(c))[0])
+        top = np.float32(1.0 + alpha * np.float64(g.max())) if len(g) else np.float32(1.0)
+    if not np.isfinite(top):
+        bad = int(np.argmax(g))
         raise DataError(f"confidence 1 + α·g(r) overflows float32 at value {bad} "
                         f"({values[bad]}); lower alpha or use confidence='log1p'")
-    return c
+    return g, float(alpha), 1.0
+
+
+def confidence(values: np.ndarray, alpha: float, kind: str = "linear") -> np.ndarray:
+    """c = 1 + α·g(r) as a float32 array (what :func:`confidence_weights` stands for).
+
+    Raises
+    ------
+    DataError
+        As :func:`confidence_weights`.
+    """
+    g, a, base = confidence_weights(values, alpha, kind)
+    return map_float32(lambda x: base + a * x.astype(np.float64), g)
 
 
 def init_factors(n: int, k: int, seed) -> np.ndarray:
@@ -113,7 +125,7 @@ def fold_in_rows(Y: np.ndarray, YtY: np.ndarray | None, items, conf, reg: float)
     G = als_kernels.gram(Y) if YtY is None else np.ascontiguousarray(YtY, dtype=np.float64)
     x = np.zeros((1, Y.shape[1]), np.float32)
     indptr = np.array([0, len(items)], np.int64)
-    bad = als_kernels.cholesky_rows(indptr, items, conf, x, Y, G, float(reg), 0, 1)
+    bad = als_kernels.cholesky_rows(indptr, items, (conf, 1.0, 0.0), x, Y, G, float(reg), 0, 1)
     if bad != als_kernels.OK:
         raise DataError("the fold-in system is not positive definite or its solution is not "
                         "finite; use reg > 0 and finite confidences >= 1")
@@ -169,7 +181,9 @@ class ALSRun:
         self.sides = []
         for by in ("user", "item"):
             indptr, indices, values = train.csr(by, keep=False)
-            conf = confidence(values, float(p["alpha"]), p["confidence"])
+            # The confidences as the values and α: the kernels compute each one as they go,
+            # so no array of them is held (4 bytes a row on each side).
+            conf = confidence_weights(values, float(p["alpha"]), p["confidence"])
             self.sides.append((indptr, indices, conf, self._chunks(indptr, k)))
         threads = p["threads"] or (min(os.cpu_count() or 1, 8)
                                    if len(train) >= AUTO_PARALLEL_MIN_PAIRS else 1)

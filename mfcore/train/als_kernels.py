@@ -9,8 +9,11 @@ Rows are independent, so the driver (:mod:`mfcore.train.als`) hands each kernel 
 consecutive rows and runs calls in parallel threads; the kernels are ``nogil`` and ``cache=True``
 like the SGD ones (:mod:`mfcore.train.kernels`).
 
-Rows come as CSR arrays: ``indptr`` (int64, n_rows + 1), ``indices`` (int32 columns) and ``conf``
-(float32 confidences c ≥ 1). A row with no observed column has the exact solution 0.
+Rows come as CSR arrays: ``indptr`` (int64, n_rows + 1) and ``indices`` (int32 columns), with
+their confidences as ``conf = (g, alpha, base)``: entry n's is the float32 of
+``base + alpha · g[n]`` (training: the rows' values or their log1p, α and 1; an explicit array of
+confidences c: ``(c, 1.0, 0.0)``), so no array of confidences need exist beside the values. A
+row with no observed column has the exact solution 0.
 
 Every solver returns the first row whose solution is NaN/inf, or :data:`OK`; so does
 :func:`observed_loss`, beside its sum. :func:`gram_rows` gives YᵀY over a run of rows.
@@ -93,13 +96,19 @@ def _gram_times4(G, V, reg, out):
             out[b, f] = _dot(G[f], V[b]) + reg * V[b, f]
 
 
+@register_jitable
+def _conf(conf, n):
+    """Entry n's confidence, rounded to float32 once as an array of them would be."""
+    return np.float32(conf[2] + conf[1] * np.float64(conf[0][n]))
+
+
 @register_jitable(fastmath=FASTMATH)
 def _add_observed(indptr, indices, conf, Y, v, out, u, rhs):
     """out += Σ_{i∈R(u)} ((c − 1) y·v − rhs·c) y: the observed part of A_u v (rhs = 0), or of
     A_u v − b_u (rhs = 1)."""
     for n in range(indptr[u], indptr[u + 1]):
         y = Y[indices[n]]
-        c = conf[n]
+        c = _conf(conf, n)
         w = (c - np.float32(1.0)) * _dot(y, v) - rhs * c
         for f in range(out.shape[0]):
             out[f] += w * y[f]
@@ -182,8 +191,10 @@ def cg_rows(indptr, indices, conf, X, Y, YtY, reg, cg_steps, row_lo, row_hi):
 
     Parameters
     ----------
-    indptr, indices, conf : arrays
-        The rows in CSR form (int64, int32, float32 confidences).
+    indptr, indices : arrays
+        The rows in CSR form (int64, int32).
+    conf : (float32 array, float, float)
+        Their confidences ``(g, alpha, base)``, see the module docstring.
     X : float32 array (n_rows, k)
         Solved in place.
     Y : float32 array (n_cols, k)
@@ -284,7 +295,7 @@ def cholesky_rows(indptr, indices, conf, X, Y, YtY, reg, row_lo, row_hi):
             b[f] = 0.0
         for n in range(indptr[u], indptr[u + 1]):
             y = Y[indices[n]]
-            c = np.float64(conf[n])
+            c = np.float64(_conf(conf, n))
             for f in range(k):
                 yd[f] = y[f]
                 b[f] += c * yd[f]
@@ -315,7 +326,7 @@ def observed_loss(indptr, indices, conf, X, Y, row_lo, row_hi):
         for n in range(indptr[u], indptr[u + 1]):
             s = np.float64(_dot(Y[indices[n]], x))
             e = 1.0 - s
-            part += np.float64(conf[n]) * e * e - s * s
+            part += np.float64(_conf(conf, n)) * e * e - s * s
         if not _finite(part):
             return total + part, u
         total += part
@@ -373,7 +384,7 @@ def warm_up() -> None:
     """Load (or compile, the first time) every ALS kernel; see :func:`kernels.warm_up`."""
     indptr = np.array([0, 1, 1], np.int64)
     indices = np.zeros(1, np.int32)
-    conf = np.ones(1, np.float32)
+    conf = (np.ones(1, np.float32), 1.0, 0.0)
     X = np.zeros((2, 1), np.float32)
     G = np.ones((1, 1), np.float32)
     cg_rows(indptr, indices, conf, X, X, G, np.float32(1.0), 1, 0, 2)

@@ -29,7 +29,7 @@ def _problem(n_rows=30, n_cols=20, k=5, density=0.25, seed=0):
     rows, cols = np.nonzero(dense)
     indptr = np.zeros(n_rows + 1, np.int64)
     np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
-    conf = als.confidence(dense[rows, cols], 2.0)
+    conf = als.confidence_weights(dense[rows, cols], 2.0)  # the kernels take (g, α, 1)
     X = (rng.standard_normal((n_rows, k)) * 0.3).astype(np.float32)
     Y = (rng.standard_normal((n_cols, k)) * 0.5).astype(np.float32)
     return dense, indptr, cols.astype(np.int32), conf, X, Y
@@ -163,7 +163,7 @@ def test_fold_in_rows_is_the_exact_user_solve():
     want = _normal_equations(dense, Y, reg=0.1)
     u = 5
     a, b = indptr[u], indptr[u + 1]
-    x = als.fold_in_rows(Y, None, idx[a:b], conf[a:b], 0.1)
+    x = als.fold_in_rows(Y, None, idx[a:b], als.confidence(dense[u][dense[u] > 0], 2.0), 0.1)
     assert x.dtype == np.float32 and x.shape == (5,)
     np.testing.assert_allclose(x, want[u], atol=1e-5)
     np.testing.assert_array_equal(als.fold_in_rows(Y, als_kernels.gram(Y), [], [], 0.1), 0.0)
@@ -340,3 +340,20 @@ def test_bad_factors_and_data_are_refused():
         als.ALSRun(_model(bad), bad)
     with pytest.raises(DataError, match="overflows"):
         als.confidence(np.array([3e38], np.float32), 10.0)
+
+
+@pytest.mark.parametrize("kind", ["linear", "log1p"])
+def test_confidence_weights_are_the_values_and_solve_as_an_array_of_confidences(kind):
+    dense, indptr, idx, _, X, Y = _problem()
+    values = dense[np.nonzero(dense)].astype(np.float32)
+    weights = als.confidence_weights(values, 3.0, kind)
+    if kind == "linear":  # the rows' own values: no array of confidences beside them
+        assert np.shares_memory(weights[0], values) and weights[1:] == (3.0, 1.0)
+    explicit = (als.confidence(values, 3.0, kind), 1.0, 0.0)
+    G = als_kernels.gram(Y)
+    a, b = X.copy(), X.copy()
+    assert als_kernels.cholesky_rows(indptr, idx, weights, a, Y, G, 0.1, 0, 30) == als_kernels.OK
+    assert als_kernels.cholesky_rows(indptr, idx, explicit, b, Y, G, 0.1, 0, 30) == als_kernels.OK
+    np.testing.assert_array_equal(a, b)
+    assert als_kernels.observed_loss(indptr, idx, weights, a, Y, 0, 30) == \
+        als_kernels.observed_loss(indptr, idx, explicit, a, Y, 0, 30)
