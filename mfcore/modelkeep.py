@@ -56,7 +56,8 @@ def keep_setting(environ=None) -> tuple[int, str | None]:
 def policy_text(keep: int) -> str:
     """The policy in one paragraph, for the Train and Runs pages."""
     if keep == 0:
-        kept = "keeps no Train-page model file automatically: each is deleted once its run is saved"
+        kept = ("keeps no Train-page model file: each is deleted once its run is saved, so "
+                "none can be pinned either")
     else:
         kept = (f"keeps the model files of each session's last {keep} Train-page "
                 f"run{'s' if keep != 1 else ''}; when a newer run is saved, the session's older "

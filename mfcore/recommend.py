@@ -154,9 +154,14 @@ def similar_items(model, item: int, n: int = 10):
     m = as_factor_model(model).parts()
     item = _check_index("item", item, len(m.Q))
     n = _check_n(n)
-    Q = m.Q.astype(np.float64)
-    norms = np.linalg.norm(Q, axis=1)
-    dots = Q @ Q[item]
+    # In float64, a slice of items at a time: a float64 copy of every factor (and of their
+    # squares) would be 0.4 GiB at 385k songs for one song's neighbours.
+    q = m.Q[item].astype(np.float64)
+    dots, norms = np.empty(len(m.Q)), np.empty(len(m.Q))
+    for lo in range(0, len(m.Q), 1 << 16):
+        block = m.Q[lo:lo + (1 << 16)].astype(np.float64)
+        dots[lo:lo + len(block)] = block @ q
+        norms[lo:lo + len(block)] = np.sqrt(np.add.reduce(block * block, axis=1))
     denom = norms * norms[item]
     cos = np.divide(dots, denom, out=np.zeros_like(dots), where=denom > 0)
     return top_n(cos, n, [item])

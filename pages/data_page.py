@@ -107,10 +107,11 @@ def fitted_preparation():
         fitted, changes = fit_preparation(chosen, current, raw)
 
         def adopt() -> None:
-            ss.prep = fitted
-            for key in ("transform", "split"):
-                if key in fitted:
-                    ss[f"f_{key}"] = fitted[key]
+            # Only what was reset for the new data: the form may have changed during the load.
+            reset = {k: v for k, v in fitted.items() if chosen.get(k) != v}
+            ss.prep = {**ss.get("prep", {}), **reset}
+            for key, value in reset.items():
+                ss[f"f_{key}"] = value
             for text in changes:
                 notice(text)
         return prep_options(fitted, current), adopt

@@ -121,11 +121,25 @@ def _bars_the_first_way(values):
     return xs[counts > 0].tolist(), counts[counts > 0].tolist(), cap
 
 
-@pytest.mark.parametrize("scale", [3.0, 40.0, 400.0])  # cap below 200, near it, at 200
+@pytest.mark.parametrize("scale", [3.0, 40.0, 400.0, None])  # cap below 200, near it, at 200
 def test_play_count_bars_are_counted_a_slice_at_a_time_as_before(scale):
     from mfcore.report import value_distribution
-    v = np.floor(np.random.default_rng(4).pareto(1.2, 50_000) * scale + 1).astype(np.float32)
+    if scale is None:  # the 99.5th percentile between 150 and 250 (found by review)
+        v = np.array([0] * 190 + [150, 250], np.float32)
+    else:
+        v = np.floor(np.random.default_rng(4).pareto(1.2, 50_000) * scale + 1).astype(np.float32)
     fig = value_distribution(v, "counts")
     xs, ys, cap = _bars_the_first_way(v)
     assert list(fig.data[0].x) == xs and list(fig.data[0].y) == ys
     assert bool(fig.layout.annotations) == bool(v.max() > cap)
+
+
+def test_song_map_summed_over_slices_is_the_same_map(monkeypatch):
+    import mfcore.report.projection as projection
+    Q = np.random.default_rng(5).normal(size=(500, 6)).astype(np.float32)
+    whole = item_map_2d(Q, max_points=50, weights=np.arange(500.0))
+    monkeypatch.setattr(projection, "_SLICE", 7)  # 72 slices, the last one short
+    sliced = item_map_2d(Q, max_points=50, weights=np.arange(500.0))
+    assert np.array_equal(whole[0], sliced[0])
+    np.testing.assert_allclose(sliced[1], whole[1], atol=1e-9)
+    np.testing.assert_allclose(sliced[2], whole[2], atol=1e-12)
