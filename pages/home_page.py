@@ -21,13 +21,15 @@ def how_to_use() -> None:
         st.page_link("pages/data_page.py", label="Open Data", icon=NEXT)
     with steps[1].container(border=True):
         st.markdown("**2 · Train**")
-        st.caption("Set the hyperparameters and press Start: loss and RMSE curves update live. "
-                   "You can cancel at any time and keep the last epoch.")
+        st.caption("Set the hyperparameters and press Start: the loss and the ranking (or, for "
+                   "ratings, RMSE) curves update live. You can cancel at any time and keep the "
+                   "last epoch.")
         st.page_link("pages/train_page.py", label="Open Train", icon=NEXT)
     with steps[2].container(border=True):
         st.markdown("**3 · Recommend / Evaluate**")
         st.caption("See a listener's top songs, a song's fans and neighbours, a map of the songs; "
-                   "measure precision@k, recall@k and RMSE against baselines.")
+                   "measure precision@k, recall@k and NDCG against popularity (RMSE against "
+                   "baselines for ratings).")
         st.page_link("pages/recommend_page.py", label="Open Recommend", icon=NEXT)
         st.page_link("pages/evaluate_page.py", label="Open Evaluate", icon=NEXT)
     c1, c2, _ = st.columns([1, 1, 2])
@@ -79,12 +81,14 @@ def page() -> None:
     st.markdown(
         "Train **matrix-factorization recommenders** on listening data (Million Song Dataset play "
         "counts) or playlists (Spotify MPD), watch them learn, and inspect what they recommend.  \n"
-        "A model predicts r̂(u,i) = μ + b_u + b_i + p_u·q_i from a few latent factors per user "
-        "and per song, learnt by stochastic gradient descent.")
+        "A model scores each user–song pair by p_u·q_i, a few latent factors per user and per "
+        "song: learnt by implicit ALS for play counts and playlists (ranked, what people played), "
+        "or by SGD with biases μ + b_u + b_i for ratings.")
     how_to_use()
     this_session()
-    st.caption("RMSE = √(mean of (r − r̂)²) over the set named; lower is better. Each browser "
-               "session has its own data, jobs and model.")
+    st.caption("precision@k: the share of a user's top k that they played in held-out data; "
+               "RMSE = √(mean of (r − r̂)²), lower is better. Each browser session has its own "
+               "data, jobs and model.")
 
 
 page()

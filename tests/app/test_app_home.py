@@ -9,6 +9,8 @@ def test_home_explains_flow_and_shows_dataset():
     assert at.title[0].value == "MF Explorer"
     text = " ".join(m.value for m in at.markdown)
     assert "3,000 users" in text and "1,500 songs" in text  # built-in data loaded at once
+    # The product trains play counts by implicit ALS, ranked: the front page says so.
+    assert "implicit ALS for play counts" in text and "stochastic gradient" not in text
     links = [p.proto.page for p in at.get("page_link")]
     assert {"data", "train", "recommend", "evaluate"} <= set(links), links
     assert any("No model yet" in c.value for c in at.caption)
