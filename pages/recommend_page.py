@@ -165,7 +165,7 @@ def song_map(b: Bundle) -> None:
     shown = f"the {len(idx):,} most popular of {len(counts):,} songs" \
         if len(idx) < len(counts) else f"all {len(counts):,} songs"
     st.caption(f"Each dot is a song's factor vector q_i projected on the first two principal "
-               f"components (PCA by SVD of the centred factors); {shown}. Colour = log₁₀ of "
+               f"components (PCA of the centred factors); {shown}. Colour = log₁₀ of "
                "its listeners. Songs liked by the new listener are circled.")
 
 
