@@ -178,7 +178,7 @@ def fit_and_record(model, prepared: Prepared, *, history=None, source: str = "cl
                    definition: str = "heldout", direction: str = "users",
                    sample: int | None = None, callback=None, cancel=None,
                    extra: dict | None = None, strict: bool = True,
-                   keep_models: int | None = None) -> RecordedRun:
+                   keep_models: int | None = None, on_fitted=None) -> RecordedRun:
     """Fit ``model`` on ``prepared``'s split, score it, save it and record the run.
 
     The one training run of ``python -m mfcore train`` and of the dashboard's Train page, so
@@ -204,6 +204,9 @@ def fit_and_record(model, prepared: Prepared, *, history=None, source: str = "cl
         stops training. A run cancelled before its first epoch is neither scored nor recorded.
     extra : dict, optional
         Added to :attr:`RunRecord.extra`.
+    on_fitted : callable, optional
+        Called with no argument once ``fit`` has returned, before scoring and saving (the
+        dashboard's job then no longer gives its slot up: its training is over).
     keep_models : int, optional
         After recording, apply the dashboard's keep-models policy to the history owner's
         Train-page runs: :meth:`~mfcore.runstore.RunHistory.prune_models` with this N
@@ -220,6 +223,8 @@ def fit_and_record(model, prepared: Prepared, *, history=None, source: str = "cl
     t0 = time.perf_counter()
     model.fit(prepared.train, prepared.val, callback=callback, cancel=cancel)
     fit_seconds = time.perf_counter() - t0
+    if on_fitted is not None:
+        on_fitted()
     if not model.history_ and model.status_ == "cancelled":
         return RecordedRun(record=None)
     out = RecordedRun(record=None)

@@ -332,8 +332,11 @@ class JobRegistry:
     # ---- internals ---------------------------------------------------------------------------
     def _slot_to_take(self, running: list[Job], owner: str) -> Job | None:
         # caller holds the lock; the job of the owner gone longest, never the caller's own
+        # A job whose training is over (scoring, saving: info['fitting'] False) ends soon and
+        # cannot be stopped any more; taking its slot would run one job too many.
         gone = [j for j in running if j.owner != owner
-                and self.presence.gone(j.owner, self.takeover_after)]
+                and self.presence.gone(j.owner, self.takeover_after)
+                and j.snapshot().info.get("fitting", True)]
         return max(gone, key=lambda j: self.presence.idle(j.owner), default=None)
 
     def _full_message(self, running: list[Job], owner: str) -> str:

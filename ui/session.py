@@ -273,7 +273,7 @@ def adopt(snap: JobSnapshot) -> None:
     ss = st.session_state
     ss.adopted_job = snap.id
     ss.last_run = snap
-    if snap.info.get("cancel_reason"):
+    if snap.info.get("cancel_reason") and snap.status == "cancelled":
         notice(f"Your training run was stopped after {len(snap.history)} epochs: "
                f"{snap.info['cancel_reason']}. Its finished epochs are kept (run history).")
     model = snap.result

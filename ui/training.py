@@ -41,11 +41,12 @@ def training_job(model: Any, prepared: Any, *, history: Any = None) -> Callable[
         else:
             run = fit_and_record(model, prepared, history=history, source="app",
                                  callback=on_epoch, cancel=job.cancel_event, strict=False,
-                                 keep_models=keep_setting()[0])
+                                 keep_models=keep_setting()[0],
+                                 on_fitted=lambda: job.update_info(fitting=False))
             job.update_info(run_id=run.run_id,
                             history_error=error_text(run.error) if run.error else None)
             reason = job.snapshot().info.get("cancel_reason")
-            if reason and run.run_id is not None:
+            if reason and run.run_id is not None and model.status_ == "cancelled":
                 _note(history, run.run_id, f"Stopped: {reason}.")
         status = {"diverged": "diverged", "cancelled": "cancelled"}.get(model.status_, "done")
         job.set_result(model, status=status)

@@ -202,6 +202,24 @@ def test_a_waiting_user_takes_the_slot_of_a_closed_tab():
         reg.shutdown()
 
 
+def test_a_job_past_its_training_keeps_its_slot_though_its_tab_is_gone():
+    # Scoring and saving (found by review): the cancel would not stop them, so taking the
+    # slot would run one job too many and note a finished run as stopped.
+    clock = FakeClock()
+    reg = JobRegistry(max_jobs=1, grace_seconds=600, takeover_after=30, clock=clock)
+    release = threading.Event()
+    try:
+        gone = reg.start("gone", blocking_fn(release), label="g")
+        gone.update_info(fitting=False)
+        clock.t += 100
+        with pytest.raises(ResourceError):
+            reg.start("alice", epochs_fn(1), label="a")
+        assert gone.status == "running" and not gone.cancelled
+    finally:
+        release.set()
+        reg.shutdown()
+
+
 def test_an_open_tab_keeps_its_slot_however_long_it_is_idle():
     clock = FakeClock()
     reg = JobRegistry(max_jobs=1, grace_seconds=600, takeover_after=30, clock=clock)

@@ -117,3 +117,14 @@ def test_an_als_run_has_no_rmse(prepared):
     record = score_run(model, prepared, k=5)
     assert record.train_rmse is record.val_rmse is record.val_mae is None
     assert record.precision_at_k is not None
+
+
+def test_on_fitted_is_called_once_training_is_over_before_scoring(prepared, monkeypatch):
+    import mfcore.runs as runs
+    seen = []
+    real = runs.score_run
+    monkeypatch.setattr(runs, "score_run", lambda *a, **k: (seen.append("scored"),
+                                                            real(*a, **k))[1])
+    model = MFModel(factors=4, epochs=2, solver="sgd")
+    fit_and_record(model, prepared, on_fitted=lambda: seen.append(("fitted", model.status_)))
+    assert seen == [("fitted", "fitted"), "scored"]
