@@ -13,9 +13,11 @@ validation rows (cold users and items predicted without their untrained paramete
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
@@ -228,6 +230,7 @@ def fit_and_record(model, prepared: Prepared, *, history=None, source: str = "cl
     if not model.history_ and model.status_ == "cancelled":
         return RecordedRun(record=None)
     out = RecordedRun(record=None)
+    kept_for_history = None
     try:
         out.record = score_run(model, prepared, k=k, definition=definition,
                                direction=direction, sample=sample, fit_seconds=fit_seconds,
@@ -237,11 +240,17 @@ def fit_and_record(model, prepared: Prepared, *, history=None, source: str = "cl
             out.model_path = str(write_model(model, model_path, data=prepared.display))
         elif save_model and history is not None and model.history_:
             out.model_path = str(history.save_model(model, prepared.display))
+            kept_for_history = out.model_path
         if history is not None:
             out.run_id = history.record(out.record, source=source, model_path=out.model_path)
             if keep_models is not None:
                 out.pruned = history.prune_models(keep_models)
     except Exception as exc:
+        if out.run_id is None and kept_for_history is not None:
+            # Saved for a run that was not recorded: no row would ever point at it (or prune it).
+            with contextlib.suppress(OSError):
+                Path(kept_for_history).unlink()
+            out.model_path = None
         if strict:
             raise
         out.error = exc

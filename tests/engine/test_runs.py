@@ -79,6 +79,10 @@ def test_a_history_that_fails_is_raised_or_reported(prepared, tmp_path):
     run = fit_and_record(model, prepared, history=broken, strict=False)
     assert isinstance(run.error, HistoryError) and run.run_id is None
     assert model.status_ == "fitted" and run.record is not None  # the model is kept
+    # ... in the session, not as a file that no run row points at (found by review)
+    assert run.model_path is None
+    assert [p.name for p in broken.models_dir.glob("*.npz")] == \
+        [p.name for p in broken.models_dir.glob("seen-*.npz")]  # only the data's seen file
 
 
 def test_errors_of_fit_itself_are_always_raised(prepared, tmp_path):
