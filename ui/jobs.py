@@ -314,8 +314,10 @@ class JobRegistry:
                     del self._jobs[job_id]
                     dropped.append(job_id)
             holding = {j.owner for j in self._jobs.values()}
-        for o in gone - holding:
-            presence.forget(o)
+            # Under the lock (no job can start meanwhile), and only if still unseen: an owner
+            # who came back since the look above keeps its presence (found by review).
+            for o in gone - holding:
+                presence.forget(o, unseen_for=FINISHED_KEPT_S)
         for job_id in dropped:
             log.info("dropped job %s: its owner is gone", job_id)
         return dropped

@@ -77,7 +77,15 @@ class Presence:
         with self._lock:
             return list(self._seen)
 
-    def forget(self, owner: str) -> None:
+    def forget(self, owner: str, *, unseen_for: float | None = None) -> bool:
+        """Drop what is known of ``owner``; with ``unseen_for``, only if still not seen for
+        that many seconds (checked under the lock, so a visit in between keeps it). Whether
+        it was forgotten."""
         with self._lock:
+            seen = self._seen.get(owner)
+            if unseen_for is not None and seen is not None and \
+                    self._clock() - seen <= unseen_for:
+                return False
             self._seen.pop(owner, None)
             self._clients.pop(owner, None)
+            return True

@@ -301,3 +301,15 @@ def test_a_run_stopped_for_another_user_keeps_its_epochs_with_a_note(tmp_path):
         assert run["note"].startswith("Stopped: its browser tab was closed")
     finally:
         reg.shutdown()
+
+
+def test_a_gone_owner_seen_again_is_not_forgotten():
+    from ui.presence import Presence
+    clock = FakeClock()
+    presence = Presence(clock=clock)
+    presence.touch("dora")
+    clock.t += 200
+    presence.touch("dora")  # back just before the reaper's second look
+    assert not presence.forget("dora", unseen_for=150) and presence.idle("dora") == 0
+    clock.t += 151
+    assert presence.forget("dora", unseen_for=150) and presence.idle("dora") == float("inf")
