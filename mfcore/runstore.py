@@ -298,6 +298,8 @@ class RunHistory(ModelFiles, SweepRecords):
             for p in paths:
                 with contextlib.suppress(OSError):
                     Path(p).unlink()
+            if paths:
+                self.drop_unused_seen_files()
         return int(n)
 
     # ---- export / models -------------------------------------------------------------------------

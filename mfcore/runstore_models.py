@@ -9,6 +9,7 @@ from typing import Iterable
 
 from .errors import ConfigError
 from .runstore_db import RunDatabase
+from .seen import unused_seen_files
 
 __all__ = ["ModelFiles"]
 
@@ -51,7 +52,18 @@ class ModelFiles(RunDatabase):
         for _, p in doomed:  # after the commit: a run never points at a deleted file
             with contextlib.suppress(OSError):
                 Path(p).unlink()
+        if doomed:
+            self.drop_unused_seen_files()
         return [int(i) for i, _ in doomed]
+
+    def drop_unused_seen_files(self) -> list[Path]:
+        """Delete the seen-items files of :attr:`models_dir` whose models are all gone
+        (:func:`mfcore.seen.unused_seen_files`); the files deleted."""
+        gone = unused_seen_files(self.models_dir) if self.models_dir.is_dir() else []
+        for p in gone:
+            with contextlib.suppress(OSError):
+                p.unlink()
+        return gone
 
     def pin_models(self, run_ids: Iterable[int], *, pinned: bool = True,
                    only_owner: str | None = None) -> list[int]:

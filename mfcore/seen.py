@@ -41,6 +41,25 @@ def seen_path(model_path, fingerprint: str | None) -> Path | None:
     return Path(model_path).parent / f"seen-{fingerprint}.npz"
 
 
+def unused_seen_files(folder) -> list[Path]:
+    """The seen files in ``folder`` that no model file there was saved from (all the models of
+    their data are gone); none when a model file cannot be read (it might need one)."""
+    folder = Path(folder)
+    seen = {p.name[len("seen-"):-len(".npz")]: p for p in folder.glob("seen-*.npz")}
+    if not seen:
+        return []
+    used = set()
+    for p in folder.glob("*.npz"):
+        if p.name.startswith("seen-"):
+            continue
+        try:
+            with np.load(p, allow_pickle=False) as z:
+                used.add(json.loads(str(z["meta_json"][()])).get("fingerprint"))
+        except Exception:  # noqa: BLE001 - an unreadable model keeps every seen file
+            return []
+    return sorted(path for fp, path in seen.items() if fp not in used)
+
+
 def write_seen(model_path, data) -> Path:
     """Write the seen file of ``data`` (an Interactions) beside ``model_path``, unless there.
 

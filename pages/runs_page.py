@@ -149,13 +149,20 @@ def filters(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[keep].reset_index(drop=True)
 
 
-def disk_use(frame: pd.DataFrame, sizes: pd.Series) -> None:
-    """The disk the listed runs' model files use, and the keep-models policy in words."""
+def disk_use(frame: pd.DataFrame, sizes: pd.Series, models_dir) -> None:
+    """The disk the listed runs' model files use (and the model folder's seen-items files),
+    and the keep-models policy in words."""
     keep, problem = keep_setting()
     files = int(sizes.notna().sum())
+    seen = [p.stat().st_size for p in models_dir.glob("seen-*.npz")] \
+        if models_dir.is_dir() else []
+    shared = (f"; plus {human_bytes(float(sum(seen)))} of seen-items files in the model folder "
+              f"({len(seen):,}: one per dataset, shared by its models, deleted with the last "
+              "of them)") if seen else ""
     st.markdown(f"**Model files of the {len(frame):,} listed run{'s' if len(frame) != 1 else ''}:"
                 f" {human_bytes(float(sizes.sum()))} on disk** ({files:,} "
-                f"file{'s' if files != 1 else ''}; each run's size is in the *model file* column)")
+                f"file{'s' if files != 1 else ''}; each run's size is in the *model file* "
+                f"column{shared})")
     st.caption(policy_text(keep))
     if problem:
         st.warning(problem, icon=":material/warning:")
@@ -304,7 +311,7 @@ def page() -> None:
         return
     frame = filters(frame)
     sizes = model_sizes(frame)
-    disk_use(frame, sizes)
+    disk_use(frame, sizes, hist.models_dir)
     runs_table(frame, sizes)
     c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
     options = [int(i) for i in frame["id"]]

@@ -157,3 +157,25 @@ def test_a_version_3_history_gains_the_model_state(path):
     assert me.prune_models(1) == newer[:1]
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
+
+
+def test_the_seen_file_of_a_dataset_goes_with_its_last_model(path):
+    me = RunHistory(path, owner=ME)
+
+    def train(seed: int, keep: int):
+        prepared = prepare(generate(60, 40, 600, shape="ratings", seed=seed))
+        return fit_and_record(MFModel(factors=2, epochs=1, seed=1), prepared, history=me,
+                              source="app", keep_models=keep)
+
+    def seen_files():
+        return sorted(p.name for p in me.models_dir.glob("seen-*.npz"))
+
+    train(seed=2, keep=2)
+    train(seed=2, keep=2)           # the same data: one seen file for both models
+    assert len(seen_files()) == 1
+    train(seed=3, keep=2)           # other data: its own seen file; one model of seed 2 pruned
+    assert len(seen_files()) == 2
+    train(seed=3, keep=2)           # the last model of seed 2 pruned: its seen file goes too
+    assert len(seen_files()) == 1
+    assert me.delete_runs(me.list_runs()["id"], delete_model_files=True) == 4
+    assert seen_files() == []
