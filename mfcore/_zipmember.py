@@ -28,19 +28,27 @@ def _data_start(f, info: zipfile.ZipInfo) -> int:
     return info.header_offset + _LOCAL + n_name + n_extra
 
 
+def array_header(f) -> tuple[tuple, bool, np.dtype] | None:
+    """``(shape, fortran_order, dtype)`` of the ``.npy`` stream ``f`` (read from its start; it
+    is left at the data), or None for a format version other than the 1.0 and 2.0 numpy writes."""
+    version = np.lib.format.read_magic(f)
+    if version == (1, 0):
+        return np.lib.format.read_array_header_1_0(f)
+    if version == (2, 0):
+        return np.lib.format.read_array_header_2_0(f)
+    return None
+
+
 def _header(f, info: zipfile.ZipInfo):
     """``(start, shape, dtype, data offset)`` of a stored member, or None when not plain."""
     if info.compress_type != zipfile.ZIP_STORED:
         return None
     start = _data_start(f, info)
     f.seek(start)
-    version = np.lib.format.read_magic(f)
-    if version == (1, 0):
-        shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
-    elif version == (2, 0):
-        shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
-    else:
+    header = array_header(f)
+    if header is None:
         return None
+    shape, fortran, dtype = header
     if fortran or dtype.hasobject:
         return None
     data_at = f.tell()

@@ -16,6 +16,7 @@ import zipfile
 
 import numpy as np
 
+from ._zipmember import array_header
 from .errors import ModelFileError
 
 #: The most a compressed member may expand (uncompressed size / stored size).
@@ -36,13 +37,10 @@ _META_TYPES = {
 
 def npy_header(f) -> tuple[tuple, np.dtype, int]:
     """``(shape, dtype, header bytes)`` of the ``.npy`` stream ``f`` (read from its start)."""
-    version = np.lib.format.read_magic(f)
-    if version == (1, 0):
-        shape, _, dtype = np.lib.format.read_array_header_1_0(f)
-    elif version == (2, 0):
-        shape, _, dtype = np.lib.format.read_array_header_2_0(f)
-    else:
-        raise ModelFileError(f".npy format version {version} is not one mfcore writes")
+    header = array_header(f)
+    if header is None:
+        raise ModelFileError("an .npy format version mfcore does not write (1.0 or 2.0)")
+    shape, _, dtype = header
     return shape, dtype, f.tell()
 
 
