@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import DataError
+from .values import whole_numbers
 
 DUPLICATE_POLICIES = ("sum", "max", "last", "first", "error")
 
@@ -294,9 +295,8 @@ class Interactions:
         if self.implicit:
             return "binary"
         v = self.values
-        if len(v) and float(v.max()) > 10 and all(
-                np.all(s == np.round(s)) for s in np.array_split(v, max(1, len(v) >> 20))):
-            return "counts"  # whole numbers, checked a slice at a time (no copy of the column)
+        if len(v) and float(v.max()) > 10 and whole_numbers(v):
+            return "counts"
         return "ratings"
 
     def with_kind(self, kind: str) -> "Interactions":

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from ..values import whole_numbers
 from .style import ACCENT, GREY, SECOND, field, finite_values, new_figure
 
 __all__ = ["loss_curve", "rmse_curve", "ranking_curve", "runs_overlay_figure",
@@ -139,7 +140,7 @@ def value_distribution(values: np.ndarray, kind: str = "counts"):
             fig.add_histogram(x=v, nbinsx=40, marker_color=ACCENT, name="ratings")
         fig.update_yaxes(title=y_title, rangemode="tozero")
         return fig
-    if v.min() >= 0 and _whole_numbers(v):
+    if v.min() >= 0 and whole_numbers(v):
         # Every whole value counted (the MSD's largest play count is 9,667), so the 99.5th
         # percentile is np.percentile's; beyond 2**24 the column is sorted as np.percentile does.
         top = int(v.max())
@@ -159,11 +160,6 @@ def value_distribution(values: np.ndarray, kind: str = "counts"):
         fig.add_histogram(x=v, nbinsx=60, marker_color=ACCENT, name="pairs")
     fig.update_yaxes(title=y_title, type="log")
     return fig
-
-
-def _whole_numbers(v: np.ndarray, chunk: int = 1 << 20) -> bool:
-    return all(np.all(v[a:a + chunk] == np.round(v[a:a + chunk]))
-               for a in range(0, len(v), chunk))
 
 
 def _capped_counts(v: np.ndarray, top: int, chunk: int = 1 << 20) -> np.ndarray:

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mfcore.values import MISSING, finite, fmt, jsonable, map_float32
+from mfcore.values import MISSING, finite, fmt, jsonable, map_float32, whole_numbers
 
 
 @pytest.mark.parametrize("x, expected", [
@@ -66,3 +66,10 @@ def test_map_float32_rounds_each_value_once_as_the_whole_column_would():
     got = map_float32(fn, x, chunk=1000)  # 11 slices, the last one short
     assert got.dtype == np.float32 and np.array_equal(got, fn(x).astype(np.float32))
     assert map_float32(fn, x[:0]).shape == (0,)
+
+
+def test_whole_numbers_looks_at_every_slice():
+    x = np.arange(2_500, dtype=np.float32)
+    assert whole_numbers(x, chunk=1000) and whole_numbers(x[:0])
+    x[2_400] = 3.5  # in the last, short slice
+    assert not whole_numbers(x, chunk=1000)
