@@ -25,7 +25,6 @@ import numpy as np
 
 from ._atomic import atomic_savez
 from .errors import ModelFileError
-from .interactions import index_counts
 from ._zipmember import map_stored
 
 MARKER = "mfcore-seen"
@@ -70,15 +69,7 @@ def write_seen(model_path, data) -> Path:
     path = seen_path(model_path, data.fingerprint)
     if path.exists():
         return path
-    users = data.users
-    indptr = np.zeros(data.n_users + 1, dtype=np.int64)
-    np.cumsum(index_counts(users, data.n_users), out=indptr[1:])
-    # Loaded rows are sorted by user (Interactions.from_codes), and filters keep the order: then
-    # the items are already grouped and no n-sized order is built.
-    step, last = 1 << 22, len(users) - 1
-    by_user = all(np.all(users[a + 1:min(a + step, last) + 1] >= users[a:min(a + step, last)])
-                  for a in range(0, max(last, 0), step))
-    items = data.items if by_user else data.items[np.argsort(users, kind="stable")]
+    indptr, items, _ = data.csr("user")  # views of the rows, which are sorted by user
     meta = {"format": MARKER, "version": VERSION, "fingerprint": data.fingerprint,
             "n_users": int(data.n_users), "n_items": int(data.n_items)}
     atomic_savez(path, {"indptr": indptr, "items": np.ascontiguousarray(items, dtype=np.int32),
