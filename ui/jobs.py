@@ -126,6 +126,11 @@ class Job:
         with self._lock:
             self._info.update(info)
 
+    def info_value(self, key: str, default: Any = None) -> Any:
+        """One fact of :meth:`update_info` (no snapshot of the history for it)."""
+        with self._lock:
+            return self._info.get(key, default)
+
     # ---- called by anyone ------------------------------------------------------------------
     def cancel(self) -> None:
         """Ask the job to stop; its function sees ``job.cancel_event`` set."""
@@ -338,7 +343,7 @@ class JobRegistry:
         # cannot be stopped any more; taking its slot would run one job too many.
         gone = [j for j in running if j.owner != owner
                 and self.presence.gone(j.owner, self.takeover_after)
-                and j.snapshot().info.get("fitting", True)]
+                and j.info_value("fitting", True)]
         return max(gone, key=lambda j: self.presence.idle(j.owner), default=None)
 
     def _full_message(self, running: list[Job], owner: str) -> str:

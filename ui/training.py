@@ -45,7 +45,7 @@ def training_job(model: Any, prepared: Any, *, history: Any = None) -> Callable[
                                  on_fitted=lambda: job.update_info(fitting=False))
             job.update_info(run_id=run.run_id,
                             history_error=error_text(run.error) if run.error else None)
-            reason = job.snapshot().info.get("cancel_reason")
+            reason = job.info_value("cancel_reason")
             if reason and run.run_id is not None and model.status_ == "cancelled":
                 _note(history, run.run_id, f"Stopped: {reason}.")
         status = {"diverged": "diverged", "cancelled": "cancelled"}.get(model.status_, "done")
