@@ -7,6 +7,7 @@ the server-side search, opens recommendations and an evaluation. Screenshots go 
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -37,16 +38,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
+@contextlib.contextmanager
+def served(args: list[str], env: dict, log_path: Path):
+    """A Streamlit server (``python args... --server.port P`` on 127.0.0.1) that is healthy:
+    yields its URL; stops it afterwards and fails on a traceback in its log."""
     port = free_port()
-    data = tmp_path_factory.mktemp("data")
-    log_path = tmp_path_factory.mktemp("log") / "streamlit.log"
-    env = {**os.environ, "MFX_DATA_DIR": str(data), "PYTHONUNBUFFERED": "1"}
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-             "--server.port", str(port), "--server.address", "127.0.0.1"],
+            [sys.executable, *args, "--server.headless", "true", "--server.port", str(port),
+             "--server.address", "127.0.0.1"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -70,6 +70,15 @@ def server(tmp_path_factory):
             proc.kill()
         tail = log_path.read_text(errors="replace")
         assert "Traceback" not in tail, tail[-4000:]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    data = tmp_path_factory.mktemp("data")
+    log_path = tmp_path_factory.mktemp("log") / "streamlit.log"
+    env = {**os.environ, "MFX_DATA_DIR": str(data), "PYTHONUNBUFFERED": "1"}
+    with served(["-m", "streamlit", "run", "app.py"], env, log_path) as url:
+        yield url
 
 
 def least_popular_song() -> tuple[str, str, str]:

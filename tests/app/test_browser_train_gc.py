@@ -12,19 +12,16 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from test_browser import CHROMIUM, ROOT, free_port  # skips the module without Chromium
+from test_browser import browser, served  # noqa: F401 - skips the module without Chromium
 
 pytestmark = pytest.mark.browser
 
-from playwright.sync_api import expect, sync_playwright  # noqa: E402
+from playwright.sync_api import expect  # noqa: E402
 
 PROBE = Path(__file__).with_name("gc_probe_server.py")
 
@@ -36,38 +33,12 @@ def read_probe(path: Path) -> dict:
 @pytest.fixture(scope="module")
 def probed_server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("gcprobe")
-    probe, log_path = tmp / "probe.json", tmp / "streamlit.log"
+    probe = tmp / "probe.json"
     env = {**os.environ, "MFX_GC_PROBE": str(probe), "MFX_DATA_DIR": str(tmp),
            "MFX_HISTORY_DB": str(tmp / "runs.sqlite"), "PYTHONUNBUFFERED": "1"}
     env.pop("STREAMLIT_RUNNER_POST_SCRIPT_GC", None)  # the repository's config decides
-    port = free_port()
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, str(PROBE), "app.py", "--server.headless", "true",
-             "--server.port", str(port), "--server.address", "127.0.0.1"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.read().decode().strip() == "ok":
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"streamlit did not become healthy:\n{log_path.read_text()[-3000:]}")
-            time.sleep(0.3)
+    with served([str(PROBE), "app.py"], env, tmp / "streamlit.log") as url:
         yield url, probe
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        tail = log_path.read_text(errors="replace")
-        assert "Traceback" not in tail, tail[-4000:]
 
 
 def settle(page) -> None:
@@ -75,44 +46,40 @@ def settle(page) -> None:
     expect(page.locator('[data-testid="stStatusWidget"]')).to_have_count(0)
 
 
-def test_polling_the_train_page_forces_no_collection(probed_server):
+def test_polling_the_train_page_forces_no_collection(probed_server, browser):  # noqa: F811
     url, probe = probed_server
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                    args=["--no-sandbox", "--disable-gpu",
-                                          "--disable-dev-shm-usage"])
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(30_000)
-        expect.set_options(timeout=30_000)  # a shared machine: waits, never timings
-        main = page.locator('[data-testid="stMain"]')
-        page.goto(url)
-        settle(page)
-        page.locator('[data-testid="stSidebarNav"]').get_by_role(
-            "link", name="Train", exact=True).click()
-        expect(main.get_by_role("heading", name="Train", exact=True)).to_be_visible()
-        settle(page)
-        main.get_by_role("combobox", name="Solver").click()
-        page.get_by_role("option", name="SGD", exact=True).click()
-        epochs = main.get_by_role("spinbutton", name="Epochs", exact=True)
-        expect(epochs).to_be_visible()
-        epochs.fill("5000")
-        epochs.press("Enter")
-        page.wait_for_timeout(500)
-        expect(epochs).to_have_value("5000")
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(30_000)
+    expect.set_options(timeout=30_000)  # a shared machine: waits, never timings
+    main = page.locator('[data-testid="stMain"]')
+    page.goto(url)
+    settle(page)
+    page.locator('[data-testid="stSidebarNav"]').get_by_role(
+        "link", name="Train", exact=True).click()
+    expect(main.get_by_role("heading", name="Train", exact=True)).to_be_visible()
+    settle(page)
+    main.get_by_role("combobox", name="Solver").click()
+    page.get_by_role("option", name="SGD", exact=True).click()
+    epochs = main.get_by_role("spinbutton", name="Epochs", exact=True)
+    expect(epochs).to_be_visible()
+    epochs.fill("5000")
+    epochs.press("Enter")
+    page.wait_for_timeout(500)
+    expect(epochs).to_have_value("5000")
 
-        main.get_by_role("button", name="Start training").click()
-        expect(main.get_by_role("button", name="Cancel")).to_be_visible()
-        status = main.locator(".st-key-live_status")
-        expect(status).to_contain_text("ETA")
-        start = read_probe(probe)
-        deadline = time.monotonic() + 90
-        while read_probe(probe)["runs"] < start["runs"] + 12 and time.monotonic() < deadline:
-            page.wait_for_timeout(500)  # the panel reruns itself while SGD trains
-        during = read_probe(probe)
-        expect(main.get_by_role("button", name="Cancel")).to_be_visible()  # still training
-        main.get_by_role("button", name="Cancel").click()
-        expect(main.get_by_text("Cancelled after")).to_be_visible()
-        browser.close()
+    main.get_by_role("button", name="Start training").click()
+    expect(main.get_by_role("button", name="Cancel")).to_be_visible()
+    status = main.locator(".st-key-live_status")
+    expect(status).to_contain_text("ETA")
+    start = read_probe(probe)
+    deadline = time.monotonic() + 90
+    while read_probe(probe)["runs"] < start["runs"] + 12 and time.monotonic() < deadline:
+        page.wait_for_timeout(500)  # the panel reruns itself while SGD trains
+    during = read_probe(probe)
+    expect(main.get_by_role("button", name="Cancel")).to_be_visible()  # still training
+    main.get_by_role("button", name="Cancel").click()
+    expect(main.get_by_text("Cancelled after")).to_be_visible()
+    page.close()
     assert during["runs"] >= start["runs"] + 12, "the live panel did not poll"
     assert during["post_run_collections"] == 0, (
         f"{during['post_run_collections']} of {during['runs']} script runs forced a full "
