@@ -82,3 +82,26 @@ def train(at: AppTest, *, epochs: int = 5, factors: int = 8, timeout: float = 60
     assert_clean(at)
     assert poll_until(at, lambda a: "bundle" in a.session_state, timeout), \
         f"training did not finish; warnings: {[w.value for w in at.warning]}"
+
+
+def load_builtin(at: AppTest, shape: str, *, n_users: int = 300, n_items: int = 200,
+                 n_interactions: int = 5000) -> None:
+    """Generate and load a small built-in dataset of ``shape`` from the Data page (and wait for
+    the background load); the session stays on the Data page."""
+    at.switch_page(page_file("data")).run()
+    at.number_input(key="w_builtin_n_users").set_value(n_users)
+    at.number_input(key="w_builtin_n_items").set_value(n_items)
+    at.number_input(key="w_builtin_n_interactions").set_value(n_interactions)
+    at.selectbox(key="w_builtin_shape").set_value(shape)
+    at.button(key="btn_builtin").click().run()
+    wait_for_load(at)
+
+
+def trained_app(page: str, *, epochs: int = 5, factors: int = 8) -> AppTest:
+    """A fresh session that trained a small model on the built-in data, then opened ``page``."""
+    at = open_app()
+    train(at, epochs=epochs, factors=factors)
+    at.switch_page(page_file(page)).run()
+    assert_clean(at)
+    return at
+

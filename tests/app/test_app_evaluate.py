@@ -5,17 +5,12 @@ import json
 
 import pytest
 
-from ui.testing import assert_clean, open_app, train
+from ui.testing import assert_clean, open_app, train, trained_app
 
 
 @pytest.fixture(scope="module")
 def at():
-    app = open_app()
-    train(app, epochs=5, factors=8)
-    app.switch_page("pages/evaluate_page.py")
-    app.run()
-    assert_clean(app)
-    return app
+    return trained_app("evaluate", epochs=5)
 
 
 def metrics(at) -> dict:

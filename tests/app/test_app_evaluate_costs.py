@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from ui.testing import assert_clean, open_app, page_file, poll_until, train
+from ui.testing import assert_clean, open_app, page_file, poll_until, train, trained_app
 
 
 class Spy:
@@ -73,11 +73,7 @@ def test_baselines_are_scored_on_request_once_per_model(monkeypatch):
 
 @pytest.fixture(scope="module")
 def als():
-    app = open_app()
-    train(app, epochs=2, factors=8)
-    app.switch_page(page_file("evaluate")).run()
-    assert_clean(app)
-    return app
+    return trained_app("evaluate", epochs=2)
 
 
 def test_all_users_shows_the_estimated_time_before_the_run(als, monkeypatch):

@@ -7,17 +7,13 @@ import re
 
 import pytest
 
-from ui.testing import assert_clean, open_app, page_file, train
+from ui.testing import assert_clean, open_app, page_file, train, trained_app
 from ui.text import ranking_advice
 
 
 @pytest.fixture(scope="module")
 def at():
-    app = open_app()
-    train(app, epochs=3, factors=8)
-    app.switch_page(page_file("evaluate")).run()
-    assert_clean(app)
-    return app
+    return trained_app("evaluate", epochs=3)
 
 
 def captions(at) -> str:

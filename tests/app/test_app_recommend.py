@@ -7,17 +7,12 @@ import numpy as np
 
 import pytest
 
-from ui.testing import assert_clean, open_app, train
+from ui.testing import assert_clean, open_app, trained_app
 
 
 @pytest.fixture(scope="module")
 def at():
-    app = open_app()
-    train(app, epochs=5, factors=8)
-    app.switch_page("pages/recommend_page.py")
-    app.run()
-    assert_clean(app)
-    return app
+    return trained_app("recommend", epochs=5)
 
 
 def test_without_model_points_to_train():

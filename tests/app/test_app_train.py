@@ -10,8 +10,8 @@ import pandas as pd
 
 from ui.jobs import REGISTRY
 from mfcore.train.presets import ALS_BINARY, SGD_EXPLICIT
-from ui.testing import (assert_clean, job_status, open_app, poll_until, set_number, train,
-                        wait_for_load)
+from ui.testing import (assert_clean, job_status, load_builtin, open_app, poll_until, set_number,
+                        train)
 
 
 def test_short_training_run_finishes_with_history():
@@ -165,14 +165,7 @@ def test_worker_failure_is_shown(monkeypatch):
 
 
 def _builtin(at, shape: str) -> None:
-    at.switch_page("pages/data_page.py")
-    at.run()
-    at.number_input(key="w_builtin_n_users").set_value(300)
-    at.number_input(key="w_builtin_n_items").set_value(200)
-    at.number_input(key="w_builtin_n_interactions").set_value(5000)
-    at.selectbox(key="w_builtin_shape").set_value(shape)
-    at.button(key="btn_builtin").click().run()
-    wait_for_load(at)
+    load_builtin(at, shape)
     at.switch_page("pages/train_page.py")
     at.run()
 

@@ -8,8 +8,8 @@ import threading
 from mfcore.model import EpochStats
 from mfcore.train.presets import ALS_VALUES as ALS, SGD_EXPLICIT
 from ui.jobs import REGISTRY
-from ui.testing import (assert_clean, job_status, open_app, page_file, poll_until, set_number,
-                        wait_for_load)
+from ui.testing import (assert_clean, job_status, load_builtin, open_app, page_file, poll_until,
+                        set_number)
 
 
 def told(at, key: str, value) -> None:
@@ -39,13 +39,7 @@ def start_and_cancel(at) -> dict:
 
 
 def ratings_data(at) -> None:
-    at.switch_page(page_file("data")).run()
-    at.number_input(key="w_builtin_n_users").set_value(300)
-    at.number_input(key="w_builtin_n_items").set_value(200)
-    at.number_input(key="w_builtin_n_interactions").set_value(5000)
-    at.selectbox(key="w_builtin_shape").set_value("ratings")
-    at.button(key="btn_builtin").click().run()
-    wait_for_load(at)
+    load_builtin(at, "ratings")
     at.switch_page(page_file("train")).run()
     assert_clean(at)
 

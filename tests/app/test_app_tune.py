@@ -7,7 +7,7 @@ import json
 import pytest
 
 from mfcore.runstore import RunHistory
-from ui.testing import assert_clean, open_app, poll_until, wait_for_load
+from ui.testing import assert_clean, load_builtin, open_app, poll_until
 
 
 @pytest.fixture(autouse=True)
@@ -86,12 +86,7 @@ def test_cancel_stops_the_study(history_db):
 
 def test_ratings_default_to_sgd_on_validation_rmse(history_db):
     at = open_app("data")
-    at.number_input(key="w_builtin_n_users").set_value(300)
-    at.number_input(key="w_builtin_n_items").set_value(200)
-    at.number_input(key="w_builtin_n_interactions").set_value(5000)
-    at.selectbox(key="w_builtin_shape").set_value("ratings")
-    at.button(key="btn_builtin").click().run()
-    wait_for_load(at)
+    load_builtin(at, "ratings")
     assert at.session_state["prepared"].train.kind == "ratings"
     at.switch_page("pages/tune_page.py").run()
     assert_clean(at)
