@@ -19,6 +19,8 @@ import os
 
 import pandas as pd
 
+from .values import human_bytes
+
 __all__ = ["KEEP_ENV", "DEFAULT_KEEP", "keep_setting", "policy_text", "model_sizes",
            "model_labels", "human_bytes"]
 
@@ -96,12 +98,3 @@ def model_labels(frame: pd.DataFrame, sizes: pd.Series | None = None) -> pd.Seri
         else:
             out.append(human_bytes(size) + (" · pinned" if state == "pinned" else ""))
     return pd.Series(out, index=frame.index, dtype=object)
-
-
-def human_bytes(n: float) -> str:
-    """``1536`` -> ``'1.5 KB'`` (powers of 1,000, as file managers show them)."""
-    for unit in ("B", "KB", "MB", "GB"):
-        if abs(n) < 1000 or unit == "GB":
-            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
-        n /= 1000
-    raise AssertionError("unreachable")

@@ -13,7 +13,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
-__all__ = ["MISSING", "finite", "fmt", "jsonable", "map_float32", "whole_numbers"]
+__all__ = ["MISSING", "finite", "fmt", "human_bytes", "jsonable", "map_float32",
+           "whole_numbers"]
 
 #: How an absent value is written for people.
 MISSING = "—"
@@ -129,4 +130,14 @@ def whole_numbers(x: np.ndarray, chunk: int = 1 << 20) -> bool:
     """True when every value of ``x`` is a whole number; a slice at a time, so no rounded copy
     of a whole column (48M rows: 0.2 GiB) is made."""
     return all(np.all(x[a:a + chunk] == np.round(x[a:a + chunk])) for a in range(0, len(x), chunk))
+
+
+def human_bytes(n: float, base: int = 1000) -> str:
+    """``1536`` -> ``'1.5 KB'``: bytes in B, KB, MB, GB or TB of ``base`` (1000, as file
+    managers show files; the dashboard's memory figures use 1024)."""
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < base or unit == "TB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= base
+    raise AssertionError("unreachable")
 

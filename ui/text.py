@@ -3,15 +3,13 @@ from __future__ import annotations
 
 import math
 
+from mfcore import values
 from mfcore.errors import MFError
 
 
 def human_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1024 or unit == "TB":
-            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TB"
+    """Memory sizes, in powers of 1024 (:func:`mfcore.values.human_bytes`)."""
+    return values.human_bytes(n, base=1024)
 
 
 def human_seconds(s: float | None) -> str:
