@@ -50,17 +50,15 @@ class LoadJob:
 
 
 def start_load(name: str, read: Callable[[Callable[[float, str], None]], Interactions],
-               prepare_for: PrepOptions | Callable[[Interactions], tuple[PrepOptions,
-                                                                     Callable[[], None]]],
+               prepare_for: Callable[[Interactions], tuple[PrepOptions, Callable[[], None]]],
                *, label: Callable[[Interactions], str]) -> str | None:
     """Read (``read(progress)``) and prepare a dataset in a thread; None, or why it was not
     started (this session already has a load running).
 
     ``read`` and ``prepare_for`` run in the thread, so they must not touch
-    ``st.session_state``: take everything they need before calling. ``prepare_for`` is the
-    preparation, or ``prepare_for(raw) -> (options, adopt)`` where ``adopt()`` runs in the
-    session when it takes the data (the form's settings fitted to it). ``label(raw)`` names the
-    loaded data for the pages.
+    ``st.session_state``: take everything they need before calling. ``prepare_for(raw) ->
+    (options, adopt)`` gives the preparation, and ``adopt()`` runs in the session when it takes
+    the data (the form's settings fitted to it). ``label(raw)`` names the loaded data.
     """
     ss = st.session_state
     running: LoadJob | None = ss.get("load_job")
@@ -72,9 +70,7 @@ def start_load(name: str, read: Callable[[Callable[[float, str], None]], Interac
         try:
             raw = read(job.report)
             job.report(0.95, "Preparing and splitting…")
-            options = prepare_for
-            if callable(prepare_for):
-                options, job.adopt = prepare_for(raw)
+            options, job.adopt = prepare_for(raw)
             job.result = raw, prepare(raw, options)
         except Exception as exc:  # noqa: BLE001 - every failure is reported; the old data stays
             log.info("load failed (%s): %s", name, exc, exc_info=not isinstance(exc, ValueError))

@@ -225,8 +225,7 @@ def adopt_load(job: LoadJob) -> None:
     d = prepared.display
     notice(f"Loaded {job.name}: {d.n_users:,} users, {d.n_items:,} {nouns(d.kind)['items']}, "
            f"{len(d):,} rows (in {time.time() - job.started:.1f} s). Every page now uses it.")
-    if job.adopt is not None:
-        job.adopt()
+    job.adopt()  # set with the result: the form's settings fitted to the new data
     set_dataset(raw, prepared, label=job.label(raw))
 
 
