@@ -296,8 +296,17 @@ class DaskBackend(FutureHandles):
         return {"kind": "dask", "scheduler": self.client.scheduler.address,
                 "workers": len(self.client.nthreads()), "slots": self.slots()}
 
-    def share(self, data: TrialData):
-        return self.client.scatter(data, broadcast=True, hash=False)
+    def share(self, data: TrialData, timeout: float = 30.0):
+        future = self.client.scatter(data, broadcast=True, hash=False)
+        # The broadcast copies reach most workers from a peer after scatter returns; a trial
+        # submitted meanwhile makes its worker fetch the data once more (two loads, twice the
+        # memory for a moment). Trials go out once every worker holds it (or after timeout).
+        workers = set(self.client.nthreads())
+        deadline = time.monotonic() + timeout
+        while (set(self.client.who_has(future).get(future.key, ())) < workers
+               and time.monotonic() < deadline):
+            time.sleep(0.05)
+        return future
 
     def slots(self) -> int:
         if time.monotonic() - self._slots_at > 1.0:
