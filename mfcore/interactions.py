@@ -49,6 +49,12 @@ class Interactions:
         (:func:`mfcore.split.time_split`); None when the data have no time column.
     user_meta : DataFrame, optional
         Display metadata indexed by raw user id (column ``name``: a playlist's name).
+    runs : tuple of int
+        Empty for rows sorted by (user, item), as :meth:`from_codes` leaves them. Otherwise the
+        rows are sorted *runs* ``runs[j]:runs[j + 1]`` (from 0 to the number of rows), each
+        sorted by (user, item), none sharing a pair: a prepared dataset's train, validation and
+        test parts side by side (:func:`mfcore.split.make_split`), so that the parts are slices
+        of its arrays and not copies. :meth:`canonical` gives the rows in (user, item) order.
     """
 
     users: np.ndarray
@@ -63,9 +69,13 @@ class Interactions:
     extra: dict = field(default_factory=dict)
     times: np.ndarray | None = None
     user_meta: pd.DataFrame | None = None
+    runs: tuple = ()
 
     def __post_init__(self) -> None:
         n = len(self.users)
+        if self.runs and (self.runs[0] != 0 or self.runs[-1] != n
+                          or any(b < a for a, b in zip(self.runs, self.runs[1:]))):
+            raise ValueError(f"runs must rise from 0 to the {n} rows, got {self.runs}")
         if len(self.items) != n or len(self.values) != n:
             raise ValueError("users, items and values must have the same length")
         if self.times is not None and (len(self.times) != n or self.times.dtype != np.float64):
@@ -261,7 +271,10 @@ class Interactions:
         while it runs: 8 bytes a row not held by the session afterwards).
         """
         if by == "user":
-            return self._csr_user
+            # Rows in runs are grouped afresh on each call: a cached copy would be the second
+            # copy of the rows that keeping them in runs avoids.
+            return self._csr_user if not self.runs else \
+                _to_csr(self.users, self.items, self.values, self.n_users)
         if keep or "_csr_item" in self.__dict__:
             return self._csr_item
         return _to_csr(self.items, self.users, self.values, self.n_items)
@@ -274,11 +287,46 @@ class Interactions:
     def _csr_item(self):
         return _to_csr(self.items, self.users, self.values, self.n_items)
 
+    def user_rows(self, user: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(items, values)`` of one user's rows, without grouping every row by user."""
+        if not self.runs:
+            indptr, items, values = self.csr("user")
+            return items[indptr[user]:indptr[user + 1]], values[indptr[user]:indptr[user + 1]]
+        spans = [(a + np.searchsorted(self.users[a:b], user, side="left"),
+                  a + np.searchsorted(self.users[a:b], user, side="right"))
+                 for a, b in zip(self.runs, self.runs[1:])]
+        return (np.concatenate([self.items[lo:hi] for lo, hi in spans]),
+                np.concatenate([self.values[lo:hi] for lo, hi in spans]))
+
     def subset(self, rows) -> "Interactions":
         """The rows selected by a boolean mask or index array; id maps are kept whole."""
+        runs = ()
+        if self.runs and np.asarray(rows).dtype == bool:  # a mask keeps each run's order
+            runs = (0, *np.cumsum([np.count_nonzero(rows[a:b])
+                                   for a, b in zip(self.runs, self.runs[1:])]).tolist())
         return replace(self, users=self.users[rows], items=self.items[rows],
                        values=self.values[rows], n_duplicates_merged=0,
-                       times=None if self.times is None else self.times[rows])
+                       times=None if self.times is None else self.times[rows], runs=runs)
+
+    def rows(self, start: int, stop: int) -> "Interactions":
+        """Rows ``start:stop`` as views of this dataset's arrays (one run of it: sorted)."""
+        return replace(self, users=self.users[start:stop], items=self.items[start:stop],
+                       values=self.values[start:stop], n_duplicates_merged=0, runs=(),
+                       times=None if self.times is None else self.times[start:stop])
+
+    def canonical(self) -> "Interactions":
+        """The same rows sorted by (user, item): this dataset when they are, else a copy of its
+        :attr:`runs` merged."""
+        if not self.runs:
+            return self
+        from .rowgroup import merge_order  # numba: only when runs are merged
+        order = merge_order(self.users, self.items, self.runs)
+        out = replace(self, users=self.users[order], items=self.items[order],
+                      values=self.values[order], runs=(),
+                      times=None if self.times is None else self.times[order])
+        if "fingerprint" in self.__dict__:
+            out.__dict__["fingerprint"] = self.fingerprint
+        return out
 
     @cached_property
     def kind(self) -> str:
@@ -312,7 +360,13 @@ class Interactions:
 
     @cached_property
     def fingerprint(self) -> str:
-        """A short hash of the rows and ids: two datasets with the same fingerprint are equal."""
+        """A short hash of the rows and ids: two datasets with the same fingerprint are equal.
+
+        Rows in runs are hashed in (user, item) order: the same rows give the same fingerprint
+        however a split arranged them.
+        """
+        if self.runs:
+            return self.canonical().fingerprint
         h = hashlib.blake2b(digest_size=12)
         for a in (self.users, self.items, self.values) + (
                 () if self.times is None else (self.times,)):

@@ -60,7 +60,8 @@ class Prepared:
     ----------
     display : Interactions
         The filtered rows with their values as loaded (what people read: play counts, not
-        their logarithms).
+        their logarithms), arranged as the split's parts (:attr:`Split.rows`), whose users and
+        items arrays they share.
     split : Split
         Train / validation / test parts of the filtered rows after the transform.
     opts : PrepOptions
@@ -84,6 +85,14 @@ class Prepared:
     @property
     def val(self) -> Interactions | None:
         return self.split.val
+
+    @property
+    def unfiltered(self) -> bool:
+        """True when :attr:`display` holds every row and id of the data as loaded, so a caller
+        can keep it in place of that data (and not the same rows twice)."""
+        return "filter" not in self.display.extra and not any(
+            self.info.get(k) for k in ("rows_removed_by_filters", "users_removed",
+                                       "items_removed"))
 
     def summary(self) -> dict:
         """The dataset as a run record stores it: sizes and values of :attr:`display`, the
@@ -160,13 +169,16 @@ def prepare(data: Interactions, options: PrepOptions | None = None) -> Prepared:
     if opts.min_user != 1 or opts.min_item != 1:
         filtered = filter_min_counts(data, min_user=opts.min_user, min_item=opts.min_item)
     kind = default_transform(data) if opts.transform == "auto" else opts.transform
-    sp = make_split(transform(filtered, kind), opts.split, val_frac=opts.val_frac,
-                    test_frac=opts.test_frac, seed=opts.seed)
+    fingerprint = data.fingerprint
+    # Split first, transform after: the split never looks at values, and so the displayed rows
+    # and the parts share one arrangement of users and items (only the values differ).
+    sp = make_split(filtered, opts.split, val_frac=opts.val_frac, test_frac=opts.test_frac,
+                    seed=opts.seed)
     info = {"rows_removed_by_filters": len(data) - len(filtered),
             "users_removed": data.n_users - filtered.n_users,
             "items_removed": data.n_items - filtered.n_items}
-    return Prepared(display=filtered, split=sp, opts=replace(opts, transform=kind),
-                    fingerprint=data.fingerprint, info=info)
+    return Prepared(display=sp.rows, split=sp.over(transform(sp.rows, kind)),
+                    opts=replace(opts, transform=kind), fingerprint=fingerprint, info=info)
 
 
 def default_transform(data: Interactions) -> str:
@@ -270,6 +282,7 @@ def filter_min_counts(data: Interactions, min_user: int = 1, min_item: int = 1) 
     for name, val in (("min_user", min_user), ("min_item", min_item)):
         if isinstance(val, bool) or not isinstance(val, (int, np.integer)) or val < 1:
             raise ConfigError(f"{name} must be an integer >= 1, got {val!r}")
+    data = data.canonical()
     keep = np.ones(len(data), dtype=bool)
     rounds = 0
     while True:

@@ -46,6 +46,8 @@ def _rows_of(exclude: Interactions | None, by: str, index: int, n_rows: int, n_c
             exclude.n_items != (n_cols if by == "user" else n_rows):
         raise ConfigError(f"exclude has {exclude.n_users} users × {exclude.n_items} items, which "
                           f"does not match the model; was the model trained on this dataset?")
+    if by == "user":
+        return exclude.user_rows(index)[0]
     indptr, indices, _ = exclude.csr(by)
     return indices[indptr[index]:indptr[index + 1]]
 
@@ -59,8 +61,7 @@ def played(data: Interactions, user: int) -> tuple[np.ndarray, np.ndarray]:
         The user's items, largest value first (ties by the lower index).
     """
     user = _check_index("user", user, data.n_users)
-    indptr, items, values = data.csr("user")
-    mine, counts = items[indptr[user]:indptr[user + 1]], values[indptr[user]:indptr[user + 1]]
+    mine, counts = data.user_rows(user)
     order = np.lexsort((mine, -counts))
     return mine[order], counts[order]
 

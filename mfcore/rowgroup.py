@@ -4,13 +4,16 @@ The rows of an :class:`~mfcore.interactions.Interactions` are sorted by user. Gr
 item with ``np.argsort(items, kind='stable')`` needs an int64 order (8 bytes a row) and a
 comparison sort; a counting sort writes each row straight to its place: the same result
 (within an item, rows keep their order) in O(rows), with nothing but the output.
+
+:func:`merge_order` is the way back to that sorted order from rows kept as a few sorted runs (a
+prepared dataset's train, validation and test parts side by side): a k-way merge, O(rows · runs).
 """
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
 
-__all__ = ["group_rows"]
+__all__ = ["group_rows", "merge_order"]
 
 
 @njit(nogil=True, cache=True)
@@ -31,3 +34,42 @@ def group_rows(keys: np.ndarray, cols: np.ndarray, vals: np.ndarray, indptr: np.
     out_vals = np.empty(len(vals), dtype=vals.dtype)
     _scatter(keys, cols, vals, indptr, out_cols, out_vals)
     return out_cols, out_vals
+
+
+@njit(nogil=True, cache=True)
+def _merge(users, items, bounds, out):
+    """Write into ``out`` the row numbers of the runs ``bounds[j]:bounds[j + 1]`` (each sorted
+    by (user, item)) in (user, item) order; a tie goes to the earlier run."""
+    k = len(bounds) - 1
+    head = bounds[:-1].copy()
+    for pos in range(len(out)):
+        best = -1
+        jb = 0
+        for j in range(k):
+            r = head[j]
+            if r < bounds[j + 1] and (best < 0 or users[r] < users[best]
+                                      or (users[r] == users[best] and items[r] < items[best])):
+                best = r
+                jb = j
+        out[pos] = best
+        head[jb] += 1
+
+
+def merge_order(users: np.ndarray, items: np.ndarray, bounds) -> np.ndarray:
+    """Row numbers that put rows held as sorted runs back in (user, item) order.
+
+    Parameters
+    ----------
+    users, items : ndarray of int32
+    bounds : sequence of int
+        ``0 = b0 <= b1 <= ... = len(users)``; rows ``bounds[j]:bounds[j + 1]`` are sorted by
+        (user, item).
+
+    Returns
+    -------
+    ndarray of int64, shape (len(users),)
+        ``users[order]``, ``items[order]`` are sorted by (user, item).
+    """
+    out = np.empty(len(users), dtype=np.int64)
+    _merge(users, items, np.asarray(bounds, dtype=np.int64), out)
+    return out

@@ -1,13 +1,17 @@
 """Seeded train / validation / test splits.
 
-All splits are row subsets of one :class:`~mfcore.interactions.Interactions` made with
-``data.subset``, so train, val and test keep the full id maps and share ``n_users``, ``n_items``
-and the dense indices. Users or items that appear outside training but not in it are *cold*:
-they are counted in ``Split.info`` and never cause an error downstream.
+A split decides, for each row of the data in (user, item) order, which part it goes to; then
+the rows are arranged once, train, validation and test side by side (each part keeping that
+order), and the parts are slices of the arranged arrays (:attr:`Split.rows`): the rows exist once,
+not once more per part. Parts keep the full id maps and share ``n_users``, ``n_items`` and the
+dense indices. Data already arranged by a split (``runs``) is put back in (user, item) order
+first, so a split never depends on how the rows it is given were arranged. Users or items that
+appear outside training but not in it are *cold*: they are counted in ``Split.info`` and never
+cause an error downstream.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -30,6 +34,9 @@ class Split:
         Always: ``seed``, ``n_train``, ``n_val``, ``n_test`` (rows), ``n_cold_users`` and
         ``n_cold_items`` (users/items with rows in val or test but none in train). Per kind:
         fractions, user counts, and for 'holdout' ``n_users_kept_whole``.
+    rows : Interactions or None
+        Every row, the parts side by side (train, val, test; its ``runs`` bound them): the parts
+        are views of its arrays. None for a split put together by hand.
     """
 
     train: Interactions
@@ -37,6 +44,12 @@ class Split:
     test: Interactions | None
     kind: str
     info: dict = field(default_factory=dict)
+    rows: Interactions | None = None
+
+    def over(self, rows: Interactions) -> "Split":
+        """The same split of ``rows``: the same rows arranged as :attr:`rows` (after a change
+        of values), its parts sliced from them."""
+        return _parts(rows, self.kind, self.info)
 
 
 def _check_frac(name: str, value, *, allow_zero: bool) -> float:
@@ -72,15 +85,48 @@ def _cold_counts(train: Interactions, *others: Interactions | None) -> dict:
 
 def _make(data: Interactions, part: np.ndarray, kind: str, info: dict) -> Split:
     """``part`` holds 0 (train), 1 (val) or 2 (test) per row."""
-    train = data.subset(part == 0)
-    if len(train) == 0:
+    masks = [part == p for p in range(3)]
+    sizes = [int(np.count_nonzero(m)) for m in masks]
+    if sizes[0] == 0:
         raise DataError("the split left no training rows; use smaller fractions",
                         source=data.source or None)
-    val = data.subset(part == 1) if np.any(part == 1) else None
-    test = data.subset(part == 2) if np.any(part == 2) else None
-    info = {**info, "n_train": len(train), "n_val": len(val) if val is not None else 0,
-            "n_test": len(test) if test is not None else 0, **_cold_counts(train, val, test)}
-    return Split(train, val, test, kind, info)
+    info = {**info, "n_train": sizes[0], "n_val": sizes[1], "n_test": sizes[2]}
+    rows = data if sizes[0] == len(data) else _arranged(data, masks, sizes)
+    del masks
+    split = _parts(rows, kind, info)
+    split.info.update(_cold_counts(split.train, split.val, split.test))
+    return split
+
+
+def _arranged(data: Interactions, masks: list, sizes: list) -> Interactions:
+    """``data``'s rows with those of ``masks[0]`` first, then ``masks[1]``, then ``masks[2]``,
+    each keeping its order."""
+    runs = (0, sizes[0], sizes[0] + sizes[1], len(data))
+
+    def arranged(column: np.ndarray) -> np.ndarray:
+        out = np.empty_like(column)
+        for m, a, b in zip(masks, runs, runs[1:]):
+            np.compress(m, column, out=out[a:b])
+        return out
+
+    rows = replace(data, users=arranged(data.users), items=arranged(data.items),
+                   values=arranged(data.values), runs=runs,
+                   times=None if data.times is None else arranged(data.times))
+    if "fingerprint" in data.__dict__:  # the same rows: no second hash of them
+        rows.__dict__["fingerprint"] = data.fingerprint
+    return rows
+
+
+def _parts(rows: Interactions, kind: str, info: dict) -> Split:
+    """The split of ``rows`` (train, val, test side by side, sized as ``info`` says)."""
+    b = info["n_train"]
+    c = b + info["n_val"]
+    n = c + info["n_test"]
+    if n != len(rows):
+        raise ValueError(f"a split of {n} rows cannot be laid over {len(rows)} rows")
+    val = rows.rows(b, c) if c > b else None
+    test = rows.rows(c, n) if n > c else None
+    return Split(rows.rows(0, b), val, test, kind, dict(info), rows)
 
 
 def random_split(data: Interactions, val_frac: float = 0.2, test_frac: float = 0.0,
@@ -243,8 +289,9 @@ def make_split(data: Interactions, kind: str, *, val_frac: float = 0.2, test_fra
         Fractions for the validation and test parts (``test_frac`` is ignored by 'holdout').
     seed : int
     """
+    data = data.canonical()
     if kind == "none":
-        return Split(train=data, val=None, test=None, kind="none", info={})
+        return _parts(data, "none", {"n_train": len(data), "n_val": 0, "n_test": 0})
     if kind == "random":
         return random_split(data, val_frac=val_frac, test_frac=test_frac, seed=seed)
     if kind == "holdout":

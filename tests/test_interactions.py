@@ -126,3 +126,49 @@ def test_rows_grouped_by_item_as_a_stable_argsort_and_its_python_twin():
     twin_cols, twin_vals = np.empty_like(cols), np.empty_like(vals)
     _scatter.py_func(keys, cols, vals, indptr, twin_cols, twin_vals)
     assert np.array_equal(twin_cols, got_cols) and np.array_equal(twin_vals, got_vals)
+
+
+def _arranged_by_a_split():
+    """A dataset, and the same rows as a random split arranges them (train, validation side by
+    side, each sorted by (user, item))."""
+    from mfcore.split import random_split
+    data = Interactions.from_raw(*zip(*[(f"u{u}", f"i{i}", float(u + i))
+                                         for u in range(30) for i in range(0, 40, 1 + u % 3)]))
+    return data, random_split(data, val_frac=0.3, test_frac=0.2, seed=5).rows
+
+
+def test_merge_order_puts_sorted_runs_back_in_order_and_its_python_twin():
+    from mfcore.rowgroup import _merge, merge_order
+    data, rows = _arranged_by_a_split()
+    assert len(rows.runs) == 4 and not np.array_equal(rows.users, data.users)
+    order = merge_order(rows.users, rows.items, rows.runs)
+    assert np.array_equal(rows.users[order], data.users)
+    assert np.array_equal(rows.items[order], data.items)
+    twin = np.empty_like(order)
+    _merge.py_func(rows.users, rows.items, np.asarray(rows.runs, np.int64), twin)
+    assert np.array_equal(twin, order)
+
+
+def test_rows_in_runs_give_the_same_answers_as_the_sorted_rows():
+    data, rows = _arranged_by_a_split()
+    canon = rows.canonical()
+    for name in ("users", "items", "values"):
+        assert np.array_equal(getattr(canon, name), getattr(data, name))
+    assert rows.fingerprint == data.fingerprint  # same rows, however arranged
+    assert Interactions(rows.users, rows.items, rows.values, rows.user_ids,
+                        rows.item_ids).fingerprint != data.fingerprint  # order counts without runs
+    indptr, items, _ = data.csr("user")
+    for u in range(data.n_users):
+        got_items, got_values = rows.user_rows(u)
+        order = np.argsort(got_items)
+        assert np.array_equal(got_items[order], items[indptr[u]:indptr[u + 1]])
+        assert np.array_equal(got_values[order], data.user_rows(u)[1])
+    g_indptr, g_items, _ = rows.csr("user")  # grouped afresh, never kept beside the rows
+    assert np.array_equal(g_indptr, indptr) and "_csr_user" not in rows.__dict__
+    assert np.array_equal(np.sort(g_items[indptr[3]:indptr[4]]), items[indptr[3]:indptr[4]])
+    mask = rows.values > 20
+    part = rows.subset(mask)  # a mask keeps each run sorted, and says where they now are
+    assert np.array_equal(part.canonical().values, data.values[data.values > 20])
+    with pytest.raises(ValueError, match="runs must rise"):
+        Interactions(rows.users, rows.items, rows.values, rows.user_ids, rows.item_ids,
+                     runs=(0, 5, 3, len(rows)))

@@ -206,7 +206,9 @@ def set_dataset(raw: Interactions, prepared: Prepared, *, label: str) -> None:
     The Train page's settings follow the kind of data, and a notice says which moved.
     """
     ss = st.session_state
-    ss.raw = raw
+    # The prepared rows are the loaded rows rearranged when no filter removed any: keeping
+    # those and not the loaded ones holds 48M rows once, not twice.
+    ss.raw = prepared.display if prepared.unfiltered else raw
     ss.prepared = prepared
     ss.dataset_label = label
     ss.pop("eval_results", None)

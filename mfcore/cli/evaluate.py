@@ -111,7 +111,8 @@ def remap(data, user_ids: np.ndarray, item_ids: np.ndarray):
     keep = (u >= 0) & (i >= 0)
     return dataclasses.replace(data, users=u[keep].astype(np.int32),
                                items=i[keep].astype(np.int32), values=data.values[keep],
-                               user_ids=user_ids, item_ids=item_ids)
+                               user_ids=user_ids, item_ids=item_ids, runs=(),
+                               times=None if data.times is None else data.times[keep])
 
 
 def lookup(known: np.ndarray, raw) -> np.ndarray:

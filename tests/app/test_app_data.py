@@ -62,6 +62,29 @@ def test_preparation_filters_and_split_apply():
     assert at.session_state["prepared"].val is None
 
 
+def test_the_session_holds_the_rows_once_and_can_always_prepare_them_again():
+    at = open_app("data")
+    at.file_uploader(key="w_upload").set_value(
+        ("plays.tsv.gz", gzip.compress(TRIPLETS.encode()), "application/gzip"))
+    at.run()
+    click(at, "Load upload")
+    ss = at.session_state
+    first = ss["prepared"]
+    # No filter: the loaded rows are kept only as the prepared ones (arranged by the split).
+    assert ss["raw"] is first.display and first.display.runs
+    at.number_input(key="f_min_item").set_value(5)
+    click(at, "Apply")
+    assert ss["prepared"].info["rows_removed_by_filters"] > 0
+    assert ss["raw"] is not ss["prepared"].display  # filtered: the loaded rows stay whole
+    assert len(ss["raw"]) == len(first.display) == 180
+    at.number_input(key="f_min_item").set_value(1)
+    click(at, "Apply")
+    again = ss["prepared"]
+    assert again.fingerprint == first.fingerprint
+    assert (again.train.users == first.train.users).all()
+    assert (again.train.items == first.train.items).all()
+
+
 def test_bad_upload_shows_error_and_keeps_dataset():
     at = open_app("data")
     before = at.session_state["prepared"]

@@ -124,7 +124,16 @@ def test_prepare_defaults_are_filters_off_auto_transform_random_20_percent():
         transform="auto", min_user=1, min_item=1, split="random", val_frac=0.2,
         test_frac=0.0, seed=0)
     assert prepared.opts == PrepOptions(transform="log1p")  # 'auto' resolved, as applied
-    assert prepared.display is raw  # no filter: the data as loaded, for display
+    # No filter: the data as loaded (counts, not logarithms), arranged as the parts, whose
+    # users and items arrays it shares: the rows exist once, not once more per part.
+    shown = prepared.display
+    assert shown.runs == (0, len(prepared.train), len(raw), len(raw))
+    for name in ("users", "items", "values"):
+        np.testing.assert_array_equal(getattr(shown.canonical(), name), getattr(raw, name))
+    assert shown.fingerprint == raw.fingerprint
+    for part in (prepared.train, prepared.val):
+        assert np.shares_memory(part.users, shown.users)
+        assert np.shares_memory(part.items, shown.items)
     expected = random_split(transform(raw, "log1p"), val_frac=0.2, seed=0)
     np.testing.assert_array_equal(prepared.train.values, expected.train.values)
     np.testing.assert_array_equal(prepared.val.users, expected.val.users)
@@ -160,3 +169,24 @@ def test_prepare_errors_name_the_option():
     with pytest.raises(ConfigError, match="val_frac"):
         prepare(raw, PrepOptions(val_frac=1.5))
     assert prepare(raw, PrepOptions(split="none")).val is None
+
+
+@pytest.mark.parametrize("split", ["random", "holdout", "user", "none"])
+def test_preparing_the_prepared_rows_again_gives_the_same_parts(split):
+    # The dashboard keeps the prepared rows (arranged by the split) in place of the rows as
+    # loaded, and prepares them again when a setting changes: the result must not depend on
+    # that arrangement.
+    raw = generate(300, 200, 6_000, shape="msd", seed=2)
+    opts = PrepOptions(split=split, test_frac=0.1 if split != "holdout" else 0.0, seed=4)
+    first = prepare(raw, opts)
+    assert first.unfiltered
+    again = prepare(first.display, opts)
+    assert again.fingerprint == first.fingerprint == raw.fingerprint
+    for name in ("train", "val"):
+        a, b = getattr(first, name), getattr(again, name)
+        if a is None:
+            assert b is None
+            continue
+        for col in ("users", "items", "values"):
+            np.testing.assert_array_equal(getattr(a, col), getattr(b, col))
+    assert not prepare(raw, PrepOptions(min_user=5)).unfiltered
