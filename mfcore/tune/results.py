@@ -4,12 +4,13 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
-from typing import Sequence
-
-import pandas as pd
+from typing import TYPE_CHECKING, Sequence
 
 from ..values import finite
 from .objective import Objective, parse_objective
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["STATES", "METRIC_COLUMNS", "Trial", "SweepResult", "trials_frame", "best_trial",
            "new_sweep_id"]
