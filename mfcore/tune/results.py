@@ -98,6 +98,8 @@ def trials_frame(trials: Sequence[Trial], params: Sequence[str] | None = None) -
     ``error``."""
     if params is None:
         params = list(dict.fromkeys(p for t in trials for p in t.params))
+    import pandas as pd
+
     cols = ["trial", *params, "state", "status", "value", *METRIC_COLUMNS, "epochs_run",
             "seconds", "worker", "run_id", "error"]
     frame = pd.DataFrame([t.row() for t in sorted(trials, key=lambda t: t.number)],

@@ -35,3 +35,22 @@ def test_public_names_stay_importable_from_the_light_packages():
             "try:\n    mfcore.train.nothing\nexcept AttributeError as e:\n"
             "    assert 'nothing' in str(e)\nelse:\n    raise SystemExit('no AttributeError')")
     assert "numba" in heavy_after(code)  # MFModel did import its kernels
+
+
+def test_recommend_for_a_user_imports_neither_pandas_nor_numba(tmp_path):
+    import numpy as np
+
+    from factories import make_model
+    from mfcore.interactions import Interactions
+    from mfcore.modelio import save_model
+
+    data = Interactions.from_raw(np.array(["a", "a", "b", "c"], dtype=object),
+                                 np.array(["x", "y", "y", "z"], dtype=object))
+    rng = np.random.default_rng(0)
+    path = save_model(make_model(rng.normal(size=(3, 2)), rng.normal(size=(3, 2))),
+                      tmp_path / "m.npz", data=data)
+    code = (f"from mfcore.cli import main\nassert main(['recommend', {str(path)!r}, '--user', "
+            "'a', '--json']) == 0")
+    assert heavy_after(code) == []
+    assert heavy_after(code.replace("'--json'", f"'--data', {str(tmp_path / 'x')!r}")
+                       .replace("== 0", "== 2")) != []  # --data reads the data: pandas
