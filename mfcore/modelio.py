@@ -14,7 +14,9 @@ refused without allocating), a compressed member may expand at most :data:`MAX_E
 object dtypes (pickle) are refused; then the ``meta_json`` fields are checked for their types,
 the shapes for their consistency, the ids for duplicates and length
 (:data:`~mfcore.idcodec.MAX_ID_CHARS`). Every problem is a :class:`ModelFileError` naming the
-file and the member or field.
+file and the member or field. The file is opened and its members' headers checked by
+:class:`mfcore.modelfile.ModelFile`, which also serves :mod:`mfcore.userrec` (one user's list,
+read from the file in part), so both go through the same checks.
 """
 from __future__ import annotations
 
@@ -38,6 +40,8 @@ from .values import jsonable
 
 __all__ = ["ARRAYS", "FORMAT_MARKER", "FORMAT_VERSION", "ID_NAMES", "load_model",
            "model_arrays", "save_model"]
+
+
 def save_model(model: FactorModel, path, data=None) -> Path:
     """Write a fitted model to ``path`` (an ``.npz`` file), atomically.
 

@@ -92,17 +92,38 @@ def recommend_from_file(path, user: str, n: int = 10) -> UserRecommendations | N
     """
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise MFError(f"n must be an integer >= 1, got {n!r}")
+    # mf.reading() puts the model file's name in front of what reading it raises; the seen
+    # file's errors name the seen file, so it is read outside.
     with ModelFile(path) as mf:
         with mf.reading():
-            found = _read(mf, user, int(n))
-    if found is None:
-        return None
-    u, items, scores, ids, seen = found
-    return UserRecommendations(u, items, scores, ids, *(seen or (None, None)))
+            checked = _arrays(mf)
+        if checked is None:
+            return None
+        meta, arr = checked
+        kinds = meta.get("id_kinds") or {}
+        if any(kinds.get(name) is None for name in ID_NAMES):
+            raise without_ids(mf.path, "recommend")
+        with mf.reading():
+            Q, bi = _owned(arr["item_factors"]), _owned(arr["item_bias"])
+            for name, a in (("item_factors", Q), ("item_bias", bi),
+                            ("global_mean", arr["global_mean"])):
+                check_finite(name, a)
+            users = _ids(mf, "user_ids", kinds["user_ids"], len(arr["user_factors"]))
+            items = _ids(mf, "item_ids", kinds["item_ids"], len(Q))
+            u = _lookup(users, user)
+            p = np.array(arr["user_factors"][u], dtype=np.float32)
+            check_finite("user_factors", p)
+            check_finite("user_bias", arr["user_bias"][u])
+        seen = seen_items(mf.path, meta.get("fingerprint"), len(arr["user_factors"]), len(Q), u)
+        with mf.reading():
+            idx, scores = top_n(Q @ p + bi, int(n), None if seen is None else seen[0])
+            ids = [items.text(i) for i in idx.tolist()]
+    return UserRecommendations(u, idx, scores, ids, *(seen or (None, None)))
 
 
-def _read(mf: ModelFile, user: str, n: int):
-    """(user index, items, scores, their ids, (seen, seen path) or None), or None (see above)."""
+def _arrays(mf: ModelFile) -> tuple[dict, dict] | None:
+    """``(meta, factor arrays mapped)``, checked for everything but their values; None for a file
+    :func:`recommend_from_file` leaves to ``load_model``."""
     meta = read_meta(mf)
     if meta["format_version"] == 1 or any(f"{k}_valid" in mf for k in ID_NAMES):
         return None
@@ -110,21 +131,7 @@ def _read(mf: ModelFile, user: str, n: int):
     history_of(meta)
     arr = {name: mf.mapped(name) for name in FACTORS}
     check_arrays(arr, meta)
-    kinds = meta.get("id_kinds") or {}
-    if any(kinds.get(name) is None for name in ID_NAMES):
-        raise without_ids(mf.path, "recommend")
-    Q, bi = _owned(arr["item_factors"]), _owned(arr["item_bias"])
-    for name, a in (("item_factors", Q), ("item_bias", bi), ("global_mean", arr["global_mean"])):
-        check_finite(name, a)
-    users = _ids(mf, "user_ids", kinds["user_ids"], len(arr["user_factors"]))
-    items = _ids(mf, "item_ids", kinds["item_ids"], len(Q))
-    u = _lookup(users, user)
-    p = np.array(arr["user_factors"][u], dtype=np.float32)
-    check_finite("user_factors", p)
-    check_finite("user_bias", arr["user_bias"][u])
-    seen = seen_items(mf.path, meta.get("fingerprint"), len(arr["user_factors"]), len(Q), u)
-    idx, scores = top_n(Q @ p + bi, n, None if seen is None else seen[0])
-    return u, idx, scores, [items.text(i) for i in idx.tolist()], seen
+    return meta, arr
 
 
 class _Ids:

@@ -192,6 +192,11 @@ def test_what_the_cli_says_of_unknown_users_and_models_without_ids(tmp_path, cap
     assert code == 2 and "unknown user id 'nobody'" in err
     bare = save_model(model_of(data), tmp_path / "bare.npz")
     code, _, err = cli(capsys, bare, "--user", "bo")
-    assert code == 2 and f"{bare}: the model was saved without its data's user" in err
+    assert code == 2 and err.startswith(f"python -m mfcore recommend: error: {bare}: the model "
+                                        "was saved without its data's user")
+    side = next(tmp_path.glob("seen-*.npz"))
+    side.write_bytes(b"not a zip" * 20)
+    code, _, err = cli(capsys, path, "--user", "bo")
+    assert code == 2 and err.startswith(f"python -m mfcore recommend: error: {side}: damaged")
     with pytest.raises(MFError, match="n must be"):
         recommend_from_file(path, "bo", n=0)
