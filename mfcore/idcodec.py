@@ -93,6 +93,12 @@ def check_block(offsets: np.ndarray, data: np.ndarray, prefix: str) -> None:
         raise ValueError(f"'{prefix}' has inconsistent offsets")
 
 
+def check_ints(ids: np.ndarray, prefix: str) -> None:
+    """Refuse integer ids that are not one vector of ``int64`` (ValueError)."""
+    if ids.dtype != np.int64 or ids.ndim != 1:
+        raise ValueError(f"'{prefix}' is not a vector of 64-bit integers")
+
+
 def find_text(offsets: np.ndarray, data: np.ndarray, raw: str) -> np.ndarray:
     """Positions of the id ``raw`` in a checked text block (:func:`check_block`), compared as
     UTF-8 bytes, without decoding the others; more than one when the block repeats it.
@@ -168,13 +174,12 @@ def unpack_ids(z, kind: str, prefix: str) -> np.ndarray:
     """
     if kind == "int":
         ids = z[prefix]
-        if ids.dtype != np.int64 or ids.ndim != 1:
-            raise ValueError(f"'{prefix}' is not a vector of 64-bit integers")
+        check_ints(ids, prefix)
         return ids
     if kind == "str":
         return unpack_strings(z, prefix)
     raise ValueError(f"unknown id kind {kind!r} for '{prefix}'")
 
 
-__all__ = ["MAX_ID_CHARS", "check_block", "find_int", "find_text", "pack_ids", "pack_strings",
-           "text_at", "unpack_ids", "unpack_strings"]
+__all__ = ["MAX_ID_CHARS", "check_block", "check_ints", "find_int", "find_text", "pack_ids",
+           "pack_strings", "text_at", "unpack_ids", "unpack_strings"]

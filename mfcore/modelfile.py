@@ -33,7 +33,7 @@ ID_NAMES = ("user_ids", "item_ids")
 FACTORS = ("user_factors", "item_factors", "user_bias", "item_bias", "global_mean")
 
 __all__ = ["ARRAYS", "FACTORS", "FORMAT_MARKER", "FORMAT_VERSION", "ID_NAMES", "ModelFile",
-           "check_arrays", "check_finite", "history_of", "missing_arrays", "read_meta",
+           "check_arrays", "check_finite", "history_of", "id_count", "missing_arrays", "read_meta",
            "without_ids"]
 
 
@@ -197,6 +197,12 @@ def check_finite(name: str, a: np.ndarray) -> None:
     """Refuse NaN or infinite values in (a part of) the array ``name``."""
     if not np.all(np.isfinite(a)):
         raise ModelFileError(f"model file array {name!r} contains NaN or infinite values")
+
+
+def id_count(name: str, held: int, n: int) -> None:
+    """Refuse an id block ``name`` of ``held`` ids for ``n`` rows of factors."""
+    if held != n:
+        raise ModelFileError(f"model file {name!r} holds {held} ids for {n} rows")
 
 
 def history_of(meta: dict) -> list[EpochStats]:

@@ -33,7 +33,8 @@ from .errors import ConfigError, ModelFileError
 from .idcodec import MAX_ID_CHARS, pack_ids, unpack_ids
 from .model import FactorModel, as_factor_model
 from .modelfile import (ARRAYS, FACTORS, FORMAT_MARKER, FORMAT_VERSION, ID_NAMES, ModelFile,
-                        check_arrays, check_finite, history_of, missing_arrays, read_meta)
+                        check_arrays, check_finite, history_of, id_count, missing_arrays,
+                        read_meta)
 from .modelio_checks import repeated_id
 from .seen import write_seen
 from .values import jsonable
@@ -178,8 +179,7 @@ def _ids(npz, meta: dict, n_users: int, n_items: int) -> dict:
             except ValueError as e:
                 raise ModelFileError(f"model file {e}") from None
         if a is not None:
-            if len(a) != n:
-                raise ModelFileError(f"model file {name!r} holds {len(a)} ids for {n} rows")
+            id_count(name, len(a), n)
             _no_duplicates(a, name)
         out[name] = a
     return out

@@ -27,9 +27,9 @@ from pathlib import Path
 import numpy as np
 
 from .errors import MFError, ModelFileError
-from .idcodec import check_block, find_int, find_text, text_at
+from .idcodec import check_block, check_ints, find_int, find_text, text_at
 from .modelfile import (FACTORS, ID_NAMES, ModelFile, check_arrays, check_finite, history_of,
-                        missing_arrays, read_meta, without_ids)
+                        id_count, missing_arrays, read_meta, without_ids)
 from .modelio_checks import repeated_id
 from .seen import seen_items
 from .topn import top_n
@@ -158,8 +158,7 @@ def _ids(mf: ModelFile, name: str, kind: str, n: int) -> _Ids:
     try:
         if kind == "int":
             ids = mf.mapped(name)
-            if ids.dtype != np.int64 or ids.ndim != 1:
-                raise ValueError(f"'{name}' is not a vector of 64-bit integers")
+            check_ints(ids, name)
             block = _Ids(name, kind, ints=ids)
         else:
             offsets, data = mf.mapped(f"{name}_offsets"), mf.mapped(f"{name}_data")
@@ -169,9 +168,7 @@ def _ids(mf: ModelFile, name: str, kind: str, n: int) -> _Ids:
         raise ModelFileError(f"model file is missing the {name} arrays ({e})") from None
     except ValueError as e:
         raise ModelFileError(f"model file {e}") from None
-    held = len(block.ints) if kind == "int" else len(block.offsets) - 1
-    if held != n:
-        raise ModelFileError(f"model file {name!r} holds {held} ids for {n} rows")
+    id_count(name, len(block.ints) if kind == "int" else len(block.offsets) - 1, n)
     return block
 
 

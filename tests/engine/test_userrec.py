@@ -200,3 +200,17 @@ def test_what_the_cli_says_of_unknown_users_and_models_without_ids(tmp_path, cap
     assert code == 2 and err.startswith(f"python -m mfcore recommend: error: {side}: damaged")
     with pytest.raises(MFError, match="n must be"):
         recommend_from_file(path, "bo", n=0)
+
+
+def test_find_text_finds_whole_ids_only_and_every_repeat():
+    from mfcore.idcodec import find_text, pack_strings, text_at
+
+    ids = [f"user{i:05d}" for i in range(3000)] + ["ab", "b", "user00007", "ünï", ""]
+    packed: dict = {}
+    pack_strings(ids, "u", packed)
+    offs, data = packed["u_offsets"], packed["u_data"]
+    for raw in ("user00042", "user02999", "ab", "b", "ünï", "", "user00007", "ser00042",
+                "user0004", "user000420", "x", "\udcff"):
+        want = [i for i, x in enumerate(ids) if x == raw]
+        assert find_text(offs, data, raw).tolist() == want, raw
+    assert [text_at(offs, data, i, "u") for i in (0, 3003, 3004)] == ["user00000", "ünï", ""]
