@@ -104,7 +104,7 @@ def recommend_from_file(path, user: str, n: int = 10) -> UserRecommendations | N
         if any(kinds.get(name) is None for name in ID_NAMES):
             raise without_ids(mf.path, "recommend")
         with mf.reading():
-            Q, bi = _owned(arr["item_factors"]), _owned(arr["item_bias"])
+            Q, bi = _aligned(arr["item_factors"]), _aligned(arr["item_bias"])
             for name, a in (("item_factors", Q), ("item_bias", bi),
                             ("global_mean", arr["global_mean"])):
                 check_finite(name, a)
@@ -182,7 +182,7 @@ def _lookup(users: _Ids, raw: str) -> int:
     return int(hits[0])
 
 
-def _owned(a: np.ndarray) -> np.ndarray:
+def _aligned(a: np.ndarray) -> np.ndarray:
     """``a`` as an aligned float32 array, the mapping itself when it is one (a member may start
     at any byte of the file, and an unaligned operand would leave BLAS for numpy's own loop)."""
     return np.asarray(np.require(a, dtype=np.float32, requirements=["C", "A"]))
