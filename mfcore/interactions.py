@@ -2,18 +2,23 @@
 
 Rows are (user, item, value) with users and items as dense ``int32`` indices; the raw ids live
 once per distinct user or item, never once per row, so a 48M-row file costs about 12 bytes a row.
+pandas is imported by the methods that use it: the command line's parser imports this module
+(through :mod:`mfcore.prepare`), and must start without pandas.
 """
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from .errors import DataError
 from .values import whole_numbers
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DUPLICATE_POLICIES = ("sum", "max", "last", "first", "error")
 
@@ -104,6 +109,8 @@ class Interactions:
         times : array-like of float, optional
             When each row happened (see :meth:`from_codes`).
         """
+        import pandas as pd
+
         user_codes, user_ids = pd.factorize(np.asarray(users_raw), sort=False)
         item_codes, item_ids = pd.factorize(np.asarray(items_raw), sort=False)
         if values is None:
@@ -213,10 +220,14 @@ class Interactions:
     # ---- id maps ------------------------------------------------------------------------
     @cached_property
     def _user_index(self) -> pd.Index:
+        import pandas as pd
+
         return pd.Index(self.user_ids)
 
     @cached_property
     def _item_index(self) -> pd.Index:
+        import pandas as pd
+
         return pd.Index(self.item_ids)
 
     def user_index(self, raw_ids) -> np.ndarray:

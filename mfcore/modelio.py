@@ -14,7 +14,9 @@ refused without allocating), a compressed member may expand at most :data:`MAX_E
 object dtypes (pickle) are refused; then the ``meta_json`` fields are checked for their types,
 the shapes for their consistency, the ids for duplicates and length
 (:data:`~mfcore.idcodec.MAX_ID_CHARS`). Every problem is a :class:`ModelFileError` naming the
-file and the member or field.
+file and the member or field. The file is opened and its members' headers checked by
+:class:`mfcore.modelfile.ModelFile`, which also serves :mod:`mfcore.userrec` (one user's list,
+read from the file in part), so both go through the same checks.
 """
 from __future__ import annotations
 
@@ -27,20 +29,18 @@ from pathlib import Path
 import numpy as np
 
 from ._atomic import atomic_savez
-from .errors import ConfigError, DataError, ModelFileError
+from .errors import ConfigError, ModelFileError
 from .idcodec import MAX_ID_CHARS, pack_ids, unpack_ids
-from .load._files import open_checked
-from .model import EpochStats, FactorModel, as_factor_model
-from .modelio_checks import check_members, check_meta, npy_header
+from .model import FactorModel, as_factor_model
+from .modelfile import (ARRAYS, FACTORS, FORMAT_MARKER, FORMAT_VERSION, ID_NAMES, ModelFile,
+                        check_arrays, check_finite, history_of, id_count, missing_arrays,
+                        read_meta)
+from .modelio_checks import repeated_id
 from .seen import write_seen
-from ._zipmember import read_stored
 from .values import jsonable
 
-FORMAT_MARKER = "mfcore-model"
-FORMAT_VERSION = 2
-#: Arrays every version has; version 1 also always has ``user_ids`` and ``item_ids``.
-ARRAYS = ("user_factors", "item_factors", "user_bias", "item_bias", "global_mean", "meta_json")
-ID_NAMES = ("user_ids", "item_ids")
+__all__ = ["ARRAYS", "FORMAT_MARKER", "FORMAT_VERSION", "ID_NAMES", "load_model",
+           "model_arrays", "save_model"]
 
 
 def save_model(model: FactorModel, path, data=None) -> Path:
@@ -140,14 +140,12 @@ def model_arrays(npz) -> dict:
         overlong ids, or a damaged file.
     """
     try:
-        names = set(npz.keys())
-        meta = _meta(npz, names)
-        need = ARRAYS + (ID_NAMES if meta["format_version"] == 1 else ())
-        missing = [a for a in need if a not in names]
-        if missing:
-            raise ModelFileError(f"model file is missing arrays: {', '.join(missing)}")
-        arr = {a: np.asarray(npz[a]) for a in ARRAYS if a != "meta_json"}
-        _check_factors(arr, meta)
+        meta = read_meta(npz)
+        missing_arrays(npz, meta)
+        arr = {a: np.asarray(npz[a]) for a in FACTORS}
+        check_arrays(arr, meta)
+        for name in FACTORS:
+            check_finite(name, arr[name])
         ids = _ids(npz, meta, len(arr["user_factors"]), len(arr["item_factors"]))
     except ModelFileError:
         raise
@@ -162,53 +160,6 @@ def model_arrays(npz) -> dict:
             "item_bias_": np.ascontiguousarray(arr["item_bias"], dtype=np.float32),
             "global_mean_": float(arr["global_mean"]), "user_ids": ids["user_ids"],
             "item_ids": ids["item_ids"], "meta": meta}
-
-
-def _meta(npz, names: set) -> dict:
-    """The parsed, type-checked ``meta_json`` of a model file."""
-    if "meta_json" not in names:
-        raise ModelFileError("not an mfcore model file: it has no 'meta_json' entry")
-    raw = np.asarray(npz["meta_json"])
-    if raw.dtype.kind != "U" or raw.shape != ():
-        raise ModelFileError(f"not an mfcore model file: meta_json is {raw.dtype} {raw.shape}, "
-                             "not one string")
-    try:
-        meta = json.loads(str(raw[()]))
-    except json.JSONDecodeError as e:
-        raise ModelFileError(f"not an mfcore model file: meta_json is not JSON ({e})") from None
-    except RecursionError:
-        raise ModelFileError("not an mfcore model file: meta_json is nested too deeply") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT_MARKER:
-        raise ModelFileError("not an mfcore model file: the format marker is missing")
-    version = meta.get("format_version")
-    if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION:
-        raise ModelFileError(f"model file format version {version!r} is newer than this "
-                             f"mfcore reads ({FORMAT_VERSION}); upgrade mfcore")
-    if version not in range(1, FORMAT_VERSION + 1) or isinstance(version, bool):
-        raise ModelFileError(f"model file format version {version!r} is not one this mfcore "
-                             f"reads (1 to {FORMAT_VERSION})")
-    check_meta(meta)
-    return meta
-
-
-def _check_factors(arr: dict, meta: dict) -> None:
-    P, Q = arr["user_factors"], arr["item_factors"]
-    bu, bi, mu = arr["user_bias"], arr["item_bias"], arr["global_mean"]
-    for name in ("user_factors", "item_factors", "user_bias", "item_bias", "global_mean"):
-        if not np.issubdtype(arr[name].dtype, np.floating):
-            raise ModelFileError(f"model file array {name!r} has dtype {arr[name].dtype}, "
-                                 f"expected floating point")
-    if P.ndim != 2 or Q.ndim != 2 or P.shape[1] != Q.shape[1]:
-        raise ModelFileError(f"model file factor shapes are inconsistent: {P.shape}, {Q.shape}")
-    if bu.shape != (len(P),) or bi.shape != (len(Q),) or mu.shape != ():
-        raise ModelFileError("model file bias shapes do not match the factors")
-    for name, want in (("n_users", len(P)), ("n_items", len(Q)), ("factors", P.shape[1])):
-        if meta.get(name) is not None and meta[name] != want:
-            raise ModelFileError(f"model file meta_json says {name} = {meta[name]} but the "
-                                 f"arrays hold {want}")
-    for name in ("user_factors", "item_factors", "user_bias", "item_bias", "global_mean"):
-        if not np.all(np.isfinite(arr[name])):
-            raise ModelFileError(f"model file array {name!r} contains NaN or infinite values")
 
 
 def _ids(npz, meta: dict, n_users: int, n_items: int) -> dict:
@@ -228,8 +179,7 @@ def _ids(npz, meta: dict, n_users: int, n_items: int) -> dict:
             except ValueError as e:
                 raise ModelFileError(f"model file {e}") from None
         if a is not None:
-            if len(a) != n:
-                raise ModelFileError(f"model file {name!r} holds {len(a)} ids for {n} rows")
+            id_count(name, len(a), n)
             _no_duplicates(a, name)
         out[name] = a
     return out
@@ -261,9 +211,7 @@ def _no_duplicates(ids: np.ndarray, name: str) -> None:
     if dup.any():
         k = int(np.flatnonzero(dup)[0])
         first = int(np.flatnonzero(index == ids[k])[0])
-        shown = str(ids[k])[:60]
-        raise ModelFileError(f"model file {name!r} repeats the id {shown!r} (entries "
-                             f"{first + 1} and {k + 1}); every user and item needs its own id")
+        raise repeated_id(name, ids[k], first, k)
 
 
 def load_model(path) -> tuple[FactorModel, dict]:
@@ -282,84 +230,22 @@ def load_model(path) -> tuple[FactorModel, dict]:
         Missing file, not a regular file (a FIFO...), not an mfcore model, truncated or damaged,
         holding pickled objects, or failing a check of the module docstring.
     """
-    path = Path(path)
-    try:
-        f = open_checked(path, str(path))
-    except DataError as e:
-        raise ModelFileError(str(e).replace("no such file or folder", "no such model file")) \
-            from None
-    with f:
-        arrays = _read(f, path)
+    with ModelFile(path) as mf, mf.reading():
+        arrays = model_arrays(mf)
     meta = arrays.pop("meta")
     try:
         model = _model_from(arrays, meta)
     except ModelFileError as e:
-        raise ModelFileError(f"{path}: {e}") from None
+        raise ModelFileError(f"{mf.path}: {e}") from None
     # Convenience for callers that re-index data onto the model: the raw ids (None when the model
     # was saved without data). They live in the arrays, not in meta_json.
     meta = {**meta, "user_ids": arrays["user_ids"], "item_ids": arrays["item_ids"]}
     return model, meta
 
 
-def _read(f, path: Path) -> dict:
-    """:func:`model_arrays` of an open model file, once its members passed their checks."""
-    head = f.read(8)
-    if not head.startswith((b"PK\x03\x04", b"PK\x05\x06", b"\x93NUMPY")):
-        what = ("pickled Python objects, which are never loaded" if head[:1] == b"\x80"
-                else f"it starts with {head!r}")
-        raise ModelFileError(f"{path}: not an mfcore model file (not a numpy .npz archive: "
-                             f"{what})")
-    if head.startswith(b"\x93NUMPY"):
-        f.seek(0)
-        try:
-            pickled = npy_header(f)[1].hasobject
-        except (ValueError, EOFError, ModelFileError):
-            pickled = False
-        what = "pickled Python objects, which are never loaded" if pickled else "a single array"
-        raise ModelFileError(f"{path}: a single numpy array, not an mfcore model file ({what})")
-    try:
-        f.seek(0)
-        with zipfile.ZipFile(f) as zf:
-            check_members(zf)
-        f.seek(0)
-        with np.load(f, allow_pickle=False) as npz:
-            return model_arrays(_Members(npz, f))
-    except ModelFileError as e:
-        raise ModelFileError(f"{path}: {e}") from None
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
-        if "pickle" in str(e).lower():
-            raise ModelFileError(f"{path}: the file holds pickled data, which is never "
-                                 f"loaded; it is not an mfcore model") from None
-        raise ModelFileError(f"{path}: not an mfcore model file ({e})") from None
-
-
-class _Members:
-    """An opened ``.npz`` whose stored members are read straight into their arrays
-    (:func:`mfcore._zipmember.read_stored`: a third of the time for a large model), the others
-    as numpy reads them."""
-
-    def __init__(self, npz, f) -> None:
-        self.npz, self.f = npz, f
-
-    def keys(self):
-        return self.npz.keys()
-
-    def __contains__(self, name) -> bool:
-        return name in self.npz
-
-    def __getitem__(self, name: str) -> np.ndarray:
-        info = self.npz.zip.getinfo(f"{name}.npy") if f"{name}.npy" in self.npz.zip.namelist() \
-            else None
-        a = read_stored(self.f, info) if info is not None else None
-        return self.npz[name] if a is None else a
-
-
 def _model_from(arrays: dict, meta: dict) -> FactorModel:
     """The FactorModel of a file's checked arrays and its meta_json."""
-    try:
-        history = [EpochStats.from_dict(h) for h in meta.get("history") or []]
-    except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError):
-        raise ModelFileError("model file meta_json has a malformed history entry") from None
+    history = history_of(meta)
     diverged = meta.get("diverged_at")
     return FactorModel(
         user_factors=arrays["user_factors_"], item_factors=arrays["item_factors_"],

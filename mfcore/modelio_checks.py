@@ -106,10 +106,17 @@ def check_meta(meta: dict) -> None:
                                  "'str' or null")
 
 
+def repeated_id(name: str, raw, first: int, k: int) -> ModelFileError:
+    """The error for ids ``name`` holding ``raw`` at 0-based positions ``first`` and ``k``."""
+    return ModelFileError(f"model file {name!r} repeats the id {str(raw)[:60]!r} (entries "
+                          f"{first + 1} and {k + 1}); every user and item needs its own id")
+
+
 def json_repr(v) -> str:
     """A value for a message, cut to 60 characters."""
     text = repr(v)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-__all__ = ["MAX_EXPANSION", "check_members", "check_meta", "json_repr", "npy_header"]
+__all__ = ["MAX_EXPANSION", "check_members", "check_meta", "json_repr", "npy_header",
+           "repeated_id"]

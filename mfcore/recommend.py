@@ -4,7 +4,7 @@ and fold-in of a new user (or playlist) from a list of items.
 Ranking follows ``docs/definitions.md``: a user's items by b_i + p_u·q_i (μ and b_u do not
 change the order), an item's fans by b_u + p_u·q_i, ties broken by the lower index, n clamped to
 the candidates. Every function scores one row (:meth:`mfcore.model.FactorModel.scores` and
-friends; a k × k solve for fold-in) and selects with :func:`mfcore.topk.top_n`, cheap enough to
+friends; a k × k solve for fold-in) and selects with :func:`mfcore.topn.top_n`, cheap enough to
 call on every click. ``model`` is a :class:`~mfcore.model.FactorModel`, or anything with its
 fitted attributes.
 """
@@ -16,7 +16,7 @@ from .errors import ConfigError, IndexOutOfRange
 from .foldin import fold_in
 from .interactions import Interactions
 from .model import as_factor_model, index_array
-from .topk import top_n
+from .topn import top_n
 
 __all__ = ["IndexOutOfRange", "listeners", "played", "recommend", "recommend_folded",
            "similar_items", "top_fans", "top_n"]

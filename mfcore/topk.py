@@ -3,12 +3,17 @@
 :func:`select_top` keeps the best ``K`` of ``row[j] + bias[j]`` in a bounded heap ordered by
 (score descending, index ascending), O(n) per row for small K, then heap-sorts them best first.
 The evaluation kernel (:mod:`mfcore.evaluate.rank_kernel`) calls it row by row inside numba;
-:func:`top_n` is the same selection for one row from Python (recommendations).
+:func:`top_n` (:mod:`mfcore.topn`, numpy, re-exported here) is the same selection for one row from
+Python (recommendations); tests hold the two to the same order.
 """
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
+
+from .topn import top_n
+
+__all__ = ["select_top", "top_n"]
 
 
 @njit(nogil=True, cache=True)
@@ -67,36 +72,3 @@ def select_top(row, bias, K, hv, hi):
         hi[0] = hi[end]
         hi[end] = ti
         _sift_down(hv, hi, 0, end)
-
-
-def top_n(scores: np.ndarray, n: int, exclude=None,
-          bias: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """The ``n`` best entries of ``scores`` (+ ``bias``), best first, ties broken by lower index.
-
-    Parameters
-    ----------
-    scores : 1-D array of float
-    n : int
-        Clamped to the number of candidates.
-    exclude : array-like of int, optional
-        Indices that are not candidates.
-    bias : 1-D array of float, optional
-        Added to ``scores`` (in float32) before ranking.
-
-    Returns
-    -------
-    (idx int64, scores float32)
-    """
-    s = np.array(scores, dtype=np.float32, copy=True).ravel()
-    b = np.zeros(len(s), np.float32) if bias is None else np.asarray(bias, dtype=np.float32)
-    n_cand = len(s)
-    if exclude is not None and len(exclude):
-        ex = np.unique(np.asarray(exclude, dtype=np.int64))
-        s[ex] = -np.inf
-        n_cand -= len(ex)
-    n = max(0, min(int(n), n_cand))
-    hv = np.empty(n, np.float32)
-    hi = np.empty(n, np.int64)
-    select_top(s, b, n, hv, hi)
-    keep = hi < len(s)  # only when scores held -inf of their own
-    return hi[keep], hv[keep]

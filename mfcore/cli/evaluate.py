@@ -6,6 +6,8 @@ import dataclasses
 import numpy as np
 
 from ..errors import MFError, ModelFileError
+from ..idcodec import find_int
+from ..modelfile import without_ids
 from .args import (add_data_args, add_eval_args, add_prepare_args, load_data, prep_options,
                    say)
 
@@ -56,9 +58,7 @@ def model_ids(meta: dict, path, command: str) -> tuple[np.ndarray, np.ndarray]:
         users and items by.
     """
     if meta.get("user_ids") is None or meta.get("item_ids") is None:
-        raise ModelFileError(f"{path}: the model was saved without its data's user and item ids "
-                             f"(save_model without data=), so {command} cannot match users and "
-                             "items by id; save it again with its training data")
+        raise without_ids(path, command)
     return meta["user_ids"], meta["item_ids"]
 
 
@@ -128,13 +128,7 @@ def lookup(known: np.ndarray, raw) -> np.ndarray:
 def _find_text(known: np.ndarray, raw: str) -> int:
     """Position of ``raw`` in ``known`` compared as text (ids are unique); -1 when absent."""
     if known.dtype.kind in "iu":
-        try:
-            value = int(raw)
-        except ValueError:
-            return -1
-        if str(value) != raw:
-            return -1
-        hits = np.flatnonzero(known == value)
+        hits = find_int(known, raw)
     elif known.dtype.kind == "O":
         hits = np.flatnonzero(known == raw)
         if not len(hits) and not all(isinstance(k, str) for k in known[:1]):

@@ -12,7 +12,10 @@ def add_parser(sub) -> None:
         description="With --user, the items the user already has are left out: from --data "
                     "when given, else from the seen-items file saved beside the model "
                     "(seen-<fingerprint>.npz, written when the model was saved with its data), "
-                    "else none. The output says which: 'excluded' in the JSON, a line on stderr.")
+                    "else none. The output says which: 'excluded' in the JSON, a line on stderr. "
+                    "--user without --data reads only what the list needs from the model file "
+                    "(the item factors, the user's row, the ids it looks up or shows); the "
+                    "other questions, and --data, load the whole model.")
     r.add_argument("model", help="model file written by train --model-out")
     who = r.add_mutually_exclusive_group(required=True)
     who.add_argument("--user", help="raw user id: top-N items")
@@ -27,6 +30,21 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> dict:
+    if args.user is not None and not args.data:
+        from ..userrec import recommend_from_file
+
+        found = recommend_from_file(args.model, args.user, n=args.n)
+        if found is not None:  # None: a version-1 file, read whole below
+            rows = [{"id": i, "index": int(x), "score": float(s)}
+                    for i, x, s in zip(found.item_ids, found.items, found.scores)]
+            excluded = ({"source": "none", "path": None, "n_items": 0} if found.seen is None
+                        else {"source": "seen-file", "path": str(found.seen_path),
+                              "n_items": int(len(found.seen))})
+            return _show(args, "items", rows, excluded)
+    return _run_loaded(args)
+
+
+def _run_loaded(args) -> dict:
     from .. import recommend as rec
     from ..modelio import load_model
 
@@ -56,6 +74,11 @@ def run(args) -> dict:
         idx, scores = rec.recommend_folded(model, given, n=args.n)
         ids, kind = item_ids, "items"
     rows = [{"id": str(ids[i]), "index": int(i), "score": float(s)} for i, s in zip(idx, scores)]
+    return _show(args, kind, rows, excluded)
+
+
+def _show(args, kind: str, rows: list, excluded: dict | None) -> dict:
+    """Print the list (unless ``--json``) and return the command's JSON object."""
     if not args.json:
         if excluded is not None:
             say(_excluded_text(excluded))

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
-from ..tune.results import SweepResult, Trial
 from ..tune.space import SEARCHABLE
 from ..tune.study import PRUNERS, SAMPLERS
 from ..values import fmt
 from .args import (add_data_args, add_history_args, add_prepare_args, load_data, nonneg_int,
                    open_history, positive_int, prep_options, say)
+
+if TYPE_CHECKING:
+    from ..tune.results import SweepResult, Trial
 
 _FIXED = ("solver", "solve", "eval_sample", "early_stopping", "patience", "threads")
 

@@ -1,10 +1,10 @@
 """Training: the MFModel estimator, its solvers (SGD and implicit ALS) and the defaults by kind of
-data."""
-from ..model import EpochStats
-from .kernels import warm_up
-from .memory import check_memory, memory_estimate
-from .model import SOLVERS, MFModel
-from .presets import RECIPES, defaults, resolve_params
+data. The names below are imported on first use: :mod:`.presets` (stdlib only) is read by the
+command line's parser, which must not compile or import numba."""
+from .._lazy import lazy_exports
 
-__all__ = ["RECIPES", "SOLVERS", "EpochStats", "MFModel", "check_memory", "defaults",
-           "memory_estimate", "resolve_params", "warm_up"]
+_EXPORTS = {"EpochStats": "..model", "warm_up": ".kernels", "check_memory": ".memory",
+            "memory_estimate": ".memory", "SOLVERS": ".model", "MFModel": ".model",
+            "RECIPES": ".presets", "defaults": ".presets", "resolve_params": ".presets"}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

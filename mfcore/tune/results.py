@@ -4,12 +4,13 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
-from typing import Sequence
-
-import pandas as pd
+from typing import TYPE_CHECKING, Sequence
 
 from ..values import finite
 from .objective import Objective, parse_objective
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["STATES", "METRIC_COLUMNS", "Trial", "SweepResult", "trials_frame", "best_trial",
            "new_sweep_id"]
@@ -97,6 +98,8 @@ def trials_frame(trials: Sequence[Trial], params: Sequence[str] | None = None) -
     ``error``."""
     if params is None:
         params = list(dict.fromkeys(p for t in trials for p in t.params))
+    import pandas as pd
+
     cols = ["trial", *params, "state", "status", "value", *METRIC_COLUMNS, "epochs_run",
             "seconds", "worker", "run_id", "error"]
     frame = pd.DataFrame([t.row() for t in sorted(trials, key=lambda t: t.number)],
