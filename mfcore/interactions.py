@@ -55,11 +55,9 @@ class Interactions:
     user_meta : DataFrame, optional
         Display metadata indexed by raw user id (column ``name``: a playlist's name).
     runs : tuple of int
-        Empty for rows sorted by (user, item), as :meth:`from_codes` leaves them. Otherwise the
-        rows are sorted *runs* ``runs[j]:runs[j + 1]`` (from 0 to the number of rows), each
-        sorted by (user, item), none sharing a pair: a prepared dataset's train, validation and
-        test parts side by side (:func:`mfcore.split.make_split`), so that the parts are slices
-        of its arrays and not copies. :meth:`canonical` gives the rows in (user, item) order.
+        Empty for rows sorted by (user, item), as :meth:`from_codes` leaves them; else bounds
+        ``0 = runs[0] <= ... = n`` of runs each sorted by (user, item): a split's parts side by
+        side (:attr:`mfcore.split.Split.rows`). :meth:`canonical` merges them.
     """
 
     users: np.ndarray
@@ -311,10 +309,9 @@ class Interactions:
 
     def subset(self, rows) -> "Interactions":
         """The rows selected by a boolean mask or index array; id maps are kept whole."""
-        runs = ()
-        if self.runs and np.asarray(rows).dtype == bool:  # a mask keeps each run's order
-            runs = (0, *np.cumsum([np.count_nonzero(rows[a:b])
-                                   for a, b in zip(self.runs, self.runs[1:])]).tolist())
+        runs = () if not self.runs or np.asarray(rows).dtype != bool else (  # a mask keeps
+            0, *np.cumsum([np.count_nonzero(rows[a:b])           # each run's order
+                           for a, b in zip(self.runs, self.runs[1:])]).tolist())
         return replace(self, users=self.users[rows], items=self.items[rows],
                        values=self.values[rows], n_duplicates_merged=0,
                        times=None if self.times is None else self.times[rows], runs=runs)
@@ -331,12 +328,9 @@ class Interactions:
         if not self.runs:
             return self
         from .rowgroup import merge_order  # numba: only when runs are merged
-        order = merge_order(self.users, self.items, self.runs)
-        out = replace(self, users=self.users[order], items=self.items[order],
-                      values=self.values[order], runs=(),
-                      times=None if self.times is None else self.times[order])
-        if "fingerprint" in self.__dict__:
-            out.__dict__["fingerprint"] = self.fingerprint
+        out = replace(self.subset(merge_order(self.users, self.items, self.runs)),
+                      n_duplicates_merged=self.n_duplicates_merged)
+        out.__dict__.update({k: v for k, v in self.__dict__.items() if k == "fingerprint"})
         return out
 
     @cached_property
