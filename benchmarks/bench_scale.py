@@ -152,12 +152,15 @@ def child_phases(path: str, args) -> None:
         reset_peak()
 
     def nbytes(*objs) -> int:
+        """Bytes of the distinct arrays behind ``objs`` (a view counts as its base, once)."""
         seen, total = set(), 0
         for o in objs:
             for a in vars(o).values() if not isinstance(o, np.ndarray) else [o]:
-                if isinstance(a, np.ndarray) and id(a) not in seen:
-                    seen.add(id(a))
-                    total += a.nbytes
+                if isinstance(a, np.ndarray):
+                    base = a if a.base is None else a.base
+                    if id(base) not in seen:
+                        seen.add(id(base))
+                        total += base.nbytes
         return total
 
     reset_peak()
@@ -167,7 +170,10 @@ def child_phases(path: str, args) -> None:
     phase("load", t0, {"rows": nbytes(raw)})
     t0 = time.perf_counter()
     prepared = prepare(raw)
-    phase("prepare + split", t0, {"train+val": nbytes(prepared.train, prepared.val)})
+    if prepared.unfiltered:  # as the CLI and a dashboard session: the prepared rows replace them
+        del raw
+    phase("prepare + split", t0, {"rows (shown + parts)": nbytes(
+        prepared.display, *(p for p in (prepared.train, prepared.val) if p is not None))})
     t0 = time.perf_counter()
     kw = dict(factors=args.factors, epochs=args.epochs, threads=args.threads)
     if args.solver:
