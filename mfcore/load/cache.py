@@ -14,7 +14,9 @@ Two kinds of file, both in the cache folder:
   for one source as it is now: its hash covers the source's resolved path, size and
   modification time, the loader and its options, and :data:`CACHE_VERSION` (change any and
   the pointer is simply not found). It also holds what belongs to the source rather than to
-  the rows: the source's name, the loader's ``extra`` and the duplicates merged.
+  the rows: the source's name, the loader's ``extra`` and the duplicates merged. When a
+  source is parsed again because it changed, its older pointers are deleted, with the entries
+  only they named: the cache keeps one copy per source, not one per version of the file.
 
 Looking up costs a ``stat`` and a small JSON read before the entry is read; storing hashes the
 built dataset once (the fingerprint, which the run history needs anyway, plus the ids and
@@ -121,7 +123,8 @@ def cached_load(info: SourceInfo, kind: str, options: dict, build: Callable[[], 
     data = build()
     try:
         entry = write_entry(pointer.parent, data)
-        _write_pointer(pointer, entry, data)
+        _write_pointer(pointer, entry, data, source_id(stamp, kind, options))
+        _drop_older(pointer, source_id(stamp, kind, options))
         stored = str(entry)
     except OSError as exc:
         warnings.warn(f"could not write the dataset cache in {pointer.parent}: {exc}",
@@ -162,8 +165,35 @@ def _follow(pointer: Path, name: str, progress) -> Interactions | None:
     return data
 
 
-def _write_pointer(pointer: Path, entry: Path, data: Interactions) -> None:
-    ref = {"v": CACHE_VERSION, "entry": entry.name, "source": data.source,
+def source_id(stamp: dict, kind: str, options: dict) -> str:
+    """What a source's pointers share whatever its content: path, loader and options."""
+    key = json.dumps({"kind": kind, "path": stamp["path"], "options": options}, sort_keys=True,
+                     default=str)
+    return hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
+def _drop_older(pointer: Path, sid: str) -> None:
+    """Delete the pointers of the same source as it was before (another size or time) and the
+    entries they named that no pointer names any more: one copy per source, not one per edit."""
+    named, dropped = set(), set()
+    for other in pointer.parent.glob("*.json"):
+        try:
+            ref = json.loads(other.read_bytes()[:1 << 20])
+            entry, same = str(ref.get("entry")), ref.get("source_id") == sid
+        except (OSError, ValueError, AttributeError):
+            continue
+        if same and other != pointer:
+            _unlink(other)
+            dropped.add(entry)
+        else:
+            named.add(entry)
+    for entry in dropped - named:
+        if _ENTRY_NAME.fullmatch(entry):
+            _unlink(pointer.parent / entry)
+
+
+def _write_pointer(pointer: Path, entry: Path, data: Interactions, sid: str) -> None:
+    ref = {"v": CACHE_VERSION, "entry": entry.name, "source": data.source, "source_id": sid,
            "n_duplicates_merged": int(data.n_duplicates_merged),
            "extra": {k: v for k, v in data.extra.items()
                      if k not in ("from_cache", "cache_path") and _jsonable(v)}}

@@ -5,6 +5,7 @@ import gzip
 import json
 import shutil
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -49,17 +50,32 @@ def test_txt_gz_and_a_copy_share_one_entry(tmp_path):
     assert not list(cdir.glob(".*.tmp"))
 
 
-def test_a_changed_file_gets_a_new_entry(tmp_path):
+def test_a_changed_file_replaces_its_entry(tmp_path):
     path = tmp_path / "plays.txt"
     path.write_bytes(tsv(ROWS))
+    twin = tmp_path / "twin.txt"
+    twin.write_bytes(tsv(ROWS))
     cdir = tmp_path / "cache"
     a = load_dataset(path, cache_dir=cdir, use_cache=True)
     time.sleep(0.01)
     path.write_bytes(tsv(ROWS[:-3] + [("u1", "SO99", 4)]))
     b = load_dataset(path, cache_dir=cdir, use_cache=True)
     assert b.extra["from_cache"] is False and b.extra["cache_path"] != a.extra["cache_path"]
-    assert "SO99" in set(b.item_ids) and len(list(cdir.glob("*.npz"))) == 2
+    # the old version's pointer and entry are gone: one copy per source
+    assert "SO99" in set(b.item_ids) and sorted(cdir.glob("*.npz")) == [Path(b.extra["cache_path"])]
+    assert len(list(cdir.glob("*.json"))) == 1
     assert load_dataset(path, cache_dir=cdir, use_cache=True).extra["from_cache"] is True
+    # an entry another source still names stays
+    load_dataset(twin, cache_dir=cdir, use_cache=True)
+    time.sleep(0.01)
+    path.write_bytes(tsv(ROWS))
+    assert load_dataset(path, cache_dir=cdir, use_cache=True).extra["from_cache"] is False
+    time.sleep(0.01)
+    path.write_bytes(tsv(ROWS[:5]))
+    load_dataset(path, cache_dir=cdir, use_cache=True)
+    assert Path(a.extra["cache_path"]).exists()  # the twin's
+    assert len(list(cdir.glob("*.npz"))) == 2 and len(list(cdir.glob("*.json"))) == 2
+    assert load_dataset(twin, cache_dir=cdir, use_cache=True).extra["from_cache"] is True
 
 
 def test_damaged_entry_or_pointer_is_rebuilt(tmp_path):
