@@ -94,44 +94,6 @@ def init_factors(n: int, k: int, seed) -> np.ndarray:
     return out
 
 
-def fold_in_rows(Y: np.ndarray, YtY: np.ndarray | None, items, conf, reg: float) -> np.ndarray:
-    """The exact ALS solve of one new row (a user not seen in training) from its items.
-
-    Parameters
-    ----------
-    Y : float32 array (n_items, k)
-        Item factors.
-    YtY : float64 array (k, k), optional
-        ``gram(Y)``; computed when None (pass it when folding in many users).
-    items : array-like of int
-        The user's items (dense indices).
-    conf : array-like of float
-        Their confidences c = 1 + α·g(r) (:func:`confidence`).
-    reg : float
-        λ.
-
-    Returns
-    -------
-    float32 array (k,)
-        x = (YᵀY + λI + Σ (c − 1) y yᵀ)⁻¹ Σ c y; zeros without items.
-    """
-    Y = np.ascontiguousarray(Y, dtype=np.float32)
-    items = np.asarray(items, dtype=np.int32)
-    conf = np.asarray(conf, dtype=np.float32)
-    if items.shape != conf.shape or items.ndim != 1:
-        raise DataError("items and conf must be 1-D and of the same length")
-    if len(items) and (items.min() < 0 or items.max() >= len(Y)):
-        raise DataError(f"item indices must be in [0, {len(Y)})")
-    G = als_kernels.gram(Y) if YtY is None else np.ascontiguousarray(YtY, dtype=np.float64)
-    x = np.zeros((1, Y.shape[1]), np.float32)
-    indptr = np.array([0, len(items)], np.int64)
-    bad = als_kernels.cholesky_rows(indptr, items, (conf, 1.0, 0.0), x, Y, G, float(reg), 0, 1)
-    if bad != als_kernels.OK:
-        raise DataError("the fold-in system is not positive definite or its solution is not "
-                        "finite; use reg > 0 and finite confidences >= 1")
-    return x[0]
-
-
 class ALSRun:
     """Per-run state of implicit ALS: CSR rows with their confidences, work chunks, threads.
 

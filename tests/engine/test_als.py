@@ -158,19 +158,6 @@ def test_kernels_report_the_first_non_finite_row():
     assert als_kernels.cholesky_rows(indptr, idx, conf, X.copy(), Y, G, 0.1, 0, 30) == first
 
 
-def test_fold_in_rows_is_the_exact_user_solve():
-    dense, indptr, idx, conf, X, Y = _problem()
-    want = _normal_equations(dense, Y, reg=0.1)
-    u = 5
-    a, b = indptr[u], indptr[u + 1]
-    x = als.fold_in_rows(Y, None, idx[a:b], als.confidence(dense[u][dense[u] > 0], 2.0), 0.1)
-    assert x.dtype == np.float32 and x.shape == (5,)
-    np.testing.assert_allclose(x, want[u], atol=1e-5)
-    np.testing.assert_array_equal(als.fold_in_rows(Y, als_kernels.gram(Y), [], [], 0.1), 0.0)
-    with pytest.raises(DataError, match="item indices"):
-        als.fold_in_rows(Y, None, [0, 20], [1.0, 1.0], 0.1)
-
-
 # ---- driver ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("solve", ["cg", "cholesky"])
 def test_objective_is_exact_and_never_increases(solve):
