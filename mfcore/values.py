@@ -133,10 +133,11 @@ def whole_numbers(x: np.ndarray, chunk: int = 1 << 20) -> bool:
 
 
 def human_bytes(n: float, base: int = 1000) -> str:
-    """``1536`` -> ``'1.5 KB'``: bytes in B, KB, MB, GB or TB of ``base`` (1000, as file
-    managers show files; the dashboard's memory figures use 1024)."""
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < base or unit == "TB":
+    """``1500`` -> ``'1.5 KB'``: bytes in B, KB, MB, GB or TB of 1000 (as file managers show
+    files), or with ``base=1024`` in KiB, MiB, GiB or TiB (memory: ``1536`` -> ``'1.5 KiB'``)."""
+    units = ("B", "KB", "MB", "GB", "TB") if base == 1000 else ("B", "KiB", "MiB", "GiB", "TiB")
+    for unit in units:
+        if abs(n) < base or unit == units[-1]:
             return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
         n /= base
     raise AssertionError("unreachable")

@@ -259,14 +259,6 @@ def decode_line(raw: bytes, name: str, lineno: int) -> str:
     return text
 
 
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"  # pragma: no cover
-
-
 def looks_like_tar(info: SourceInfo) -> bool:
     """True when the (decompressed) content starts with a POSIX tar header."""
     try:

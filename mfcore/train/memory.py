@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..errors import ResourceError
+from ..values import human_bytes
 
 
 def memory_estimate(n_users: int, n_items: int, n_train: int, factors: int,
@@ -23,14 +24,10 @@ def check_memory(n_users: int, n_items: int, n_train: int, factors: int,
         available = _available_memory()
     if available is not None and need > 0.8 * available:
         raise ResourceError(
-            f"training needs about {_bytes(need)} ({n_users:,} users + {n_items:,} items × "
-            f"{factors} factors) but only {_bytes(available)} is available; use fewer factors "
+            f"training needs about {human_bytes(need, base=1024)} ({n_users:,} users + {n_items:,} items × "
+            f"{factors} factors) but only {human_bytes(available, base=1024)} is available; use fewer factors "
             "or filter rare users/items")
     return need
-
-
-def _bytes(n: float) -> str:
-    return f"{n / 2**30:.2f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
 
 
 def _available_memory() -> int | None:

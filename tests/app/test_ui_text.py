@@ -14,8 +14,8 @@ def epoch(seconds: float, eval_seconds: float = math.nan):
 
 
 def test_sizes_times_and_rates():
-    assert human_bytes(512) == "512 B" and human_bytes(1536) == "1.5 KB"
-    assert human_bytes(3 * 2**30) == "3.0 GB"
+    assert human_bytes(512) == "512 B" and human_bytes(1536) == "1.5 KiB"
+    assert human_bytes(3 * 2**30) == "3.0 GiB"  # powers of 1024 are named so
     assert human_seconds(0.25) == "250 ms" and human_seconds(12.34) == "12.3 s"
     assert human_seconds(125) == "2 min 05 s" and human_seconds(3 * 3600 + 60) == "3 h 01 min"
     assert human_seconds(None) == human_seconds(math.inf) == "–"
