@@ -125,8 +125,8 @@ def looks() -> None:
                    f"one row of it. A few {words['items']} are everywhere; most are rare "
                    "(log–log scale).")
     st.markdown("**Preview**")
-    n = min(len(d), 200)
-    rows = np.arange(n)
+    rows = first_rows(d, 200)
+    n = len(rows)
     preview = pd.DataFrame({
         "user": [str(u) for u in d.user_ids[d.users[rows]]],
         f"{words['item']} id": [str(i) for i in d.item_ids[d.items[rows]]],
@@ -144,3 +144,13 @@ def looks() -> None:
     st.dataframe(preview, hide_index=True, width="stretch", height=260)
     st.caption(f"The first {n:,} of {len(d):,} rows (sorted by user); names come from the "
                "metadata when the dataset has it.")
+
+
+def first_rows(d, n: int) -> np.ndarray:
+    """Row numbers of ``d``'s first ``n`` rows in (user, item) order, also when the rows are
+    kept as a split arranged them (:attr:`~mfcore.interactions.Interactions.runs`): the first
+    ``n`` of each run hold them."""
+    if not d.runs:
+        return np.arange(min(n, len(d)))
+    cand = np.concatenate([np.arange(a, min(b, a + n)) for a, b in zip(d.runs, d.runs[1:])])
+    return cand[np.lexsort((d.items[cand], d.users[cand]))[:n]]

@@ -167,3 +167,18 @@ def test_missing_data_folder_is_explained(tmp_path):
         resolve_in_data_dir("x.tsv", tmp_path / "nope")
     assert list_data_files(tmp_path / "nope") == []
     assert os.path.isdir(tmp_path)
+
+
+def test_the_preview_shows_the_first_rows_as_loaded():
+    from mfcore.load.synthetic import generate
+    from mfcore.prepare import prepare
+    from ui.dataview import first_rows
+    raw = generate(200, 150, 4_000, shape="msd", seed=3)
+    shown = prepare(raw).display  # arranged train | validation
+    assert shown.runs and shown.users[150] != raw.users[150]
+    for n in (1, 150, 10_000):
+        rows = first_rows(shown, n)
+        assert len(rows) == min(n, len(raw))
+        assert (shown.users[rows] == raw.users[:n]).all()
+        assert (shown.items[rows] == raw.items[:n]).all()
+        assert (shown.values[rows] == raw.values[:n]).all()
