@@ -6,8 +6,8 @@ small buffer. :func:`rank_tile` marks the tile's excluded candidates -inf and of
 to each subject's heap (:func:`mfcore.topk.heap_offer`: exact index tie-breaking, a vectorised
 test of 64 entries at a time against the heap's worst); after the last tile :func:`finish_rows`
 sorts each heap and counts, for every requested k at once, the hits in the top k, their DCG and
-the hits in the top |R| — so a whole metric-vs-k curve costs one selection. Row chunks run in
-parallel threads (the kernels release the GIL).
+the hits in the top |R| — so a whole metric-vs-k curve costs one selection. Batches run in
+parallel threads, one batch per thread with single-threaded BLAS (the kernels release the GIL).
 
 Why tiles: the selection reads every score once, and a whole batch (256 MB) written by the
 product had to come back from DRAM: on the MSD shape (384k songs, k=64, 2 cores) that read
@@ -19,21 +19,28 @@ selection (``np.argpartition``) was measured at ~0.3 s per 1000 × 20 000 rows s
 from __future__ import annotations
 
 import math
+import threading
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import islice
 
 import numpy as np
 from numba import njit
 
 from ..topk import heap_finish, heap_offer, heap_start, select_top
 
-#: Bytes of one tile of scores: a few MiB, so a tile is still in cache when it is ranked
-#: (4096 to 16384 songs × 174 users measured alike on the MSD shape, 32768 slower).
+#: Bytes of one tile of scores: small enough to be still in cache when it is ranked (4000
+#: users × 384k songs, batches of 174, 2 threads, shared machine: ranking with 2, 4 and 8 MiB
+#: tiles took 0.96x, 0.99x and 1.02x the time of the untiled score products alone), large
+#: enough that the per-tile calls stay few (a matmul and a kernel call per tile).
 TILE_BYTES = 4 << 20
 
 
-# numba caches rank_rows with select_top compiled into it and checks only this file's date:
-# after editing mfcore/topk.py, delete mfcore/evaluate/__pycache__/rank_kernel*.nb* too.
+# numba caches these kernels with mfcore.topk's functions compiled into them and checks only
+# this file's date: after editing mfcore/topk.py, delete
+# mfcore/evaluate/__pycache__/rank_kernel*.nb* too.
 @njit(nogil=True, cache=True)
 def rank_rows(S, cand_bias, subj, excl_indptr, excl_indices, rel_indptr, rel_indices, rel_rank,
               ks, kk, mm, r0, r1, out_top, out_hits, out_dcg, out_hits_m):
@@ -200,9 +207,12 @@ def rank_batches(A, B, cand_bias, chosen, excl, rel, ks, kk, mm, width: int, bat
                  tile_bytes: int = TILE_BYTES) -> Tops:
     """Score ``chosen`` subjects batch by batch (A[chosen] @ Bᵀ), tile by tile, and rank them.
 
-    ``excl`` is (indptr, indices), ``rel`` is (indptr, indices, rank). ``cancel`` is checked and
-    ``progress(fraction, message)`` called between batches. A tile is ``batch`` rows × as many
-    candidates as fit in ``tile_bytes`` (a multiple of 64, at least 64): the scores held at once.
+    ``excl`` is (indptr, indices), ``rel`` is (indptr, indices, rank). Up to ``threads`` batches
+    run at once, one per thread, each with single-threaded BLAS (see :func:`one_blas_thread`).
+    ``cancel`` is checked and ``progress(fraction, message)`` called, in the calling thread,
+    after each batch in order; batches still running when ``cancel`` is seen are not counted.
+    A tile is a batch's rows × as many candidates as fit in ``tile_bytes`` (a multiple of 64,
+    at least 64): each thread holds one tile of scores at a time.
     """
     n = len(chosen)
     nk = len(ks)
@@ -214,52 +224,77 @@ def rank_batches(A, B, cand_bias, chosen, excl, rel, ks, kk, mm, width: int, bat
     if not excl_sorted(excl_indptr, excl_indices, chosen):
         # rank_tile walks each subject's exclusions in order alongside the tiles.
         excl_indices = _sorted_within(excl_indptr, excl_indices)
-    n_cand = B.shape[0]
-    w = min(n_cand, max(64, tile_bytes // (4 * batch) // 64 * 64))
-    buf = np.empty(batch * w, dtype=np.float32)
     Ks = np.maximum(kk[:, -1], mm[:, -1])
-    epos = np.empty(batch, np.int64)
+    w = min(B.shape[0], max(64, tile_bytes // (4 * batch) // 64 * 64))
     Bt = B.T
-    pool = ThreadPoolExecutor(threads) if threads > 1 else None
-    try:
-        for start in range(0, n, batch):
-            if cancel is not None and cancel.is_set():
-                out.cancelled = True
-                break
-            stop = min(start + batch, n)
-            nb = stop - start
-            Ab = A[chosen[start:stop]]
-            subj, Kb = chosen[start:stop], Ks[start:stop]
-            HV = np.empty((nb, max(1, int(Kb.max()))), np.float32)
-            HI = np.empty(HV.shape, np.int64)
-            for c0 in range(0, n_cand, w):
-                T = buf[:nb * min(w, n_cand - c0)].reshape(nb, -1)
-                np.matmul(Ab, Bt[:, c0:c0 + T.shape[1]], out=T)
-                _in_threads(pool, threads, nb, rank_tile, (T, cand_bias, c0, n_cand, subj,
-                            excl_indptr, excl_indices, epos, Kb, HV, HI), ())
-            outs = (out.top[start:stop], out.hits[start:stop], out.dcg[start:stop],
+
+    def one_batch(start: int) -> int:
+        stop = min(start + batch, n)
+        nb = stop - start
+        buf = np.empty(nb * w, dtype=np.float32)
+        Ab, subj, Kb = A[chosen[start:stop]], chosen[start:stop], Ks[start:stop]
+        HV = np.empty((nb, max(1, int(Kb.max()))), np.float32)
+        HI = np.empty(HV.shape, np.int64)
+        epos = np.empty(nb, np.int64)
+        for c0 in range(0, B.shape[0], w):
+            T = buf[:nb * min(w, B.shape[0] - c0)].reshape(nb, -1)
+            np.matmul(Ab, Bt[:, c0:c0 + T.shape[1]], out=T)
+            rank_tile(T, cand_bias, c0, B.shape[0], subj, excl_indptr, excl_indices, epos, Kb,
+                      HV, HI, 0, nb)
+        finish_rows(HV, HI, Kb, subj, *rel, ks, kk[start:stop], mm[start:stop], 0, nb,
+                    out.top[start:stop], out.hits[start:stop], out.dcg[start:stop],
                     out.hits_m[start:stop])
-            _in_threads(pool, threads, nb, finish_rows,
-                        (HV, HI, Kb, subj, *rel, ks, kk[start:stop], mm[start:stop]), outs)
+        return stop
+
+    starts = iter(range(0, n, batch))
+    with one_blas_thread(), ThreadPoolExecutor(threads) as pool:
+        running = deque(pool.submit(one_batch, s) for s in islice(starts, threads))
+        while running:
+            stop = running.popleft().result()
+            if out.cancelled:
+                continue
             out.done = stop
             if progress is not None:
                 progress(stop / n, f"ranked {stop}/{n} {label}")
-    finally:
-        if pool is not None:
-            pool.shutdown()
+            if stop < n and cancel is not None and cancel.is_set():
+                out.cancelled = True
+                continue
+            running.extend(pool.submit(one_batch, s) for s in islice(starts, 1))
     return out
 
 
-def _in_threads(pool, threads: int, nb: int, kernel, args: tuple, outs: tuple) -> None:
-    """``kernel(*args, r0, r1, *outs)`` over rows 0..nb, split among the threads."""
-    if pool is None or nb < 2 * threads:
-        kernel(*args, 0, nb, *outs)
-        return
-    edges = np.linspace(0, nb, threads + 1).astype(np.int64)
-    futs = [pool.submit(kernel, *args, int(edges[t]), int(edges[t + 1]), *outs)
-            for t in range(threads)]
-    for f in futs:
-        f.result()
+_blas_lock = threading.Lock()
+_blas_users = 0
+_blas_limiter = None
+
+
+@contextmanager
+def one_blas_thread():
+    """BLAS limited to one thread (process-wide) while any ranking runs, then restored.
+
+    Why: each thread ranks its own batch, and many small multi-threaded products (one per
+    tile) wait on each other at every call; on 2 shared cores that took 2.3x the products'
+    time where single-threaded products in parallel batches took 0.9x. Nested and concurrent
+    rankings share one limit, lifted when the last one ends. Without threadpoolctl nothing is
+    limited (the results are the same, only slower).
+    """
+    global _blas_users, _blas_limiter
+    with _blas_lock:
+        if _blas_users == 0:
+            try:
+                from threadpoolctl import threadpool_limits
+                _blas_limiter = threadpool_limits(limits=1, user_api="blas")
+            except ImportError:  # pragma: no cover - threadpoolctl is a requirement
+                _blas_limiter = None
+        _blas_users += 1
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            _blas_users -= 1
+            if _blas_users == 0 and _blas_limiter is not None:
+                _blas_limiter.restore_original_limits()
+                _blas_limiter = None
 
 
 def _sorted_within(indptr, indices):
