@@ -171,7 +171,7 @@ def popularity_model(train: Interactions) -> FactorModel:
 
 
 def default_threads() -> int:
-    """Threads used for the selection kernel (the CPUs this process may use)."""
+    """Threads of a ranking evaluation (the CPUs this process may use)."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - not Linux
@@ -221,7 +221,8 @@ def evaluate_ranking(model, train: Interactions, heldout: Interactions | None = 
     cancel : threading.Event, optional
         Checked between batches; when set a partial result with ``cancelled=True`` is returned.
     threads : int, optional
-        Threads of the selection kernel (default: the usable CPUs).
+        Batches scored and ranked at once, one per thread, each with single-threaded BLAS
+        (default: the usable CPUs); BLAS stays single-threaded process-wide meanwhile.
 
     Returns
     -------

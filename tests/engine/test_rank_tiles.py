@@ -122,3 +122,23 @@ def test_a_row_offered_in_segments_selects_as_in_one_go():
             assert np.array_equal(gv, hv) and np.array_equal(gi, hi)
         order = np.lexsort((np.arange(300), -(row + bias)))[:min(K, 260)]
         assert hi[:len(order)].tolist() == order.tolist()
+
+
+def test_blas_is_single_threaded_while_any_ranking_runs_then_restored():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from mfcore.evaluate.rank_kernel import one_blas_thread
+
+    def blas_threads():
+        return {i["num_threads"] for i in threadpoolctl.threadpool_info()
+                if i["user_api"] == "blas"}
+
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
+        assert blas_threads() == {2}
+        first, second = one_blas_thread(), one_blas_thread()
+        first.__enter__()
+        assert blas_threads() == {1}
+        second.__enter__()              # a second ranking, in another session
+        first.__exit__(None, None, None)
+        assert blas_threads() == {1}    # still running: the limit stays
+        second.__exit__(None, None, None)
+        assert blas_threads() == {2}
