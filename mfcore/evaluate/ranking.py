@@ -216,7 +216,8 @@ def evaluate_ranking(model, train: Interactions, heldout: Interactions | None = 
         held-out definition (so a caller may always pass it).
     batch_size : int, optional
         Subjects per score product (default: as many as :data:`SCORE_BUDGET_BYTES` of scores
-        would hold; the scores themselves are held one tile at a time).
+        would hold, and no more than an equal share per thread; the scores themselves are held
+        one tile at a time).
     progress : callable(fraction, message), optional
     cancel : threading.Event, optional
         Checked between batches; when set a partial result with ``cancelled=True`` is returned.
@@ -244,7 +245,9 @@ def evaluate_ranking(model, train: Interactions, heldout: Interactions | None = 
     population = _population(subjects, len(A), by)
     eligible, chosen, sampled = _choose(population, n_rel, n_cands, sample, seed)
     kk, mm, n_rel_k = _cutoffs(definition, ks, n_rel[chosen], n_cands[chosen])
-    b = max(1, min(batch_size or SCORE_BUDGET_BYTES // (4 * max(len(B), 1)), len(chosen)))
+    # Batches run one per thread: by default no fewer batches than threads.
+    b = batch_size or min(SCORE_BUDGET_BYTES // (4 * max(len(B), 1)), -(-len(chosen) // threads))
+    b = max(1, min(b, len(chosen)))
     if progress is not None:
         progress(0.0, f"ranking {len(chosen)} {by}s against {len(B)} {cands}")
     t_rank = time.perf_counter()

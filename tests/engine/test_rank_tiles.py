@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from factories import inter, make_model
 from mfcore.evaluate.rank_kernel import (finish_rows, rank_batches, rank_rows, rank_tile)
+from mfcore.evaluate.ranking import evaluate_ranking
 from mfcore.evaluate.relevance import sorted_csr
 from mfcore.topk import heap_finish, heap_offer, heap_start, select_top
 
@@ -142,3 +144,15 @@ def test_blas_is_single_threaded_while_any_ranking_runs_then_restored():
         assert blas_threads() == {1}    # still running: the limit stays
         second.__exit__(None, None, None)
         assert blas_threads() == {2}
+
+
+def test_fewer_subjects_than_a_batch_are_split_among_the_threads():
+    rng = np.random.default_rng(4)
+    model = make_model(rng.standard_normal((31, 3)).astype(np.float32),
+                       rng.standard_normal((20, 3)).astype(np.float32))
+    train = inter([(u, u % 20) for u in range(31)], 31, 20)
+    held = inter([(u, (u + 7) % 20) for u in range(31)], 31, 20)
+    one = evaluate_ranking(model, train, held, k=3, threads=1)
+    two = evaluate_ranking(model, train, held, k=3, threads=2)
+    assert (one.batch_size, two.batch_size) == (31, 16)     # 256 MB would hold them all
+    assert np.array_equal(one.top, two.top) and one.per_subject.equals(two.per_subject)
