@@ -31,7 +31,7 @@ float32 scores would, unless ``batch_size`` is given; its scores are computed an
 tile of about :data:`~mfcore.evaluate.rank_kernel.TILE_BYTES` (8 MiB) at a time, so that is the
 memory they take. (Fewer subjects per batch make the products slower: each product reads all of
 the candidate factors again, 98 MB on the MSD shape, where the products of 64 MB batches took
-1.4-1.9x the time of 256 MB ones.)
+1.6x the time of 256 MB ones: 2.29 s against 1.40 s for 4000 users.)
 
 ``cancel`` (a ``threading.Event``) is checked between batches: when set, the evaluation stops and
 a *partial* result is returned with ``cancelled=True`` (its means cover only the subjects done).
