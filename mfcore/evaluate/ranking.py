@@ -215,8 +215,8 @@ def evaluate_ranking(model, train: Interactions, heldout: Interactions | None = 
         Favourites definition: the whole data (default train + heldout). Ignored by the
         held-out definition (so a caller may always pass it).
     batch_size : int, optional
-        Subjects per score product (default: as many as :data:`SCORE_BUDGET_BYTES` of scores
-        would hold, and no more than an equal share per thread; the scores themselves are held
+        Subjects per score product (default: at most as many as :data:`SCORE_BUDGET_BYTES` of
+        scores would hold, in a multiple of ``threads`` batches; the scores themselves are held
         one tile at a time).
     progress : callable(fraction, message), optional
     cancel : threading.Event, optional
@@ -245,9 +245,7 @@ def evaluate_ranking(model, train: Interactions, heldout: Interactions | None = 
     population = _population(subjects, len(A), by)
     eligible, chosen, sampled = _choose(population, n_rel, n_cands, sample, seed)
     kk, mm, n_rel_k = _cutoffs(definition, ks, n_rel[chosen], n_cands[chosen])
-    # Batches run one per thread: by default no fewer batches than threads.
-    b = batch_size or min(SCORE_BUDGET_BYTES // (4 * max(len(B), 1)), -(-len(chosen) // threads))
-    b = max(1, min(b, len(chosen)))
+    b = max(1, min(batch_size or _default_batch(len(chosen), len(B), threads), len(chosen)))
     if progress is not None:
         progress(0.0, f"ranking {len(chosen)} {by}s against {len(B)} {cands}")
     t_rank = time.perf_counter()
@@ -320,6 +318,15 @@ def _cutoffs(definition: str, ks: list[int], n_rel, n_cands):
     kk = np.minimum(ks_row, n_cands[:, None]).astype(np.int64)
     mm = np.minimum(n_rel_k, n_cands[:, None]).astype(np.int64)
     return kk, mm, n_rel_k
+
+
+def _default_batch(n: int, n_cands: int, threads: int) -> int:
+    """Subjects per batch: at most what :data:`SCORE_BUDGET_BYTES` of scores would hold, in a
+    number of batches that is a multiple of ``threads`` (batches run one per thread, so none
+    waits alone at the end)."""
+    n_batches = -(-n // max(1, SCORE_BUDGET_BYTES // (4 * max(n_cands, 1))))
+    n_batches = -(-n_batches // threads) * threads
+    return -(-n // max(n_batches, 1))
 
 
 def _population(subjects, n_subj: int, by: str) -> np.ndarray:

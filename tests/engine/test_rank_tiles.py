@@ -7,6 +7,7 @@ import pytest
 
 from factories import inter, make_model
 from mfcore.evaluate.rank_kernel import (finish_rows, rank_batches, rank_rows, rank_tile)
+from mfcore.evaluate import ranking
 from mfcore.evaluate.ranking import evaluate_ranking
 from mfcore.evaluate.relevance import sorted_csr
 from mfcore.topk import heap_finish, heap_offer, heap_start, select_top
@@ -146,13 +147,28 @@ def test_blas_is_single_threaded_while_any_ranking_runs_then_restored():
         assert blas_threads() == {2}
 
 
-def test_fewer_subjects_than_a_batch_are_split_among_the_threads():
+def _tiny():
     rng = np.random.default_rng(4)
     model = make_model(rng.standard_normal((31, 3)).astype(np.float32),
                        rng.standard_normal((20, 3)).astype(np.float32))
     train = inter([(u, u % 20) for u in range(31)], 31, 20)
     held = inter([(u, (u + 7) % 20) for u in range(31)], 31, 20)
+    return model, train, held
+
+
+def test_fewer_subjects_than_a_batch_are_split_among_the_threads():
+    model, train, held = _tiny()
     one = evaluate_ranking(model, train, held, k=3, threads=1)
     two = evaluate_ranking(model, train, held, k=3, threads=2)
     assert (one.batch_size, two.batch_size) == (31, 16)     # 256 MB would hold them all
+    assert np.array_equal(one.top, two.top) and one.per_subject.equals(two.per_subject)
+
+
+def test_default_batches_come_in_a_multiple_of_the_threads(monkeypatch):
+    model, train, held = _tiny()
+    monkeypatch.setattr(ranking, "SCORE_BUDGET_BYTES", 12 * 20 * 4)   # 12 subjects' scores
+    one = evaluate_ranking(model, train, held, k=3, threads=1)
+    two = evaluate_ranking(model, train, held, k=3, threads=2)
+    # 31 subjects: 3 batches of 11 on one thread; on two, 4 of 8 (3 would leave one alone).
+    assert (one.batch_size, two.batch_size) == (11, 8)
     assert np.array_equal(one.top, two.top) and one.per_subject.equals(two.per_subject)
