@@ -198,7 +198,7 @@ def child_phases(path: str, args) -> None:
                          threads=args.threads)
     ranked = time.perf_counter() - t0
     phase(f"evaluate {len(users):,} users, k 10", t0)
-    bound = matmul_seconds(model, users)
+    bound = matmul_seconds(model, users, r.batch_size)
     print(f"   the same users' score products alone: {bound:.1f} s -> evaluation "
           f"{ranked / bound:.2f}x of them (goal <= 1.2x)", flush=True)
 
@@ -233,13 +233,11 @@ def save_figures(model, prepared) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def matmul_seconds(model, users) -> float:
+def matmul_seconds(model, users, batch: int) -> float:
     """Seconds to compute the users' score rows in the evaluation's batch size, nothing else."""
     import numpy as np
 
-    from mfcore.evaluate.ranking import SCORE_BUDGET_BYTES
     P, Q = model.user_factors_, model.item_factors_
-    batch = max(1, SCORE_BUDGET_BYTES // (4 * Q.shape[0]))
     out = np.empty((batch, Q.shape[0]), np.float32)
     t0 = time.perf_counter()
     for a in range(0, len(users), batch):
