@@ -13,28 +13,33 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["group_rows", "merge_order"]
+__all__ = ["group_rows", "grouped", "merge_order"]
 
 
 @njit(nogil=True, cache=True)
-def _scatter(keys, cols, vals, indptr, out_cols, out_vals):
+def _scatter(keys, indptr, src, out):
+    """``out[p] = src[r]`` with ``p`` the next free place of row ``r``'s key."""
     nxt = indptr[:-1].copy()
     for r in range(len(keys)):
         pos = nxt[keys[r]]
-        out_cols[pos] = cols[r]
-        out_vals[pos] = vals[r]
+        out[pos] = src[r]
         nxt[keys[r]] = pos + 1
 
 
-def group_rows(keys: np.ndarray, cols: np.ndarray, vals: np.ndarray, indptr: np.ndarray):
-    """``(cols, vals)`` reordered so that the rows of each key are together, keys ascending,
-    each key's rows in their original order: ``indptr`` (int64, from the key counts) bounds
-    them, as ``np.argsort(keys, kind='stable')`` would order them."""
-    out_cols = np.empty(len(cols), dtype=cols.dtype)
-    out_vals = np.empty(len(vals), dtype=vals.dtype)
-    _scatter(keys, cols, vals, indptr, out_cols, out_vals)
-    return out_cols, out_vals
+def grouped(keys: np.ndarray, indptr: np.ndarray, *columns: np.ndarray) -> list[np.ndarray]:
+    """``columns`` reordered so that the rows of each key are together, keys ascending, each
+    key's rows in their original order, as ``np.argsort(keys, kind='stable')`` would order
+    them; ``indptr`` (int64, from the key counts) bounds each key's rows."""
+    out = []
+    for column in columns:
+        out.append(np.empty(len(column), dtype=column.dtype))
+        _scatter(keys, indptr, column, out[-1])
+    return out
 
+
+def group_rows(keys: np.ndarray, cols: np.ndarray, vals: np.ndarray, indptr: np.ndarray):
+    """``(cols, vals)`` :func:`grouped` by ``keys``."""
+    return tuple(grouped(keys, indptr, cols, vals))
 
 @njit(nogil=True, cache=True)
 def _merge(users, items, bounds, out):

@@ -124,7 +124,8 @@ def test_rows_grouped_by_item_as_a_stable_argsort_and_its_python_twin():
     got_cols, got_vals = group_rows(keys, cols, vals, indptr)
     assert np.array_equal(got_cols, cols[order]) and np.array_equal(got_vals, vals[order])
     twin_cols, twin_vals = np.empty_like(cols), np.empty_like(vals)
-    _scatter.py_func(keys, cols, vals, indptr, twin_cols, twin_vals)
+    _scatter.py_func(keys, indptr, cols, twin_cols)
+    _scatter.py_func(keys, indptr, vals, twin_vals)
     assert np.array_equal(twin_cols, got_cols) and np.array_equal(twin_vals, got_vals)
 
 

@@ -476,3 +476,22 @@ def test_the_builtin_data_ranks_at_twice_popularity_with_defaults():
     ours = evaluate_ranking(model, p.train, p.val, k=10).precision
     pop = evaluate_ranking(popularity_model(p.train), p.train, p.val, k=10).precision
     assert model.params["solver"] == "als" and ours >= 2 * pop, (ours, pop)
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_sgd_working_rows_are_the_rows_stably_grouped_by_stratum(planted, threads):
+    # The parallel SGD groups its working copy of the rows by (user block, item block) with a
+    # counting sort; it must be exactly the stable argsort it replaced (same factors as before).
+    from mfcore.train.sgd import SGDRun
+    train = planted[0]
+    model = MFModel(solver="sgd", factors=4, epochs=1, threads=threads, seed=1)
+    model._init_params(train)
+    run = SGDRun(model, train, None, None)
+    T = run.threads
+    ublock = balanced_blocks(train.user_counts().astype(np.float64), T)
+    iblock = balanced_blocks(train.item_counts().astype(np.float64), T)
+    order = np.argsort(ublock[train.users].astype(np.int64) * T + iblock[train.items],
+                       kind="stable")
+    run.close()
+    for name in ("users", "items", "values"):
+        np.testing.assert_array_equal(getattr(run, name), getattr(train, name)[order])
