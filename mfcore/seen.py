@@ -69,7 +69,14 @@ def write_seen(model_path, data) -> Path:
     path = seen_path(model_path, data.fingerprint)
     if path.exists():
         return path
-    indptr, items, _ = data.csr("user")  # views of the rows, which are sorted by user
+    if data.runs:  # rows kept as a split arranged them: group the items alone, not the values
+        from .interactions import index_counts
+        from .rowgroup import grouped
+        indptr = np.zeros(data.n_users + 1, dtype=np.int64)
+        np.cumsum(index_counts(data.users, data.n_users), out=indptr[1:])
+        items = grouped(data.users, indptr, data.items)[0]
+    else:
+        indptr, items, _ = data.csr("user")  # views of the rows when sorted by user
     meta = {"format": MARKER, "version": VERSION, "fingerprint": data.fingerprint,
             "n_users": int(data.n_users), "n_items": int(data.n_items)}
     atomic_savez(path, {"indptr": indptr, "items": np.ascontiguousarray(items, dtype=np.int32),

@@ -111,3 +111,17 @@ def test_a_few_ids_are_looked_up_as_text_like_many():
         few = [int(lookup(known, [r])[0]) for r in raw]
         assert few == lookup(known, raw * 2).tolist()[:5]     # 10 ids: the hash-index path
     assert lookup(np.array([10, 7, 3]), ["7", "07", "x"]).tolist() == [1, -1, -1]
+
+
+def test_the_seen_file_of_prepared_rows_is_that_of_the_rows_as_loaded(tmp_path, plays):
+    # The dashboard and the CLI save with the prepared rows, kept as the split arranged them.
+    from mfcore.prepare import prepare
+    data = load_dataset(plays)
+    shown = prepare(data).display
+    assert shown.runs and shown.fingerprint == data.fingerprint
+    a = save_model(model_of(data), tmp_path / "a" / "m.npz", data=data)
+    b = save_model(model_of(data), tmp_path / "b" / "m.npz", data=shown)
+    for u in range(data.n_users):
+        mine, _ = seen_items(a, data.fingerprint, data.n_users, data.n_items, u)
+        theirs, _ = seen_items(b, data.fingerprint, data.n_users, data.n_items, u)
+        assert sorted(mine) == sorted(theirs) and len(mine)
