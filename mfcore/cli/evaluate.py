@@ -99,7 +99,7 @@ def remap_prepared(prepared, meta: dict):
     if parts["train"] is None or len(parts["train"]) == 0:
         raise MFError("none of the data's users and items are known to the model")
     return dataclasses.replace(prepared, display=remap(prepared.display, user_ids, item_ids),
-                               split=dataclasses.replace(sp, **parts))
+                               split=dataclasses.replace(sp, **parts, rows=None))
 
 
 def remap(data, user_ids: np.ndarray, item_ids: np.ndarray):
