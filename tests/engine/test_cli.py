@@ -190,3 +190,15 @@ def test_runs_command_has_full_control_over_every_run(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out.splitlines()[-1])["deleted"] == 1
     assert main(["runs", "--history-db", str(db), "tag", str(mine), "x" * 41]) == 2
     assert "longer than 40 characters" in capsys.readouterr().err
+
+
+def test_remap_onto_a_model_keeps_each_rows_time():
+    import numpy as np
+    from mfcore.cli.evaluate import remap
+    from mfcore.interactions import Interactions
+    data = Interactions.from_raw(["a", "a", "b", "c"], ["x", "y", "x", "y"],
+                                 [1.0, 2.0, 3.0, 4.0], times=[10.0, 20.0, 30.0, 40.0])
+    got = remap(data, np.array(["c", "a"], dtype=object), np.array(["y", "x"], dtype=object))
+    assert len(got) == 3 and got.times.tolist() == [10.0, 20.0, 40.0]  # b is unknown
+    assert [("ca"[u], "yx"[i]) for u, i in zip(got.users, got.items)] == [
+        ("a", "x"), ("a", "y"), ("c", "y")]
