@@ -107,9 +107,8 @@ def _exclusion(args, model, user: int, user_ids, item_ids):
 
     if args.data:
         data = remap(load_data(_data_args(args.data)), user_ids, item_ids)
-        indptr, items, _ = data.csr("user")
-        return data, {"source": "data", "path": args.data,
-                      "n_items": int(len(np.unique(items[indptr[user]:indptr[user + 1]])))}
+        mine = np.unique(data.user_rows(user)[0])
+        return mine, {"source": "data", "path": args.data, "n_items": int(len(mine))}
     found = seen_items(args.model, model.data_fingerprint_, model.n_users_, model.n_items_, user)
     if found is None:
         return None, {"source": "none", "path": None, "n_items": 0}
