@@ -123,8 +123,9 @@ def cached_load(info: SourceInfo, kind: str, options: dict, build: Callable[[], 
     data = build()
     try:
         entry = write_entry(pointer.parent, data)
-        _write_pointer(pointer, entry, data, source_id(stamp, kind, options))
-        _drop_older(pointer, source_id(stamp, kind, options))
+        sid = source_id(stamp, kind, options)
+        _write_pointer(pointer, entry, data, sid)
+        _drop_older(pointer, sid)
         stored = str(entry)
     except OSError as exc:
         warnings.warn(f"could not write the dataset cache in {pointer.parent}: {exc}",
@@ -141,10 +142,7 @@ def cached_load(info: SourceInfo, kind: str, options: dict, build: Callable[[], 
 def _follow(pointer: Path, name: str, progress) -> Interactions | None:
     """The dataset a pointer names, or None (a damaged pointer or entry is deleted)."""
     try:
-        with open(pointer, "rb") as f:
-            ref = json.loads(f.read(1 << 20))
-        if ref.get("v") != CACHE_VERSION or not _ENTRY_NAME.fullmatch(str(ref.get("entry"))):
-            raise ValueError("pointer")
+        ref = _read_pointer(pointer)
         entry = pointer.parent / ref["entry"]
         extra = dict(ref["extra"])
         n_dups = int(ref["n_duplicates_merged"])
@@ -178,18 +176,25 @@ def _drop_older(pointer: Path, sid: str) -> None:
     named, dropped = set(), set()
     for other in pointer.parent.glob("*.json"):
         try:
-            ref = json.loads(other.read_bytes()[:1 << 20])
-            entry, same = str(ref.get("entry")), ref.get("source_id") == sid
+            ref = _read_pointer(other)
         except (OSError, ValueError, AttributeError):
             continue
-        if same and other != pointer:
+        if ref.get("source_id") == sid and other != pointer:
             _unlink(other)
-            dropped.add(entry)
+            dropped.add(ref["entry"])
         else:
-            named.add(entry)
+            named.add(ref["entry"])
     for entry in dropped - named:
-        if _ENTRY_NAME.fullmatch(entry):
-            _unlink(pointer.parent / entry)
+        _unlink(pointer.parent / entry)
+
+
+def _read_pointer(path: Path) -> dict:
+    """A pointer's JSON, checked for this version and a well-formed entry name (ValueError)."""
+    with open(path, "rb") as f:
+        ref = json.loads(f.read(1 << 20))
+    if ref.get("v") != CACHE_VERSION or not _ENTRY_NAME.fullmatch(str(ref.get("entry"))):
+        raise ValueError("pointer")
+    return ref
 
 
 def _write_pointer(pointer: Path, entry: Path, data: Interactions, sid: str) -> None:
