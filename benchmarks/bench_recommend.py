@@ -165,11 +165,21 @@ def new_parts(model_path: Path, user: str, repeat: int) -> dict:
     return best
 
 
+def save_with_seen(data, model_path: Path, factors: int) -> None:
+    """Save a random model of ``data`` (so its seen file too) and say how big and how long."""
+    from mfcore.modelio import save_model
+
+    t0 = time.perf_counter()
+    save_model(random_model(data, factors), model_path, data=data)
+    side = next(model_path.parent.glob("seen-*.npz"))
+    print(f"saved the model ({model_path.stat().st_size / 2**20:,.0f} MiB) and its seen file "
+          f"({side.stat().st_size / 2**20:,.0f} MiB) in {time.perf_counter() - t0:.1f} s")
+
+
 def part1(tmp: Path, lines: int, factors: int, repeat: int) -> None:
     from bench_load import generate_msd_file
 
     from mfcore.load import load_dataset
-    from mfcore.modelio import save_model
 
     path = tmp / "plays.txt"
     t0 = time.perf_counter()
@@ -182,11 +192,7 @@ def part1(tmp: Path, lines: int, factors: int, repeat: int) -> None:
     print(f"parsed {len(data):,} rows, {data.n_users:,} users × {data.n_items:,} songs in "
           f"{time.perf_counter() - t0:.1f} s (parse cache written)")
     model_path = tmp / "models" / "model.npz"
-    t0 = time.perf_counter()
-    save_model(random_model(data, factors), model_path, data=data)
-    side = next(model_path.parent.glob("seen-*.npz"))
-    print(f"saved the model ({model_path.stat().st_size / 2**20:,.0f} MiB) and its seen file "
-          f"({side.stat().st_size / 2**20:,.0f} MiB) in {time.perf_counter() - t0:.1f} s")
+    save_with_seen(data, model_path, factors)
     u = int(data.user_counts().argmax())
     user = str(data.user_ids[u])
     print(f"user {user} ({int(data.user_counts()[u]):,} songs)\n")
@@ -222,7 +228,6 @@ def part2(tmp: Path, factors: int, repeat: int) -> None:
     import numpy as np
 
     from mfcore.interactions import Interactions
-    from mfcore.modelio import save_model
 
     n_users, n_items, n_rows = MSD
     rng = np.random.default_rng(1)
@@ -237,11 +242,7 @@ def part2(tmp: Path, factors: int, repeat: int) -> None:
     print(f"\nMSD-sized: {len(data):,} rows, {n_users:,} users × {n_items:,} songs built in "
           f"{time.perf_counter() - t0:.1f} s")
     model_path = tmp / "msd" / "model.npz"
-    t0 = time.perf_counter()
-    save_model(random_model(data, factors), model_path, data=data)
-    side = next(model_path.parent.glob("seen-*.npz"))
-    print(f"saved the model ({model_path.stat().st_size / 2**20:,.0f} MiB) and its seen file "
-          f"({side.stat().st_size / 2**20:,.0f} MiB) in {time.perf_counter() - t0:.1f} s")
+    save_with_seen(data, model_path, factors)
     u = int(np.argmax(per_user))
     user = str(data.user_ids[u])
     del data, users, items
