@@ -88,11 +88,9 @@ class Prepared:
 
     @property
     def unfiltered(self) -> bool:
-        """True when :attr:`display` holds every row and id of the data as loaded, so a caller
-        can keep it in place of that data (and not the same rows twice)."""
-        return "filter" not in self.display.extra and not any(
-            self.info.get(k) for k in ("rows_removed_by_filters", "users_removed",
-                                       "items_removed"))
+        """True when no count filter was applied: :attr:`display` holds every row and id of the
+        data as loaded, so a caller can keep it in place of that data (not the rows twice)."""
+        return self.opts.min_user == 1 and self.opts.min_item == 1
 
     def summary(self) -> dict:
         """The dataset as a run record stores it: sizes and values of :attr:`display`, the
