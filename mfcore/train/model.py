@@ -38,6 +38,7 @@ from .monitor import MONITORS, RankingProbe, monitor_score
 from .als import CONFIDENCES, SOLVES, ALSRun, init_factors
 from .presets import COMMON, HYPERPARAMETERS, resolve_params
 from .sgd import SGDRun
+from .snapshot import Snapshot
 
 STATUSES = ("new", "fitted", "cancelled", "diverged", "early_stopped")
 #: Run class of each solver (see the module docstring for the protocol).
@@ -289,14 +290,14 @@ class MFModel(FactorModel):
         self.best_epoch_ = None
         self.status_ = "new"
 
-    def _snapshot(self):
-        return tuple(a.copy() for a in (self.user_factors_, self.item_factors_,
-                                         self.user_bias_, self.item_bias_))
+    def _trained_arrays(self) -> tuple[np.ndarray, ...]:
+        return self.user_factors_, self.item_factors_, self.user_bias_, self.item_bias_
 
-    def _restore(self, snap) -> None:
-        for dst, src in zip((self.user_factors_, self.item_factors_, self.user_bias_,
-                             self.item_bias_), snap):
-            dst[...] = src
+    def _snapshot(self) -> Snapshot:
+        return Snapshot(self._trained_arrays())
+
+    def _restore(self, snap: Snapshot) -> None:
+        snap.restore(self._trained_arrays())
 
     @classmethod
     def from_arrays(cls, params: dict, *, user_factors, item_factors, user_bias, item_bias,
