@@ -113,14 +113,17 @@ def fmt(v: Any, digits: int | None = 4) -> str:
     return str(v)
 
 
-def map_float32(fn, x: np.ndarray, chunk: int = 1 << 20) -> np.ndarray:
+def map_float32(fn, x: np.ndarray, chunk: int = 1 << 20, *,
+                out: np.ndarray | None = None) -> np.ndarray:
     """``fn(x)`` as float32, applied a slice of ``chunk`` values at a time.
 
     Each slice may be computed in float64 and rounded once, as ``fn(x).astype(float32)``
     would, but the float64 temporary is one slice, not the whole column (48M rows: 0.36 GiB
-    off the peak of a transform).
+    off the peak of a transform). ``out`` (float32, as long as ``x``; may be ``x`` itself)
+    receives the result instead of a new array.
     """
-    out = np.empty(len(x), dtype=np.float32)
+    if out is None:
+        out = np.empty(len(x), dtype=np.float32)
     for a in range(0, len(x), chunk):
         out[a:a + chunk] = fn(x[a:a + chunk])
     return out

@@ -34,7 +34,8 @@ def run(args) -> dict:
     model, meta = load_model(args.model)
     model_ids(meta, args.model, "evaluate")
     seed = _seed(meta.get("params"))
-    prepared = remap_prepared(prepare(load_data(args), prep_options(args, seed=seed)), meta)
+    prepared = remap_prepared(prepare(load_data(args), prep_options(args, seed=seed),
+                                      keep_loaded_values=False), meta)
     train, val = prepared.train, prepared.val
     result = {"model": str(args.model), "n_users": train.n_users, "n_items": train.n_items}
     target = val if val is not None and len(val) else train

@@ -90,7 +90,8 @@ def run(args) -> dict:
         from ..runstore_sweeps import sweep_from_history
         resume = sweep_from_history(history, args.resume)
     t_load = time.perf_counter()
-    prepared = prepare(load_data(args), prep_options(args, seed=args.seed))
+    prepared = prepare(load_data(args), prep_options(args, seed=args.seed),
+                       keep_loaded_values=False)  # no rows are shown: one values array
     load_seconds = time.perf_counter() - t_load
     space = {n: getattr(args, f"space_{n}") for n in SEARCHABLE
              if getattr(args, f"space_{n}") is not None}

@@ -43,7 +43,8 @@ def run(args) -> dict:
 
     history = open_history(args)
     t_load = time.perf_counter()
-    prepared = prepare(load_data(args), prep_options(args, seed=args.seed))
+    prepared = prepare(load_data(args), prep_options(args, seed=args.seed),
+                       keep_loaded_values=False)  # no rows are shown: one values array
     load_seconds = time.perf_counter() - t_load
     model = MFModel(**model_kwargs(args))
     train = prepared.train

@@ -190,3 +190,38 @@ def test_preparing_the_prepared_rows_again_gives_the_same_parts(split):
         for col in ("users", "items", "values"):
             np.testing.assert_array_equal(getattr(a, col), getattr(b, col))
     assert not prepare(raw, PrepOptions(min_user=5)).unfiltered
+
+
+def _columns(data):
+    return None if data is None else (data.users.copy(), data.items.copy(), data.values.copy())
+
+
+@pytest.mark.parametrize("transform", ["log1p", "standardize", "binary", "none"])
+@pytest.mark.parametrize("split,min_user", [("random", 1), ("none", 1), ("none", 3),
+                                            ("holdout", 2)])
+def test_without_the_loaded_values_the_parts_and_summary_are_the_same(transform, split,
+                                                                      min_user):
+    data = generate(300, 90, 5_000, shape="msd", seed=11)
+    loaded = data.values.copy()
+    opts = PrepOptions(transform=transform, split=split, min_user=min_user, seed=4)
+    kept = prepare(data, opts)
+    lean = prepare(data, opts, keep_loaded_values=False)
+    # The data as loaded is never overwritten, even when the split kept its rows as they were.
+    np.testing.assert_array_equal(data.values, loaded)
+    for name in ("train", "val", "test"):
+        a, b = _columns(getattr(kept.split, name)), _columns(getattr(lean.split, name))
+        assert (a is None) == (b is None)
+        for x, y in zip(a or (), b or ()):
+            np.testing.assert_array_equal(x, y)
+    assert lean.summary() == kept.summary()
+    for name in ("train", "val"):
+        a, b = getattr(kept.split, name), getattr(lean.split, name)
+        if a is not None:  # the kind of data (which picks the solver) is the loaded values'
+            assert (b.kind, b.implicit, b.extra) == (a.kind, a.implicit, a.extra)
+    assert lean.summary()["value_max"] == float(loaded.max())  # the counts, not their logs
+    # Lean: one values array, the parts' (the displayed rows hold the transformed values).
+    assert np.shares_memory(lean.display.values, lean.train.values)
+    np.testing.assert_array_equal(lean.display.values[:len(lean.train)], lean.train.values)
+    np.testing.assert_array_equal(lean.display.users, kept.display.users)
+    if transform != "none":
+        assert not np.shares_memory(kept.display.values, kept.train.values)
