@@ -271,22 +271,18 @@ class Interactions:
     def item_counts(self) -> np.ndarray:
         return index_counts(self.items, self.n_items)
 
-    def csr(self, by: str = "user", *, keep: bool = True
-            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def csr(self, by: str = "user") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Compressed rows ``(indptr, indices, values)`` grouped by ``'user'`` or ``'item'``.
 
         The user side is views of the rows (they are sorted by user). The item side is a
-        sorted copy, kept for the next call unless ``keep=False`` (a trainer that needs it only
-        while it runs: 8 bytes a row not held by the session afterwards).
+        sorted copy, kept for the next call.
         """
         if by == "user":
             # Rows in runs are grouped afresh on each call: a cached copy would be the second
             # copy of the rows that keeping them in runs avoids.
             return self._csr_user if not self.runs else \
                 _to_csr(self.users, self.items, self.values, self.n_users)
-        if keep or "_csr_item" in self.__dict__:
-            return self._csr_item
-        return _to_csr(self.items, self.users, self.values, self.n_items)
+        return self._csr_item
 
     @cached_property
     def _csr_user(self):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["group_rows", "grouped", "merge_order"]
+__all__ = ["group_rows", "grouped", "grouped_order", "merge_order"]
 
 
 @njit(nogil=True, cache=True)
@@ -24,6 +24,24 @@ def _scatter(keys, indptr, src, out):
         pos = nxt[keys[r]]
         out[pos] = src[r]
         nxt[keys[r]] = pos + 1
+
+
+@njit(nogil=True, cache=True)
+def _scatter_rows(keys, indptr, out):
+    """``out[p] = r`` with ``p`` the next free place of row ``r``'s key."""
+    nxt = indptr[:-1].copy()
+    for r in range(len(keys)):
+        pos = nxt[keys[r]]
+        out[pos] = r
+        nxt[keys[r]] = pos + 1
+
+
+def grouped_order(keys: np.ndarray, indptr: np.ndarray) -> np.ndarray:
+    """The row numbers :func:`grouped` would put in each place: int32 (int64 past 2**31 rows),
+    4 bytes a row where the regrouped columns themselves would take one array each."""
+    out = np.empty(len(keys), dtype=np.int32 if len(keys) < 2**31 else np.int64)
+    _scatter_rows(keys, indptr, out)
+    return out
 
 
 def grouped(keys: np.ndarray, indptr: np.ndarray, *columns: np.ndarray) -> list[np.ndarray]:

@@ -23,6 +23,7 @@ import numpy as np
 from ..errors import ConfigError, DataError
 from ..interactions import Interactions
 from ..model import EpochStats
+from ..rowgroup import grouped_order
 from ..values import map_float32
 from . import als_kernels
 
@@ -140,13 +141,19 @@ class ALSRun:
         self.model, self.train, self.val = model, train, val
         self.cancel = cancel or threading.Event()
         self.reg, self.cg_steps, self.solve = float(p["reg"]), int(p["cg_steps"]), p["solve"]
-        self.sides = []
-        for by in ("user", "item"):
-            indptr, indices, values = train.csr(by, keep=False)
-            # The confidences as the values and α: the kernels compute each one as they go,
-            # so no array of them is held (4 bytes a row on each side).
-            conf = confidence_weights(values, float(p["alpha"]), p["confidence"])
-            self.sides.append((indptr, indices, conf, self._chunks(indptr, k)))
+        # The confidences as the values and α: the kernels compute each one as they go, so no
+        # array of them is held. Both sides read the rows grouped by user (the training rows
+        # themselves, which are sorted by user); the item side through their order by item,
+        # 4 bytes a row instead of a copy of the users and values regrouped by item (8).
+        user_ptr, items, values = train.csr("user")
+        users = train.users if values is train.values else np.repeat(  # rows regrouped
+            np.arange(train.n_users, dtype=np.int32), np.diff(user_ptr))
+        conf = confidence_weights(values, float(p["alpha"]), p["confidence"])
+        item_ptr = np.zeros(train.n_items + 1, dtype=np.int64)
+        np.cumsum(train.item_counts(), out=item_ptr[1:])
+        by_item = grouped_order(items, item_ptr)
+        self.sides = [(user_ptr, items, conf, None, self._chunks(user_ptr, k)),
+                      (item_ptr, users, conf, by_item, self._chunks(item_ptr, k))]
         threads = p["threads"] or (min(os.cpu_count() or 1, 8)
                                    if len(train) >= AUTO_PARALLEL_MIN_PAIRS else 1)
         self.threads = max(1, int(threads))
@@ -212,7 +219,7 @@ class ALSRun:
 
     def _half(self, s: int, X: np.ndarray, Y: np.ndarray, G: np.ndarray, progress) -> str | int:
         """Solve every row of side ``s`` (0 users, 1 items); 'ok', 'cancelled' or a bad row."""
-        indptr, indices, conf, chunks = self.sides[s]
+        indptr, indices, conf, order, chunks = self.sides[s]
         stop = threading.Event()  # a diverged row: skip the chunks not started yet
         if self.solve == "cg":
             G32, reg = G.astype(np.float32), np.float32(self.reg)
@@ -221,13 +228,13 @@ class ALSRun:
                 if self.cancel.is_set() or stop.is_set():
                     return "stopped"
                 return als_kernels.cg_rows(indptr, indices, conf, X, Y, G32, reg,
-                                           self.cg_steps, chunk[0], chunk[1])
+                                           self.cg_steps, chunk[0], chunk[1], order)
         else:
             def call(chunk):
                 if self.cancel.is_set() or stop.is_set():
                     return "stopped"
                 return als_kernels.cholesky_rows(indptr, indices, conf, X, Y, G, self.reg,
-                                                 chunk[0], chunk[1])
+                                                 chunk[0], chunk[1], order)
 
         def checked(chunk):
             res = call(chunk)
@@ -278,7 +285,7 @@ class ALSRun:
         if gx is None or gy is None:
             self._grams.clear()
             return None
-        indptr, indices, conf, chunks = self.sides[0]
+        indptr, indices, conf, _, chunks = self.sides[0]
 
         def call(chunk):
             if self.cancel.is_set():

@@ -15,6 +15,11 @@ their confidences as ``conf = (g, alpha, base)``: entry n's is the float32 of
 confidences c: ``(c, 1.0, 0.0)``), so no array of confidences need exist beside the values. A
 row with no observed column has the exact solution 0.
 
+The solvers also take the other grouping of the same rows without copying them: with
+``order`` (int row numbers), entry n of the CSR is row ``order[n]`` of ``indices`` and ``g``.
+The item side of training is the user-sorted rows through such an order: 4 bytes a row
+instead of a regrouped copy of the users and values (8).
+
 Every solver returns the first row whose solution is NaN/inf, or :data:`OK`; so does
 :func:`observed_loss`, beside its sum. :func:`gram_rows` gives YᵀY over a run of rows.
 """
@@ -102,11 +107,19 @@ def _conf(conf, n):
     return np.float32(conf[2] + conf[1] * np.float64(conf[0][n]))
 
 
+@register_jitable
+def _entry(order, n):
+    """The row behind CSR entry n: n itself, or ``order[n]`` (see the module docstring)."""
+    if order is None:
+        return n
+    return order[n]
+
+
 @register_jitable(fastmath=FASTMATH)
-def _add_observed(indptr, indices, conf, Y, v, out, u, rhs):
+def _add_observed(indptr, shift, indices, conf, Y, v, out, u, rhs):
     """out += Σ_{i∈R(u)} ((c − 1) y·v − rhs·c) y: the observed part of A_u v (rhs = 0), or of
-    A_u v − b_u (rhs = 1)."""
-    for n in range(indptr[u], indptr[u + 1]):
+    A_u v − b_u (rhs = 1). Row u's entries are ``indptr[u - shift]:indptr[u - shift + 1]``."""
+    for n in range(indptr[u - shift], indptr[u - shift + 1]):
         y = Y[indices[n]]
         c = _conf(conf, n)
         w = (c - np.float32(1.0)) * _dot(y, v) - rhs * c
@@ -123,7 +136,7 @@ def _first(bad, u):
 
 
 @register_jitable(fastmath=FASTMATH)
-def _start_group(indptr, indices, conf, X, Y, V, R, P, rs, g, m):
+def _start_group(indptr, shift, indices, conf, X, Y, V, R, P, rs, g, m):
     """Turn R = (YᵀY + λI) V into the residuals b − A x of rows g..g+m, and P into their first
     directions; zero empty rows. Returns the first row whose residual is NaN/inf, or OK."""
     bad = OK
@@ -132,11 +145,11 @@ def _start_group(indptr, indices, conf, X, Y, V, R, P, rs, g, m):
         rs[b] = 0.0
         if b >= m:
             continue
-        if indptr[u] == indptr[u + 1]:
+        if indptr[u - shift] == indptr[u - shift + 1]:
             X[u] = 0.0  # the exact solution
             continue
         r = R[b]
-        _add_observed(indptr, indices, conf, Y, V[b], r, u, np.float32(1.0))
+        _add_observed(indptr, shift, indices, conf, Y, V[b], r, u, np.float32(1.0))
         s = np.float32(0.0)
         for f in range(r.shape[0]):
             r[f] = -r[f]
@@ -150,7 +163,7 @@ def _start_group(indptr, indices, conf, X, Y, V, R, P, rs, g, m):
 
 
 @register_jitable(fastmath=FASTMATH)
-def _cg_step(indptr, indices, conf, X, Y, R, P, AP, rs, g, m):
+def _cg_step(indptr, shift, indices, conf, X, Y, R, P, AP, rs, g, m):
     """One CG step of each unfinished row g..g+m, given AP = (YᵀY + λI) P. Returns the first
     row that turned NaN/inf, or OK."""
     bad = OK
@@ -159,7 +172,7 @@ def _cg_step(indptr, indices, conf, X, Y, R, P, AP, rs, g, m):
             continue
         u = g + b
         x, r, p, ap = X[u], R[b], P[b], AP[b]
-        _add_observed(indptr, indices, conf, Y, p, ap, u, np.float32(0.0))
+        _add_observed(indptr, shift, indices, conf, Y, p, ap, u, np.float32(0.0))
         pap = _dot(p, ap)
         if not (_finite(pap) and pap > 0.0):  # NaN/inf, or reg = 0 and singular
             if not _finite(pap):
@@ -179,8 +192,25 @@ def _cg_step(indptr, indices, conf, X, Y, R, P, AP, rs, g, m):
     return bad
 
 
+@register_jitable
+def _gather(indptr, indices, conf, order, g, m, lp, gi, gc):
+    """Rows g..g+m's entries through ``order`` into ``gi`` (columns) and ``gc`` (their float32
+    confidences, so ``(gc, 1.0, 0.0)`` gives them back exactly), bounded by ``lp``."""
+    lp[0] = 0
+    pos = 0
+    for b in range(m):
+        for n in range(indptr[g + b], indptr[g + b + 1]):
+            e = order[n]
+            gi[pos] = indices[e]
+            gc[pos] = _conf(conf, e)
+            pos += 1
+        lp[b + 1] = pos
+    for b in range(m, GROUP):
+        lp[b + 1] = pos
+
+
 @njit(nogil=True, cache=True, fastmath=FASTMATH)
-def cg_rows(indptr, indices, conf, X, Y, YtY, reg, cg_steps, row_lo, row_hi):
+def cg_rows(indptr, indices, conf, X, Y, YtY, reg, cg_steps, row_lo, row_hi, order=None):
     """Solve rows ``row_lo:row_hi`` of ``X`` by ``cg_steps`` conjugate-gradient steps each.
 
     Each row starts from its current value (warm start, Takács, Pilászy & Tikk 2011), so a few
@@ -207,6 +237,9 @@ def cg_rows(indptr, indices, conf, X, Y, YtY, reg, cg_steps, row_lo, row_hi):
         Steps per row (at most; a solved row stops early).
     row_lo, row_hi : int
         The rows this call solves.
+    order : int array, optional
+        Entry n of the CSR is row ``order[n]`` of ``indices`` and the confidences (default:
+        row n).
 
     Returns
     -------
@@ -219,17 +252,29 @@ def cg_rows(indptr, indices, conf, X, Y, YtY, reg, cg_steps, row_lo, row_hi):
     P = np.zeros((GROUP, k), np.float32)  # search directions
     AP = np.zeros((GROUP, k), np.float32)
     rs = np.zeros(GROUP, np.float32)  # ‖r‖²; below CG_TOLERANCE once a row is done
+    lp = np.zeros(GROUP + 1, np.int64)  # a group's entries, gathered (with ``order``)
+    gi = np.empty(0, indices.dtype)
+    gc = np.empty(0, np.float32)
     for g in range(row_lo, row_hi, GROUP):
         m = min(GROUP, row_hi - g)
         for b in range(m):
             V[b] = X[g + b]
         _gram_times4(YtY, V, reg, R)
-        bad = _start_group(indptr, indices, conf, X, Y, V, R, P, rs, g, m)
+        if order is None:
+            ptr, shift, idx, cf = indptr, 0, indices, conf
+        else:  # the group's entries gathered once, then read in turn by every CG step
+            total = indptr[g + m] - indptr[g]
+            if total > len(gi):
+                gi = np.empty(2 * total, indices.dtype)
+                gc = np.empty(2 * total, np.float32)
+            _gather(indptr, indices, conf, order, g, m, lp, gi, gc)
+            ptr, shift, idx, cf = lp, g, gi, (gc, 1.0, 0.0)
+        bad = _start_group(ptr, shift, idx, cf, X, Y, V, R, P, rs, g, m)
         for _ in range(cg_steps):
             if rs.max() < CG_TOLERANCE:
                 break
             _gram_times4(YtY, P, reg, AP)
-            bad = _first(bad, _cg_step(indptr, indices, conf, X, Y, R, P, AP, rs, g, m))
+            bad = _first(bad, _cg_step(ptr, shift, idx, cf, X, Y, R, P, AP, rs, g, m))
         for b in range(m):
             if not _finite(_sq64(X[g + b])):
                 bad = _first(bad, g + b)
@@ -271,7 +316,7 @@ def _cholesky_solve(A, b):
 
 
 @njit(nogil=True, cache=True, fastmath=FASTMATH)
-def cholesky_rows(indptr, indices, conf, X, Y, YtY, reg, row_lo, row_hi):
+def cholesky_rows(indptr, indices, conf, X, Y, YtY, reg, row_lo, row_hi, order=None):
     """Solve rows ``row_lo:row_hi`` of ``X`` exactly (Cholesky of the k × k system, float64).
 
     Takes the arguments of :func:`cg_rows` without ``cg_steps``; ``YtY`` is float64 here.
@@ -294,8 +339,9 @@ def cholesky_rows(indptr, indices, conf, X, Y, YtY, reg, row_lo, row_hi):
             A[f, f] += reg
             b[f] = 0.0
         for n in range(indptr[u], indptr[u + 1]):
-            y = Y[indices[n]]
-            c = np.float64(_conf(conf, n))
+            e = _entry(order, n)
+            y = Y[indices[e]]
+            c = np.float64(_conf(conf, e))
             for f in range(k):
                 yd[f] = y[f]
                 b[f] += c * yd[f]
@@ -387,7 +433,9 @@ def warm_up() -> None:
     conf = (np.ones(1, np.float32), 1.0, 0.0)
     X = np.zeros((2, 1), np.float32)
     G = np.ones((1, 1), np.float32)
-    cg_rows(indptr, indices, conf, X, X, G, np.float32(1.0), 1, 0, 2)
-    cholesky_rows(indptr, indices, conf, X, X, G.astype(np.float64), 1.0, 0, 2)
+    order = np.zeros(1, np.int32)
+    for o in (None, order):  # the user side, and the item side through the rows' order
+        cg_rows(indptr, indices, conf, X, X, G, np.float32(1.0), 1, 0, 2, o)
+        cholesky_rows(indptr, indices, conf, X, X, G.astype(np.float64), 1.0, 0, 2, o)
     observed_loss(indptr, indices, conf, X, X, 0, 2)
     gram_rows(X, 0, 2)

@@ -111,6 +111,47 @@ def test_a_cg_row_does_not_depend_on_its_group(k):
     np.testing.assert_array_equal(whole, parts)
 
 
+def _shuffled(indptr, idx, conf, seed=9):
+    """The same CSR with its entries kept in a shuffled store and reached through an order:
+    as the item side reads the user-sorted training rows."""
+    perm = np.random.default_rng(seed).permutation(len(idx))
+    store_idx = np.empty_like(idx)
+    store_g = np.empty_like(conf[0])
+    store_idx[perm], store_g[perm] = idx, conf[0]
+    return store_idx, (store_g, conf[1], conf[2]), perm.astype(np.int32)
+
+
+@pytest.mark.parametrize("solve", ["cg", "cholesky"])
+def test_rows_reached_through_an_order_solve_as_the_regrouped_copy(solve):
+    _, indptr, idx, conf, X, Y = _problem(k=5)
+    store_idx, store_conf, order = _shuffled(indptr, idx, conf)
+    G = als_kernels.gram(Y)
+    if solve == "cg":
+        kernel, args = als_kernels.cg_rows, (Y, G.astype(np.float32), np.float32(0.1), 3, 0, 30)
+    else:
+        kernel, args = als_kernels.cholesky_rows, (Y, G, 0.1, 0, 30)
+    copy, through, twin = X.copy(), X.copy(), X.copy()
+    assert kernel(indptr, idx, conf, copy, *args) == als_kernels.OK
+    assert kernel(indptr, store_idx, store_conf, through, *args, order) == als_kernels.OK
+    assert kernel.py_func(indptr, store_idx, store_conf, twin, *args, order) == als_kernels.OK
+    np.testing.assert_array_equal(through, copy)  # the same sums in the same order
+    np.testing.assert_allclose(twin, through, rtol=1e-4, atol=1e-5)
+    assert not np.array_equal(through, X)
+
+
+def test_the_item_side_is_an_order_of_the_training_rows_not_a_copy():
+    data = generate(200, 120, 3000, shape="playlist", seed=5)
+    run = als.ALSRun(_model(data), data)
+    try:
+        (_, items, _, none, _), (item_ptr, users, conf, order, _) = run.sides
+        assert none is None and items is data.items
+        assert users is data.users and conf[0] is data.values and order.dtype == np.int32
+        np.testing.assert_array_equal(order, np.argsort(data.items, kind="stable"))
+        np.testing.assert_array_equal(np.diff(item_ptr), data.item_counts())
+    finally:
+        run.close()
+
+
 def test_cholesky_rows_and_observed_loss_match_their_twins():
     _, indptr, idx, conf, X, Y = _problem()
     G = als_kernels.gram(Y)
@@ -298,10 +339,10 @@ def test_a_diverged_item_is_counted_after_the_users(monkeypatch):
     data = generate(200, 120, 3000, shape="playlist", seed=5)
     real = als_kernels.cg_rows
 
-    def item_2_fails(indptr, indices, conf, X, Y, G, reg, steps, lo, hi):
+    def item_2_fails(indptr, indices, conf, X, Y, G, reg, steps, lo, hi, order=None):
         if len(X) == data.n_items and lo <= 2 < hi:
             return 2
-        return real(indptr, indices, conf, X, Y, G, reg, steps, lo, hi)
+        return real(indptr, indices, conf, X, Y, G, reg, steps, lo, hi, order)
 
     monkeypatch.setattr(als_kernels, "cg_rows", item_2_fails)
     assert als.ALSRun(_model(data), data).epoch(1, None) == data.n_users + 2
