@@ -192,7 +192,11 @@ def prepare(data: Interactions, options: PrepOptions | None = None, *,
     # only a copy may be transformed in place.
     in_place = (not keep_loaded_values
                 and not np.may_share_memory(sp.rows.values, data.values))
+    # The displayed rows' identity (saved with a model) is theirs as loaded: hashed first.
+    rows_fingerprint = None if keep_loaded_values else sp.rows.fingerprint
     transformed = transform(sp.rows, kind, out=sp.rows.values if in_place else None)
+    if rows_fingerprint is not None:
+        transformed.__dict__["fingerprint"] = rows_fingerprint
     return Prepared(display=sp.rows if keep_loaded_values else transformed,
                     split=sp.over(transformed), opts=replace(opts, transform=kind),
                     fingerprint=fingerprint, info=info, rows_summary=rows_summary)

@@ -214,6 +214,7 @@ def test_without_the_loaded_values_the_parts_and_summary_are_the_same(transform,
         for x, y in zip(a or (), b or ()):
             np.testing.assert_array_equal(x, y)
     assert lean.summary() == kept.summary()
+    assert lean.display.fingerprint == kept.display.fingerprint  # saved with a model
     for name in ("train", "val"):
         a, b = getattr(kept.split, name), getattr(lean.split, name)
         if a is not None:  # the kind of data (which picks the solver) is the loaded values'
