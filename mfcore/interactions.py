@@ -297,8 +297,11 @@ class Interactions:
         if not self.runs:
             indptr, items, values = self.csr("user")
             return items[indptr[user]:indptr[user + 1]], values[indptr[user]:indptr[user + 1]]
-        spans = [(a + np.searchsorted(self.users[a:b], user, side="left"),
-                  a + np.searchsorted(self.users[a:b], user, side="right"))
+        # The key in the column's own type: a Python int makes searchsorted copy the column to
+        # int64 first (48M rows: 0.36 GiB and a tenth of a second per lookup).
+        key = self.users.dtype.type(user)
+        spans = [(a + np.searchsorted(self.users[a:b], key, side="left"),
+                  a + np.searchsorted(self.users[a:b], key, side="right"))
                  for a, b in zip(self.runs, self.runs[1:])]
         return (np.concatenate([self.items[lo:hi] for lo, hi in spans]),
                 np.concatenate([self.values[lo:hi] for lo, hi in spans]))

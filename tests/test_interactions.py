@@ -173,3 +173,24 @@ def test_rows_in_runs_give_the_same_answers_as_the_sorted_rows():
     with pytest.raises(ValueError, match="runs must rise"):
         Interactions(rows.users, rows.items, rows.values, rows.user_ids, rows.item_ids,
                      runs=(0, 5, 3, len(rows)))
+
+
+def test_one_users_rows_are_read_without_a_copy_of_the_column():
+    # np.searchsorted with a Python int copies an int32 column to int64 first: 8 bytes a row
+    # per lookup (the Recommend page reads one user this way).
+    import tracemalloc
+
+    from mfcore.prepare import prepare
+    from mfcore.load.synthetic import generate
+    rows = prepare(generate(2000, 300, 200_000, shape="msd", seed=3)).display
+    assert rows.runs
+    rows.user_rows(0)  # anything made once
+    tracemalloc.start()
+    try:
+        for u in (0, 1000, rows.n_users - 1):
+            tracemalloc.reset_peak()
+            items, _ = rows.user_rows(u)
+            assert tracemalloc.get_traced_memory()[1] < 4 * len(rows) // 10  # not the column
+            assert len(items) == np.count_nonzero(rows.users == u)
+    finally:
+        tracemalloc.stop()
