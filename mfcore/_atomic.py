@@ -12,6 +12,7 @@ import re
 import tempfile
 import time
 from pathlib import Path
+from typing import BinaryIO, Callable
 
 import numpy as np
 
@@ -20,9 +21,9 @@ _OLD_TMP = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")  # before the pid was in the
 _OLD_AGE_S = 3600
 
 
-def atomic_savez(path: Path, arrays: dict | bytes) -> Path:
-    """Write ``arrays`` as an ``.npz`` (or ``bytes`` as they are) at ``path`` via a temporary
-    file and a rename."""
+def atomic_savez(path: Path, arrays: dict | bytes | Callable[[BinaryIO], None]) -> Path:
+    """Write ``arrays`` as an ``.npz`` (or ``bytes`` as they are, or what a function writes
+    to the open file) at ``path`` via a temporary file and a rename."""
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     folder.mkdir(parents=True, exist_ok=True)
@@ -32,6 +33,8 @@ def atomic_savez(path: Path, arrays: dict | bytes) -> Path:
         with os.fdopen(fd, "wb") as f:
             if isinstance(arrays, bytes):
                 f.write(arrays)
+            elif callable(arrays):
+                arrays(f)
             else:
                 np.savez(f, **arrays)
             f.flush()

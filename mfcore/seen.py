@@ -69,19 +69,55 @@ def write_seen(model_path, data) -> Path:
     path = seen_path(model_path, data.fingerprint)
     if path.exists():
         return path
-    if data.runs:  # rows kept as a split arranged them: group the items alone, not the values
-        from .interactions import index_counts
-        from .rowgroup import grouped
-        indptr = np.zeros(data.n_users + 1, dtype=np.int64)
-        np.cumsum(index_counts(data.users, data.n_users), out=indptr[1:])
-        items = grouped(data.users, indptr, data.items)[0]
-    else:
-        indptr, items, _ = data.csr("user")  # views of the rows when sorted by user
     meta = {"format": MARKER, "version": VERSION, "fingerprint": data.fingerprint,
             "n_users": int(data.n_users), "n_items": int(data.n_items)}
-    atomic_savez(path, {"indptr": indptr, "items": np.ascontiguousarray(items, dtype=np.int32),
-                        "meta": np.array(json.dumps(meta))})
+    if not data.runs:
+        indptr, items, _ = data.csr("user")  # views of the rows when sorted by user
+        atomic_savez(path, {"indptr": indptr,
+                            "items": np.ascontiguousarray(items, dtype=np.int32),
+                            "meta": np.array(json.dumps(meta))})
+        return path
+    from .interactions import index_counts
+    indptr = np.zeros(data.n_users + 1, dtype=np.int64)
+    np.cumsum(index_counts(data.users, data.n_users), out=indptr[1:])
+
+    def write(f) -> None:
+        # The layout np.savez writes (stored members, zip64 headers), with the items streamed
+        # a block of users at a time: no array of them all (48M rows: 0.18 GiB).
+        with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+            with zf.open("indptr.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, indptr, allow_pickle=False)
+            with zf.open("items.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array_header_1_0(
+                    member, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.int32)),
+                             "fortran_order": False, "shape": (int(indptr[-1]),)})
+                for block in _items_by_user(data, indptr):
+                    member.write(block.tobytes())
+            with zf.open("meta.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.array(json.dumps(meta)),
+                                          allow_pickle=False)
+
+    atomic_savez(path, write)
     return path
+
+
+#: Users per block when the items of rows kept in runs are written.
+USERS_PER_BLOCK = 1 << 16
+
+
+def _items_by_user(data, indptr: np.ndarray):
+    """The items of rows kept in sorted runs, grouped by user (each user's rows in run order,
+    as a stable grouping of all the rows would give), a block of users at a time."""
+    from .rowgroup import grouped
+    runs = list(zip(data.runs, data.runs[1:]))
+    for lo in range(0, data.n_users, USERS_PER_BLOCK):
+        hi = min(lo + USERS_PER_BLOCK, data.n_users)
+        ends = np.array([lo, hi], dtype=data.users.dtype)  # as the column: no int64 copy of it
+        spans = [a + np.searchsorted(data.users[a:b], ends) for a, b in runs]
+        users = np.concatenate([data.users[s:e] for s, e in spans]) - np.int32(lo)
+        items = np.concatenate([data.items[s:e] for s, e in spans])
+        yield grouped(users, indptr[lo:hi + 1] - indptr[lo], items)[0].astype(np.int32,
+                                                                          copy=False)
 
 
 def seen_items(model_path, fingerprint: str | None, n_users: int, n_items: int,

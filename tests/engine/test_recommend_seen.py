@@ -125,3 +125,31 @@ def test_the_seen_file_of_prepared_rows_is_that_of_the_rows_as_loaded(tmp_path, 
         mine, _ = seen_items(a, data.fingerprint, data.n_users, data.n_items, u)
         theirs, _ = seen_items(b, data.fingerprint, data.n_users, data.n_items, u)
         assert sorted(mine) == sorted(theirs) and len(mine)
+
+
+@pytest.mark.parametrize("block", [1, 7, 1 << 16])
+def test_the_seen_file_of_rows_in_runs_is_written_a_block_of_users_at_a_time(tmp_path, plays,
+                                                                             monkeypatch, block):
+    # Streamed, it holds exactly what grouping all the rows at once gives (and np.savez writes).
+    import zipfile
+
+    from mfcore import seen
+    from mfcore.prepare import prepare
+    from mfcore.rowgroup import grouped
+    monkeypatch.setattr(seen, "USERS_PER_BLOCK", block)
+    shown = prepare(load_dataset(plays)).display
+    assert len(shown.runs) > 2
+    path = seen.write_seen(tmp_path / "m.npz", shown)
+    indptr = np.zeros(shown.n_users + 1, np.int64)
+    np.cumsum(shown.user_counts(), out=indptr[1:])
+    want = grouped(shown.users, indptr, shown.items)[0]
+    with np.load(path, allow_pickle=False) as z:
+        np.testing.assert_array_equal(z["indptr"], indptr)
+        np.testing.assert_array_equal(z["items"], want)
+        assert z["items"].dtype == np.int32
+    with zipfile.ZipFile(path) as zf:  # stored members, as the seen-file reader maps them
+        assert {i.compress_type for i in zf.infolist()} == {zipfile.ZIP_STORED}
+    for u in (0, 5, shown.n_users - 1):
+        mine, _ = seen.seen_items(tmp_path / "m.npz", shown.fingerprint, shown.n_users,
+                                  shown.n_items, u)
+        np.testing.assert_array_equal(mine, want[indptr[u]:indptr[u + 1]])
