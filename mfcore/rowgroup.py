@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["group_rows", "grouped", "grouped_order", "merge_order"]
+__all__ = ["group_rows", "grouped", "grouped_order", "merge_order", "merged_chunks"]
 
 
 @njit(nogil=True, cache=True)
@@ -60,11 +60,11 @@ def group_rows(keys: np.ndarray, cols: np.ndarray, vals: np.ndarray, indptr: np.
     return tuple(grouped(keys, indptr, cols, vals))
 
 @njit(nogil=True, cache=True)
-def _merge(users, items, bounds, out):
-    """Write into ``out`` the row numbers of the runs ``bounds[j]:bounds[j + 1]`` (each sorted
-    by (user, item)) in (user, item) order; a tie goes to the earlier run."""
+def _merge(users, items, bounds, head, out):
+    """Write into ``out`` the next ``len(out)`` row numbers of the runs
+    ``bounds[j]:bounds[j + 1]`` (each sorted by (user, item)) in (user, item) order, from the
+    run positions ``head`` (advanced); a tie goes to the earlier run."""
     k = len(bounds) - 1
-    head = bounds[:-1].copy()
     for pos in range(len(out)):
         best = -1
         jb = 0
@@ -94,5 +94,23 @@ def merge_order(users: np.ndarray, items: np.ndarray, bounds) -> np.ndarray:
         ``users[order]``, ``items[order]`` are sorted by (user, item).
     """
     out = np.empty(len(users), dtype=np.int64)
-    _merge(users, items, np.asarray(bounds, dtype=np.int64), out)
+    bounds = np.asarray(bounds, dtype=np.int64)
+    _merge(users, items, bounds, bounds[:-1].copy(), out)
     return out
+
+
+#: Row numbers per chunk of :func:`merged_chunks`.
+MERGE_CHUNK = 1 << 20
+
+
+def merged_chunks(users: np.ndarray, items: np.ndarray, bounds, chunk: int | None = None):
+    """:func:`merge_order` a ``chunk`` of row numbers at a time (default :data:`MERGE_CHUNK`;
+    8 bytes a row of the chunk, not of all the rows): for reading rows in runs in (user, item)
+    order as they stream by."""
+    chunk = chunk or MERGE_CHUNK
+    bounds = np.asarray(bounds, dtype=np.int64)
+    head = bounds[:-1].copy()
+    for start in range(0, len(users), chunk):
+        out = np.empty(min(chunk, len(users) - start), dtype=np.int64)
+        _merge(users, items, bounds, head, out)
+        yield out

@@ -139,23 +139,35 @@ def _arranged_by_a_split():
 
 
 def test_merge_order_puts_sorted_runs_back_in_order_and_its_python_twin():
-    from mfcore.rowgroup import _merge, merge_order
+    from mfcore.rowgroup import _merge, merge_order, merged_chunks
     data, rows = _arranged_by_a_split()
     assert len(rows.runs) == 4 and not np.array_equal(rows.users, data.users)
     order = merge_order(rows.users, rows.items, rows.runs)
     assert np.array_equal(rows.users[order], data.users)
     assert np.array_equal(rows.items[order], data.items)
     twin = np.empty_like(order)
-    _merge.py_func(rows.users, rows.items, np.asarray(rows.runs, np.int64), twin)
+    bounds = np.asarray(rows.runs, np.int64)
+    _merge.py_func(rows.users, rows.items, bounds, bounds[:-1].copy(), twin)
     assert np.array_equal(twin, order)
+    for chunk in (1, 7, len(order)):  # a chunk at a time, the merge goes on where it stopped
+        chunks = list(merged_chunks(rows.users, rows.items, rows.runs, chunk))
+        assert max(map(len, chunks)) == chunk and np.array_equal(np.concatenate(chunks), order)
 
 
-def test_rows_in_runs_give_the_same_answers_as_the_sorted_rows():
+@pytest.mark.parametrize("chunk", [None, 7])
+def test_rows_in_runs_give_the_same_answers_as_the_sorted_rows(monkeypatch, chunk):
+    from mfcore import rowgroup
+    if chunk:  # rows in runs are hashed in merge order a chunk at a time: chunks must not show
+        monkeypatch.setattr(rowgroup, "MERGE_CHUNK", chunk)
     data, rows = _arranged_by_a_split()
     canon = rows.canonical()
     for name in ("users", "items", "values"):
         assert np.array_equal(getattr(canon, name), getattr(data, name))
     assert rows.fingerprint == data.fingerprint  # same rows, however arranged
+    fresh = Interactions(rows.users, rows.items, rows.values, rows.user_ids, rows.item_ids,
+                         runs=rows.runs)  # never hashed: hashed in merge order, chunk by chunk
+    assert fresh.fingerprint == Interactions(data.users, data.items, data.values, data.user_ids,
+                                             data.item_ids).fingerprint
     assert Interactions(rows.users, rows.items, rows.values, rows.user_ids,
                         rows.item_ids).fingerprint != data.fingerprint  # order counts without runs
     indptr, items, _ = data.csr("user")
