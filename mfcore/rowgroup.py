@@ -13,7 +13,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["group_rows", "grouped", "grouped_order", "merge_order", "merged_chunks"]
+__all__ = ["group_rows", "grouped", "grouped_order", "merge_order", "merged_chunks",
+           "merged_column"]
 
 
 @njit(nogil=True, cache=True)
@@ -114,3 +115,10 @@ def merged_chunks(users: np.ndarray, items: np.ndarray, bounds, chunk: int | Non
         out = np.empty(min(chunk, len(users) - start), dtype=np.int64)
         _merge(users, items, bounds, head, out)
         yield out
+
+
+def merged_column(column: np.ndarray, users: np.ndarray, items: np.ndarray, bounds):
+    """``column`` of rows held as sorted runs, in (user, item) order, a chunk at a time
+    (:func:`merged_chunks`): what ``column[merge_order(...)]`` holds, never all at once."""
+    for order in merged_chunks(users, items, bounds):
+        yield column[order]
