@@ -323,7 +323,8 @@ def ranking_metrics(model, prepared: Prepared, *, k: int, definition: str = "hel
     """precision/recall/NDCG at ``k`` of ``model`` on ``prepared``'s split, as record fields.
 
     The held-out definition ranks for the validation rows; the favourites one takes each
-    subject's most-played items of the whole (filtered) data as loaded.
+    subject's most-played items of the whole (filtered) data as loaded (:attr:`Prepared.display`,
+    so prepared with the loaded values kept).
 
     Returns
     -------

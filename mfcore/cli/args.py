@@ -146,6 +146,15 @@ def load_data(args):
                         max_playlists=args.max_playlists, metadata=args.metadata)
 
 
+def prepared_data(args, seed: int | None = None):
+    """The data loaded and prepared as :func:`prep_options` says, for a command that shows no
+    rows: one values array (``prepare(keep_loaded_values=False)``), unless favourites are ranked,
+    which reads each subject's values as loaded."""
+    from ..prepare import prepare
+    return prepare(load_data(args), prep_options(args, seed=seed),
+                   keep_loaded_values=getattr(args, "definition", None) == "favourites")
+
+
 def prep_options(args, seed: int | None = None) -> PrepOptions:
     """:func:`add_prepare_args`' arguments; the split is seeded by ``seed`` (default 0)."""
     return PrepOptions(transform=args.transform, min_user=args.min_user_count,

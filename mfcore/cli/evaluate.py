@@ -8,8 +8,7 @@ import numpy as np
 from ..errors import MFError, ModelFileError
 from ..idcodec import find_int
 from ..modelfile import without_ids
-from .args import (add_data_args, add_eval_args, add_prepare_args, load_data, prep_options,
-                   say)
+from .args import add_data_args, add_eval_args, add_prepare_args, prepared_data, say
 
 
 def add_parser(sub) -> None:
@@ -28,14 +27,12 @@ def add_parser(sub) -> None:
 def run(args) -> dict:
     from ..evaluate.accuracy import score_predictions
     from ..modelio import load_model
-    from ..prepare import prepare
     from ..runs import ranking_metrics
 
     model, meta = load_model(args.model)
     model_ids(meta, args.model, "evaluate")
     seed = _seed(meta.get("params"))
-    prepared = remap_prepared(prepare(load_data(args), prep_options(args, seed=seed),
-                                      keep_loaded_values=False), meta)
+    prepared = remap_prepared(prepared_data(args, seed=seed), meta)
     train, val = prepared.train, prepared.val
     result = {"model": str(args.model), "n_users": train.n_users, "n_items": train.n_items}
     target = val if val is not None and len(val) else train

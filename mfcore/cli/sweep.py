@@ -14,8 +14,8 @@ from ..errors import ConfigError
 from ..tune.space import SEARCHABLE
 from ..tune.study import PRUNERS, SAMPLERS
 from ..values import fmt
-from .args import (add_data_args, add_history_args, add_prepare_args, load_data, nonneg_int,
-                   open_history, positive_int, prep_options, say)
+from .args import (add_data_args, add_history_args, add_prepare_args, nonneg_int,
+                   open_history, positive_int, prepared_data, say)
 
 if TYPE_CHECKING:
     from ..tune.results import SweepResult, Trial
@@ -78,7 +78,6 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> dict:
-    from ..prepare import prepare
     from ..tune.runner import run_study
 
     t_wall = time.perf_counter()
@@ -90,8 +89,7 @@ def run(args) -> dict:
         from ..runstore_sweeps import sweep_from_history
         resume = sweep_from_history(history, args.resume)
     t_load = time.perf_counter()
-    prepared = prepare(load_data(args), prep_options(args, seed=args.seed),
-                       keep_loaded_values=False)  # no rows are shown: one values array
+    prepared = prepared_data(args, seed=args.seed)
     load_seconds = time.perf_counter() - t_load
     space = {n: getattr(args, f"space_{n}") for n in SEARCHABLE
              if getattr(args, f"space_{n}") is not None}

@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 
 from .args import (add_data_args, add_eval_args, add_history_args, add_model_args,
-                   add_prepare_args, load_data, model_kwargs, open_history, prep_options, say)
+                   add_prepare_args, model_kwargs, open_history, prepared_data, say)
 
 #: Exit status of a run that diverged (its record is still printed and recorded).
 EXIT_DIVERGED = 3
@@ -37,14 +37,12 @@ def exit_status(result: dict) -> int:
 
 
 def run(args) -> dict:
-    from ..prepare import prepare
     from ..runs import fit_and_record
     from ..train import MFModel, check_memory
 
     history = open_history(args)
     t_load = time.perf_counter()
-    prepared = prepare(load_data(args), prep_options(args, seed=args.seed),
-                       keep_loaded_values=False)  # no rows are shown: one values array
+    prepared = prepared_data(args, seed=args.seed)
     load_seconds = time.perf_counter() - t_load
     model = MFModel(**model_kwargs(args))
     train = prepared.train

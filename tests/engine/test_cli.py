@@ -202,3 +202,24 @@ def test_remap_onto_a_model_keeps_each_rows_time():
     assert len(got) == 3 and got.times.tolist() == [10.0, 20.0, 40.0]  # b is unknown
     assert [("ca"[u], "yx"[i]) for u, i in zip(got.users, got.items)] == [
         ("a", "x"), ("a", "y"), ("c", "y")]
+
+
+@pytest.mark.parametrize("definition", ["favourites", "heldout"])
+def test_train_ranks_as_the_dashboard_prepares_whatever_the_definition(triplets, capsys,
+                                                                       definition):
+    # The command line keeps one values array, except for favourites: they rank each user's
+    # items by the values as loaded (with --transform binary the kept ones are all 1).
+    from mfcore.load import load_dataset
+    from mfcore.prepare import PrepOptions, prepare
+    from mfcore.runs import ranking_metrics
+    from mfcore.train import MFModel
+    assert main(["train", str(triplets), "--transform", "binary", "--definition", definition,
+                 "--k", "5", "--factors", "6", "--epochs", "2", "--threads", "1", "--seed", "2",
+                 "--solver", "als", "--no-history", "--quiet", "--json"]) == 0
+    cli = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    shown = prepare(load_dataset(triplets), PrepOptions(transform="binary", seed=2))
+    model = MFModel(factors=6, epochs=2, threads=1, seed=2, solver="als").fit(shown.train,
+                                                                              shown.val)
+    mine = ranking_metrics(model, shown, k=5, definition=definition)
+    assert (cli["precision_at_k"], cli["ndcg_at_k"]) == (mine["precision_at_k"],
+                                                         mine["ndcg_at_k"])
