@@ -84,7 +84,8 @@ def fold_in_many(model, indptr: np.ndarray, items: np.ndarray, values=None,
             np.ones(len(items), np.float32) if t is None else t.astype(np.float32),
             float(model.params.get("alpha", 1.0)), model.params.get("confidence", "linear"))
         G = als_kernels.gram(m.Q)
-        bad = als_kernels.cholesky_rows(indptr, items, conf, P, m.Q, G, lam, 0, n_users)
+        bad = als_kernels.cholesky_rows(indptr, items, conf, P, m.Q, G, lam, 0, n_users,
+                                        None)  # the variant training compiles
         if bad != als_kernels.OK:
             raise ConfigError("the fold-in system has no finite solution (is reg > 0?)")
         return P, bu

@@ -297,6 +297,8 @@ class Interactions:
         if not self.runs:
             indptr, items, values = self.csr("user")
             return items[indptr[user]:indptr[user + 1]], values[indptr[user]:indptr[user + 1]]
+        if not 0 <= user < self.n_users:
+            raise IndexError(f"user {user} is not one of the {self.n_users} users")
         key = self.users.dtype.type(user)  # a Python int: searchsorted copies it to int64
         spans = [(a + np.searchsorted(self.users[a:b], key, side="left"),
                   a + np.searchsorted(self.users[a:b], key, side="right"))
@@ -369,10 +371,9 @@ class Interactions:
         """
         h = hashlib.blake2b(digest_size=12)
         if self.runs:
-            from .rowgroup import merged_column  # numba: only when runs are merged
+            from .rowgroup import merged_column  # a chunk at a time: never a merged copy
         for a in (self.users, self.items, self.values) + (
                 () if self.times is None else (self.times,)):
-            # Rows in runs: the merged column a chunk at a time, never a merged copy (0.9 GiB).
             for part in merged_column(a, self.users, self.items, self.runs) if self.runs else [a]:
                 h.update(np.ascontiguousarray(part).view(np.uint8))
         for ids in (self.user_ids, self.item_ids):

@@ -69,19 +69,19 @@ class Prepared:
         The options as applied ('auto' replaced by the transform it chose).
     fingerprint : str
         The fingerprint of the data as loaded: the dataset's identity in run records.
-    info : dict
-        ``rows_removed_by_filters``, ``users_removed``, ``items_removed``.
     rows_summary : dict
         :meth:`Interactions.summary` of the filtered rows with their values as loaded, taken
         before the transform.
+    info : dict
+        ``rows_removed_by_filters``, ``users_removed``, ``items_removed``.
     """
 
     display: Interactions
     split: Split
     opts: PrepOptions
     fingerprint: str
+    rows_summary: dict
     info: dict = field(default_factory=dict)
-    rows_summary: dict = field(default_factory=dict)
 
     @property
     def train(self) -> Interactions:

@@ -85,7 +85,7 @@ def _cold_counts(train: Interactions, *others: Interactions | None) -> dict:
 
 def _make(data: Interactions, part: np.ndarray, kind: str, info: dict) -> Split:
     """``part`` holds 0 (train), 1 (val) or 2 (test) per row."""
-    sizes = np.bincount(part, minlength=3)[:3].tolist()
+    sizes = [int(np.count_nonzero(part == p)) for p in range(3)]  # bincount: int64 of part
     if sizes[0] == 0:
         raise DataError("the split left no training rows; use smaller fractions",
                         source=data.source or None)

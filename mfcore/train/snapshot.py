@@ -41,7 +41,7 @@ class Snapshot:
                  spill_bytes: int | None = None) -> None:
         self._layout = [(a.shape, a.dtype) for a in arrays]
         self._copies: list[np.ndarray] | None = None
-        self._file = None
+        self._file = None  # set first: __del__ closes it even if the copy fails
         limit = SPILL_BYTES if spill_bytes is None else spill_bytes
         if sum(a.nbytes for a in arrays) > limit:
             self._file = _spill(arrays, folder)
@@ -64,10 +64,21 @@ class Snapshot:
         for dst in arrays:
             _read_into(self._file, dst)
 
+    def close(self) -> None:
+        """Let go of the copy (a spilled one's file is deleted as it closes)."""
+        if self._file is not None:
+            self._file.close()
+        self._copies = None
+
+    def __del__(self) -> None:
+        self.close()
+
 
 def _spill(arrays, folder) -> object | None:
     """An unlinked temporary file holding the arrays' bytes one after another; None when it
-    cannot be written."""
+    cannot be written (or an array is not C-contiguous: it is then copied in memory)."""
+    if not all(a.flags.c_contiguous for a in arrays):
+        return None
     if folder is None:
         from ..load.cache import default_cache_dir
         folder = default_cache_dir()
@@ -78,7 +89,7 @@ def _spill(arrays, folder) -> object | None:
         return None
     try:
         for a in arrays:
-            f.write(memoryview(np.ascontiguousarray(a)).cast("B"))
+            f.write(a.reshape(-1).view(np.uint8))
         f.flush()
     except OSError:
         f.close()
@@ -87,7 +98,9 @@ def _spill(arrays, folder) -> object | None:
 
 
 def _read_into(f, dst: np.ndarray) -> None:
-    view = memoryview(dst).cast("B")
+    if not dst.flags.c_contiguous:
+        raise ValueError("a snapshot restores only into C-contiguous arrays")
+    view = dst.reshape(-1).view(np.uint8)
     done = 0
     while done < len(view):
         n = f.readinto(view[done:])

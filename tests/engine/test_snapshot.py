@@ -150,3 +150,24 @@ def test_cancel_restores_a_spilled_snapshot(spill_everything):
     assert spill_everything and all(spill_everything)
     np.testing.assert_array_equal(model.user_factors_, kept[2][0])
     np.testing.assert_array_equal(model.item_factors_, kept[2][1])
+
+
+def test_empty_and_strided_arrays(tmp_path):
+    empty = [np.zeros((0, 4), np.float32), np.zeros(0, np.float32)]
+    snap = Snapshot(empty, folder=tmp_path, spill_bytes=-1)  # spilled though it holds no byte
+    assert snap.spilled
+    snap.restore(empty)
+    strided = [np.arange(20, dtype=np.float32).reshape(4, 5)[:, ::2]]
+    want = strided[0].copy()
+    snap = Snapshot(strided, folder=tmp_path, spill_bytes=0)
+    assert not snap.spilled  # only C-contiguous arrays go to a file
+    strided[0][...] = 0
+    snap.restore(strided)
+    np.testing.assert_array_equal(strided[0], want)
+
+
+def test_close_lets_go_of_the_copy(tmp_path):
+    snap = Snapshot(_arrays(), folder=tmp_path, spill_bytes=0)
+    f = snap._file
+    snap.close()
+    assert f.closed

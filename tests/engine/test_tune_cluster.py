@@ -59,9 +59,10 @@ def test_a_study_on_the_cluster_replays_the_threads_and_ships_data_once(
     loads: dict = {}
     for t in res.trials:
         loads.setdefault(t.worker, []).append(hist.get_run(t.run_id)["metrics"]["data_loads"])
+    assert max(map(len, loads.values())) >= 3  # so data sent per trial would count 3 or more
     for seen in loads.values():  # the data arrived once per worker, never once per trial;
         # under load a broadcast replica can race the first trial (DaskBackend.share): twice
-        assert 1 <= min(seen) and max(seen) <= 2 and (len(seen) < 3 or max(seen) < len(seen))
+        assert 1 <= min(seen) and max(seen) <= 2
     first_done = next(i for i, (kind, _) in enumerate(events) if kind == "done")
     assert any(kind == "epoch" for kind, _ in events[first_done:])  # streamed, not at the end
     local = run_study(ratings, SPACE, sampler="random", n_trials=6, seed=5, pruner="none",
