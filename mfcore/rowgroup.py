@@ -19,21 +19,15 @@ __all__ = ["group_rows", "grouped", "grouped_order", "merge_order", "merged_chun
 
 @njit(nogil=True, cache=True)
 def _scatter(keys, indptr, src, out):
-    """``out[p] = src[r]`` with ``p`` the next free place of row ``r``'s key."""
+    """``out[p] = src[r]`` (``r`` itself when ``src`` is None) with ``p`` the next free place
+    of row ``r``'s key."""
     nxt = indptr[:-1].copy()
     for r in range(len(keys)):
         pos = nxt[keys[r]]
-        out[pos] = src[r]
-        nxt[keys[r]] = pos + 1
-
-
-@njit(nogil=True, cache=True)
-def _scatter_rows(keys, indptr, out):
-    """``out[p] = r`` with ``p`` the next free place of row ``r``'s key."""
-    nxt = indptr[:-1].copy()
-    for r in range(len(keys)):
-        pos = nxt[keys[r]]
-        out[pos] = r
+        if src is None:
+            out[pos] = r
+        else:
+            out[pos] = src[r]
         nxt[keys[r]] = pos + 1
 
 
@@ -41,7 +35,7 @@ def grouped_order(keys: np.ndarray, indptr: np.ndarray) -> np.ndarray:
     """The row numbers :func:`grouped` would put in each place: int32 (int64 past 2**31 rows),
     4 bytes a row where the regrouped columns themselves would take one array each."""
     out = np.empty(len(keys), dtype=np.int32 if len(keys) < 2**31 else np.int64)
-    _scatter_rows(keys, indptr, out)
+    _scatter(keys, indptr, None, out)
     return out
 
 

@@ -127,6 +127,10 @@ def test_rows_grouped_by_item_as_a_stable_argsort_and_its_python_twin():
     _scatter.py_func(keys, indptr, cols, twin_cols)
     _scatter.py_func(keys, indptr, vals, twin_vals)
     assert np.array_equal(twin_cols, got_cols) and np.array_equal(twin_vals, got_vals)
+    from mfcore.rowgroup import grouped_order  # the row numbers alone (no column)
+    got_order, twin_order = grouped_order(keys, indptr), np.empty(500, np.int32)
+    _scatter.py_func(keys, indptr, None, twin_order)
+    assert np.array_equal(got_order, order) and np.array_equal(twin_order, order)
 
 
 def _arranged_by_a_split():
