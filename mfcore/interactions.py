@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .errors import DataError
+from .rowindex import index_counts, index_offsets, nondecreasing, strictly_sorted, user_spans
 from .values import whole_numbers
 
 if TYPE_CHECKING:
@@ -299,10 +300,7 @@ class Interactions:
             return items[indptr[user]:indptr[user + 1]], values[indptr[user]:indptr[user + 1]]
         if not 0 <= user < self.n_users:
             raise IndexError(f"user {user} is not one of the {self.n_users} users")
-        key = self.users.dtype.type(user)  # a Python int: searchsorted copies it to int64
-        spans = [(a + np.searchsorted(self.users[a:b], key, side="left"),
-                  a + np.searchsorted(self.users[a:b], key, side="right"))
-                 for a, b in zip(self.runs, self.runs[1:])]
+        spans = user_spans(self.users, self.runs, user, user + 1)
         return (np.concatenate([self.items[lo:hi] for lo, hi in spans]),
                 np.concatenate([self.values[lo:hi] for lo, hi in spans]))
 
@@ -404,47 +402,11 @@ def _py(x):
     return x.item() if isinstance(x, np.generic) else x
 
 
-def strictly_sorted(users: np.ndarray, items: np.ndarray, n_items: int,
-                     chunk: int = 1 << 20) -> bool:
-    """True when rows strictly increase by (user, item); checked chunk by chunk, stopping at the
-    first unsorted chunk, so it needs no n-sized temporary."""
-    n = len(users)
-    for a in range(0, n - 1, chunk):
-        b = min(a + chunk + 1, n)
-        k = users[a:b].astype(np.int64) * np.int64(n_items) + items[a:b]
-        if not np.all(k[1:] > k[:-1]):
-            return False
-    return True
-
-
 def _to_csr(rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, n_rows: int):
-    indptr = np.zeros(n_rows + 1, dtype=np.int64)
-    np.cumsum(index_counts(rows, n_rows), out=indptr[1:])
-    if _nondecreasing(rows):
+    indptr = index_offsets(rows, n_rows)
+    if nondecreasing(rows):
         # Rows are kept sorted by user (from_arrays; subsets keep the order), so the user side
         # is views of the arrays themselves: no second copy of the rows (48M rows: 0.3 GiB).
         return indptr, cols, vals
     from .rowgroup import group_rows  # numba: only when a side is regrouped
     return (indptr, *group_rows(rows, cols, vals, indptr))
-
-
-def _nondecreasing(a: np.ndarray, chunk: int = 1 << 20) -> bool:
-    """True when ``a`` never decreases; chunk by chunk, so no n-sized temporary."""
-    for lo in range(0, len(a) - 1, chunk):
-        part = a[lo:lo + chunk + 1]
-        if not np.all(part[1:] >= part[:-1]):
-            return False
-    return True
-
-
-def index_counts(idx: np.ndarray, n: int, chunk: int = 1 << 20) -> np.ndarray:
-    """How often each of ``0 .. n-1`` occurs in ``idx`` (int64), as ``np.bincount`` counts.
-
-    ``np.bincount`` first copies an int32 column to int64 (48M rows: 0.36 GiB for a moment);
-    counting a slice at a time keeps that copy to one slice.
-    """
-    out = np.zeros(n, dtype=np.int64)
-    for a in range(0, len(idx), chunk):
-        out += np.bincount(idx[a:a + chunk], minlength=n)
-    return out
-

@@ -19,7 +19,8 @@ from functools import cached_property
 import numpy as np
 
 from .errors import ConfigError, DataError
-from .interactions import Interactions, index_counts
+from .interactions import Interactions
+from .rowindex import index_counts
 from .split import Split, make_split
 from .values import map_float32
 

@@ -26,6 +26,7 @@ import numpy as np
 from ._atomic import atomic_savez
 from .errors import ModelFileError
 from ._zipmember import map_stored
+from .rowindex import index_offsets, user_spans
 
 MARKER = "mfcore-seen"
 VERSION = 1
@@ -71,15 +72,7 @@ def write_seen(model_path, data) -> Path:
         return path
     meta = {"format": MARKER, "version": VERSION, "fingerprint": data.fingerprint,
             "n_users": int(data.n_users), "n_items": int(data.n_items)}
-    if not data.runs:
-        indptr, items, _ = data.csr("user")  # views of the rows when sorted by user
-        atomic_savez(path, {"indptr": indptr,
-                            "items": np.ascontiguousarray(items, dtype=np.int32),
-                            "meta": np.array(json.dumps(meta))})
-        return path
-    from .interactions import index_counts
-    indptr = np.zeros(data.n_users + 1, dtype=np.int64)
-    np.cumsum(index_counts(data.users, data.n_users), out=indptr[1:])
+    indptr = index_offsets(data.users, data.n_users)
 
     def write(f) -> None:
         # The layout np.savez writes (stored members, zip64 headers), with the items streamed
@@ -101,23 +94,23 @@ def write_seen(model_path, data) -> Path:
     return path
 
 
-#: Users per block when the items of rows kept in runs are written.
+#: Users per block when the items are written.
 USERS_PER_BLOCK = 1 << 16
 
 
 def _items_by_user(data, indptr: np.ndarray):
-    """The items of rows kept in sorted runs, grouped by user (each user's rows in run order,
-    as a stable grouping of all the rows would give), a block of users at a time."""
-    from .rowgroup import grouped
-    runs = list(zip(data.runs, data.runs[1:]))
+    """The items of ``data`` grouped by user (each user's rows in the order they are held: one
+    sorted run, or a split's runs side by side), a block of users at a time."""
+    runs = data.runs or (0, len(data))
     for lo in range(0, data.n_users, USERS_PER_BLOCK):
         hi = min(lo + USERS_PER_BLOCK, data.n_users)
-        ends = np.array([lo, hi], dtype=data.users.dtype)  # as the column: no int64 copy of it
-        spans = [a + np.searchsorted(data.users[a:b], ends) for a, b in runs]
-        users = np.concatenate([data.users[s:e] for s, e in spans]) - np.int32(lo)
-        items = np.concatenate([data.items[s:e] for s, e in spans])
-        yield grouped(users, indptr[lo:hi + 1] - indptr[lo], items)[0].astype(np.int32,
-                                                                          copy=False)
+        spans = user_spans(data.users, runs, lo, hi)
+        items = np.concatenate([data.items[a:b] for a, b in spans]).astype(np.int32, copy=False)
+        if len(spans) > 1:  # runs side by side: group the block's rows by user
+            from .rowgroup import grouped
+            users = np.concatenate([data.users[a:b] for a, b in spans]) - np.int32(lo)
+            items = grouped(users, indptr[lo:hi + 1] - indptr[lo], items)[0]
+        yield items
 
 
 def seen_items(model_path, fingerprint: str | None, n_users: int, n_items: int,

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from .errors import ConfigError, DataError
-from .interactions import Interactions, index_counts
+from .interactions import Interactions
+from .rowindex import index_counts
 
 SPLIT_KINDS = ("random", "user", "holdout", "time")
 

@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from mfcore.errors import DataError
-from mfcore.interactions import Interactions, index_counts
+from mfcore.interactions import Interactions
+from mfcore.rowindex import index_counts
 
 ROWS = [("b", "y", 2.0), ("a", "x", 1.0), ("a", "z", 4.0), ("a", "x", 3.0)]
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import DataError
-from ..interactions import Interactions, index_counts
+from ..interactions import Interactions
+from ..rowindex import index_counts
 # ModelParts / model_parts are re-exported for callers of their former home (until the merge).
 from ..model import ModelParts, as_factor_model, check_indices, known_rows, model_parts
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConfigError
-from ..interactions import Interactions, index_counts, strictly_sorted
+from ..interactions import Interactions
+from ..rowindex import index_offsets, strictly_sorted
 
 
 def relevance(definition, direction, train, heldout, full_data, threshold, k_fav):
@@ -66,8 +67,7 @@ def _favourites(full: Interactions, direction: str, n_subj: int, k_eff: int):
 def sorted_csr(rows: np.ndarray, cols: np.ndarray, n_rows: int, rank=None):
     """CSR (indptr int64, indices int32, rank int64) with indices sorted within each row;
     ``rank`` (default 0) travels with its entry."""
-    indptr = np.zeros(n_rows + 1, dtype=np.int64)
-    np.cumsum(index_counts(rows, n_rows), out=indptr[1:])
+    indptr = index_offsets(rows, n_rows)
     rank = np.zeros(len(rows), np.int64) if rank is None else np.asarray(rank, np.int64)
     if strictly_sorted(rows, cols, max(int(cols.max(initial=0)) + 1, 1)):
         # Held-out rows come sorted by (user, item), as every Interactions does: no lexsort

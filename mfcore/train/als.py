@@ -24,6 +24,7 @@ from ..errors import ConfigError, DataError
 from ..interactions import Interactions
 from ..model import EpochStats
 from ..rowgroup import grouped_order
+from ..rowindex import index_offsets
 from ..values import map_float32
 from . import als_kernels
 
@@ -149,8 +150,7 @@ class ALSRun:
         users = train.users if values is train.values else np.repeat(  # rows regrouped
             np.arange(train.n_users, dtype=np.int32), np.diff(user_ptr))
         conf = confidence_weights(values, float(p["alpha"]), p["confidence"])
-        item_ptr = np.zeros(train.n_items + 1, dtype=np.int64)
-        np.cumsum(train.item_counts(), out=item_ptr[1:])
+        item_ptr = index_offsets(items, train.n_items)
         by_item = grouped_order(items, item_ptr)
         self.sides = [(user_ptr, items, conf, None, self._chunks(user_ptr, k)),
                       (item_ptr, users, conf, by_item, self._chunks(item_ptr, k))]

@@ -19,7 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ..interactions import Interactions, index_counts
+from ..interactions import Interactions
+from ..rowindex import index_offsets
 from ..rowgroup import grouped
 from ..model import EpochStats
 from . import kernels
@@ -76,8 +77,7 @@ class SGDRun:
             stratum = ublock[train.users]  # int32: T * T strata, a few dozen at most
             stratum *= T
             stratum += iblock[train.items]
-            edges = np.zeros(T * T + 1, np.int64)
-            np.cumsum(index_counts(stratum, T * T), out=edges[1:])
+            edges = index_offsets(stratum, T * T)
             self.bounds = [(int(edges[s]), int(edges[s + 1])) for s in range(T * T)]
             self.executor = ThreadPoolExecutor(T, thread_name_prefix="mfcore-sgd")
             # The working copy grouped by stratum straight from the rows (a counting sort):

@@ -280,7 +280,7 @@ def test_from_codes_sorted_fast_path_matches_general_path():
 
 
 def test_strictly_sorted_checks_chunk_boundaries():
-    from mfcore.interactions import strictly_sorted
+    from mfcore.rowindex import strictly_sorted
     users = np.zeros(10, np.int32)
     items = np.arange(10, dtype=np.int32)
     assert strictly_sorted(users, items, 10, chunk=3)
