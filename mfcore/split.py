@@ -17,7 +17,7 @@ import numpy as np
 
 from .errors import ConfigError, DataError
 from .interactions import Interactions
-from .rowindex import index_counts
+from .rowindex import index_counts, index_offsets
 
 SPLIT_KINDS = ("random", "user", "holdout", "time")
 
@@ -86,19 +86,21 @@ def _cold_counts(train: Interactions, *others: Interactions | None) -> dict:
 
 def _make(data: Interactions, part: np.ndarray, kind: str, info: dict) -> Split:
     """``part`` holds 0 (train), 1 (val) or 2 (test) per row."""
-    sizes = [int(np.count_nonzero(part == p)) for p in range(3)]  # bincount: int64 of part
+    bounds = index_offsets(part, 3)  # where each part starts once arranged
+    sizes = np.diff(bounds).tolist()
     if sizes[0] == 0:
         raise DataError("the split left no training rows; use smaller fractions",
                         source=data.source or None)
     info = {**info, "n_train": sizes[0], "n_val": sizes[1], "n_test": sizes[2]}
-    rows = data if sizes[0] == len(data) else _arranged(data, part, sizes)
+    rows = data if sizes[0] == len(data) else _arranged(data, part, bounds)
     split = _parts(rows, kind, info)
     split.info.update(_cold_counts(split.train, split.val, split.test))
     return split
 
 
-def _arranged(data: Interactions, part: np.ndarray, sizes: list) -> Interactions:
-    """``data``'s rows of part 0 first, then part 1, then part 2, each keeping its order.
+def _arranged(data: Interactions, part: np.ndarray, bounds: np.ndarray) -> Interactions:
+    """``data``'s rows of part 0 first, then part 1, then part 2, each keeping its order
+    (``bounds``: where each part starts).
 
     A counting sort by part, one column at a time: besides the new columns it needs nothing
     of the rows' size (three masks, or an argsort's int64 order, would add 3 or 8 bytes a
@@ -106,12 +108,11 @@ def _arranged(data: Interactions, part: np.ndarray, sizes: list) -> Interactions
     """
     from .rowgroup import grouped  # numba: only when rows are arranged
 
-    runs = (0, sizes[0], sizes[0] + sizes[1], len(data))
-    bounds = np.asarray(runs, dtype=np.int64)
     columns = [data.users, data.items, data.values] + ([] if data.times is None
                                                        else [data.times])
-    arranged = [grouped(part, bounds, column)[0] for column in columns]
-    rows = replace(data, users=arranged[0], items=arranged[1], values=arranged[2], runs=runs,
+    arranged = grouped(part, bounds, *columns)
+    rows = replace(data, users=arranged[0], items=arranged[1], values=arranged[2],
+                   runs=tuple(bounds.tolist()),
                    times=None if data.times is None else arranged[3])
     if "fingerprint" in data.__dict__:  # the same rows: no second hash of them
         rows.__dict__["fingerprint"] = data.fingerprint
