@@ -152,7 +152,7 @@ def prepared_data(args, seed: int | None = None):
     which reads each subject's values as loaded."""
     from ..prepare import prepare
     return prepare(load_data(args), prep_options(args, seed=seed),
-                   keep_loaded_values=getattr(args, "definition", None) == "favourites")
+                   keep_loaded_values=args.definition == "favourites")
 
 
 def prep_options(args, seed: int | None = None) -> PrepOptions:
